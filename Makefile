@@ -1,0 +1,39 @@
+# shelfcast: `make demo` and `make test` are all a fresh clone needs (uv is the only prerequisite).
+UV ?= uv
+VENV := .venv
+BIN := $(VENV)/bin
+export SHELFCAST_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(SHELFCAST_HOME)/dagster_home
+# dbt resolves the profile while parsing; the warehouse resource sets the same path at run time.
+export SHELFCAST_DUCKDB_PATH ?= $(SHELFCAST_HOME)/warehouse.duckdb
+
+.PHONY: install manifest demo dev test lint clean
+
+$(BIN)/.installed: pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+install: $(BIN)/.installed
+
+manifest: install
+	$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/dbt.py
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster-local.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+demo: manifest $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m platform_assets.demo
+
+dev: manifest $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: install
+	$(BIN)/ruff check .
+
+test: manifest
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs

@@ -1,0 +1,134 @@
+"""Ingest layer: feeds land raw, rejected rows are quarantined, partitions re-ingest alone."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from platform_assets.feeds import FeedResult
+from platform_assets.resources import ShelfcastConfig
+from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.settings import Settings
+from platform_assets.warehouse import DuckDBWarehouse
+
+WAREHOUSE_POOL = "warehouse"
+BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
+RAW_TABLES = {
+    "products": RAW_PRODUCTS,
+    "suppliers": RAW_SUPPLIERS,
+    "observations": RAW_OBSERVATIONS,
+    "rejected_rows": REJECTED_ROWS,
+}
+
+
+def _stamp(df: pl.DataFrame, partition: str, at: datetime) -> pl.DataFrame:
+    return df.with_columns(
+        pl.lit(partition, pl.String()).alias("ingest_partition"),
+        pl.lit(at, pl.Datetime("us")).alias("ingested_at"),
+    )
+
+
+def land(warehouse: DuckDBWarehouse, table: str, result: FeedResult, partition: str) -> dict:
+    """Write accepted rows and their rejects for one slice; return the slice's row accounting."""
+    if result.rows_in != result.accepted.height + result.rejected.height:
+        raise ValueError(
+            f"{table}/{partition}: rows in {result.rows_in} != accepted {result.accepted.height}"
+            f" + rejected {result.rejected.height}: refusing to lose rows"
+        )
+    at = datetime.now(UTC).replace(tzinfo=None)
+    for name, columns in RAW_TABLES.items():
+        warehouse.ensure_table("raw", name, {**columns, **BOOKKEEPING})
+    slice_key = {"ingest_partition": partition}
+    warehouse.replace_slice("raw", table, _stamp(result.accepted, partition, at), slice_key)
+    rejected = _stamp(result.rejected, partition, at)
+    warehouse.replace_slice("raw", "rejected_rows", rejected, {"source": table, **slice_key})
+    return {
+        "rows_in": result.rows_in,
+        "accepted": result.accepted.height,
+        "rejected": result.rejected.height,
+        "unreadable": [f"{u.path}: {u.error} (moved to {u.moved_to})" for u in result.unreadable],
+    }
+
+
+def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -> dict:
+    unreadable = [u for c in counts for u in c["unreadable"]]
+    for line in unreadable:
+        context.log.error(f"unreadable file set aside: {line}")
+    totals = {k: sum(c[k] for c in counts) for k in ("rows_in", "accepted", "rejected")}
+    context.log.info(f"{table}: {totals}")
+    return {
+        **{f"rows_{k}" if k != "rows_in" else k: dg.MetadataValue.int(v) for k, v in totals.items()},
+        "rejected_rate": dg.MetadataValue.float(totals["rejected"] / max(totals["rows_in"], 1)),
+        "unreadable_files": dg.MetadataValue.json(unreadable),
+    }
+
+
+@dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+def raw_products(
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """The product catalog as the feed delivers it (attributes kept as JSON)."""
+    counts = land(warehouse, "products", config.make_feed().products(), "all")
+    return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
+
+
+@dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+def raw_suppliers(
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Suppliers, when the feed has them (the table exists, empty, otherwise)."""
+    counts = land(warehouse, "suppliers", config.make_feed().suppliers(), "all")
+    return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
+
+
+def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
+    """Partition keys and [first day, first day of next month) windows covering [start, end)."""
+    windows, cur = [], date(start.year, start.month, 1)
+    while cur < end:
+        nxt = date(cur.year + cur.month // 12, cur.month % 12 + 1, 1)
+        windows.append((cur.isoformat(), cur, nxt))
+        cur = nxt
+    return windows
+
+
+def build_ingest_defs(settings: Settings) -> dg.Definitions:
+    partitions = dg.MonthlyPartitionsDefinition(start_date=settings.history_start, end_offset=1)
+
+    @dg.asset(
+        group_name="ingest",
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[raw_products],
+    )
+    def raw_observations(
+        context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+    ) -> dg.MaterializeResult:
+        """Prices, units and promotions by date, one monthly partition at a time (plans included)."""
+        feed = config.make_feed()
+        window = context.partition_time_window
+        first, last = feed.span()
+        counts = []
+        for key, lo, hi in month_windows(window.start.date(), window.end.date()):
+            if hi <= first or lo > last:
+                result = FeedResult.empty(RAW_OBSERVATIONS)
+            else:
+                result = feed.observations(lo, hi)
+            counts.append(land(warehouse, "observations", result, key))
+        return dg.MaterializeResult(metadata=_report(context, "observations", counts))
+
+    @dg.asset(group_name="ingest", kinds={"duckdb"}, deps=[raw_products, raw_suppliers, raw_observations])
+    def rejected_rows(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+        """The quarantine: every row that broke the landing contract, with file, line and reason."""
+        by_reason = warehouse.query(
+            "select source, reason, count(*) as n from raw.rejected_rows group by all order by n desc, all"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(int(by_reason["n"].sum()) if by_reason.height else 0),
+                "by_reason": dg.MetadataValue.json(by_reason.to_dicts()),
+            }
+        )
+
+    return dg.Definitions(assets=[raw_products, raw_suppliers, raw_observations, rejected_rows])

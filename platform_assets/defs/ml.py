@@ -1,0 +1,157 @@
+"""ML layer: train a challenger, gate it against the champion, forecast only from the champion."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from platform_assets.defs.features import feature_config, frame_digest
+from platform_assets.defs.ingest import WAREHOUSE_POOL
+from platform_assets.forecasting import make_forecasts
+from platform_assets.registry import (
+    MODEL_NAME,
+    decide_promotion,
+    evaluate_on_backtest,
+    load_forecaster,
+    log_training,
+    run_metrics,
+    set_champion,
+)
+from platform_assets.resources import MLflowResource, ShelfcastConfig
+from platform_assets.training import TrainConfig, train
+from platform_assets.warehouse import DuckDBWarehouse
+
+KEYS = "product_id, store_id, period_date"
+FORECAST_COLUMNS = [
+    "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
+    "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
+]  # fmt: skip
+
+
+def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
+    return {k: dg.MetadataValue.float(float(v)) for k, v in sorted(metrics.items())}
+
+
+@dg.asset(
+    group_name="ml",
+    deps=["training_features"],
+    kinds={"lightgbm", "mlflow"},
+    pool=WAREHOUSE_POOL,
+    tags={"shelfcast/heavy": "true"},
+)
+def trained_model(
+    context: dg.AssetExecutionContext,
+    config: ShelfcastConfig,
+    warehouse: DuckDBWarehouse,
+    mlflow: MLflowResource,
+) -> dg.MaterializeResult:
+    """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
+    registered as a new `challenger` version."""
+    frame = warehouse.query(f"select * from features.training_features order by {KEYS}")
+    fcfg = feature_config(config)
+    result = train(frame, TrainConfig(horizon=fcfg.horizon, freq=fcfg.freq, target=fcfg.target))
+    run_id, version = log_training(
+        result,
+        tracking_uri=mlflow.tracking_uri,
+        artifact_location=mlflow.artifact_root,
+        data_digest=frame_digest(frame),
+        n_rows=frame.height,
+        tags={"dagster_run_id": context.run_id, "dagster_asset": "trained_model"},
+        run_name=f"train-{context.run_id[:8]}",
+    )
+    backtest = result.backtest.with_columns(pl.lit(str(version)).alias("model_version"))
+    warehouse.replace_slice("ml", "backtest_predictions", backtest, {"model_version": str(version)})
+    context.log.info(f"registered {MODEL_NAME} v{version} (run {run_id}): {result.metrics}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": dg.MetadataValue.text(str(version)),
+            "mlflow_run_id": dg.MetadataValue.text(run_id),
+            "training_rows": dg.MetadataValue.int(result.n_train_rows),
+            **_metric_metadata(result.metrics),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ml",
+    deps=[trained_model],
+    kinds={"mlflow"},
+    pool=WAREHOUSE_POOL,
+    check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)],
+)
+def champion_model(
+    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+):
+    """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
+    the current champion on the challenger's own backtest windows."""
+    uri = mlflow.tracking_uri
+    challenger = load_forecaster(uri, "challenger")
+    if challenger is None:
+        raise dg.Failure("no challenger registered: materialize trained_model first")
+    _, challenger_version, challenger_run = challenger
+    challenger_metrics = run_metrics(uri, challenger_run)
+    incumbent = load_forecaster(uri, "champion")
+    champion_metrics = None
+    if incumbent is not None and str(incumbent[1]) != str(challenger_version):
+        backtest = warehouse.query(
+            "select * from ml.backtest_predictions where model_version = ? order by all",
+            [str(challenger_version)],
+        )
+        features = warehouse.query(f"select * from features.training_features order by {KEYS}")
+        champion_metrics = evaluate_on_backtest(incumbent[0], features, backtest)
+    decision = decide_promotion(challenger_metrics, champion_metrics)
+    if decision.promote:
+        set_champion(uri, challenger_version)
+    champion = load_forecaster(uri, "champion")
+    context.log.info(f"promotion of v{challenger_version}: {decision.promote} ({decision.reason})")
+    yield dg.MaterializeResult(
+        metadata={
+            "challenger_version": dg.MetadataValue.text(str(challenger_version)),
+            "promoted": dg.MetadataValue.bool(decision.promote),
+            "reason": dg.MetadataValue.text(decision.reason),
+            "evidence": dg.MetadataValue.json(decision.evidence),
+            "champion_version": dg.MetadataValue.text(str(champion[1]) if champion else "none"),
+        }
+    )
+    yield dg.AssetCheckResult(
+        passed=champion is not None,
+        metadata={"champion_version": str(champion[1]) if champion else "none"},
+        description="forecasts are made only by a model that passed the promotion gate",
+    )
+
+
+@dg.asset(group_name="ml", deps=[champion_model, "inference_features"], kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def forecasts(
+    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+) -> dg.MaterializeResult:
+    """The next horizon for every active series from the champion, one generation per run."""
+    champion = load_forecaster(mlflow.tracking_uri, "champion")
+    if champion is None:
+        raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")
+    model, version, run_id = champion
+    rows = make_forecasts(
+        model,
+        warehouse.query(f"select * from features.inference_features order by {KEYS}"),
+        warehouse.query("select * from marts.dim_series order by product_id, store_id"),
+    )
+    generation = rows.with_columns(
+        pl.lit(MODEL_NAME).alias("model_name"),
+        pl.lit(str(version)).alias("model_version"),
+        pl.lit(run_id).alias("mlflow_run_id"),
+        pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias("generated_at"),
+        pl.lit(context.run_id).alias("generation_id"),
+    ).select(FORECAST_COLUMNS)
+    warehouse.replace_slice("marts", "forecasts", generation, {"generation_id": context.run_id})
+    by_method = generation.group_by("method").len().sort("method")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(generation.height),
+            "series": dg.MetadataValue.int(generation.select("product_id", "store_id").n_unique()),
+            "model_version": dg.MetadataValue.text(str(version)),
+            "by_method": dg.MetadataValue.json(dict(by_method.iter_rows())),
+        }
+    )
+
+
+def build_ml_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[trained_model, champion_model, forecasts])

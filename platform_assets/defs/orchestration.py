@@ -1,0 +1,52 @@
+"""Jobs and schedules: the daily refresh and the retrain, both stopped by default in dev."""
+
+from datetime import date
+
+import dagster as dg
+
+FORECAST_SERVING = ["forecasts", "forecasts_latest"]
+
+full_refresh = dg.define_asset_job(
+    "full_refresh",
+    selection=dg.AssetSelection.all(),
+    description="Everything, raw feeds to forecasts (what `make demo` runs over the feed's history).",
+)
+
+daily_refresh = dg.define_asset_job(
+    "daily_refresh",
+    selection=dg.AssetSelection.groups("ingest", "warehouse", "features")
+    | dg.AssetSelection.assets(*FORECAST_SERVING),
+    description="Re-ingest the current month, rebuild the warehouse and features, forecast with the "
+    "current champion (no training).",
+)
+
+retrain = dg.define_asset_job(
+    "retrain",
+    selection=dg.AssetSelection.groups("features", "ml"),
+    description="Features -> train a challenger -> promotion gate -> forecasts from the champion.",
+)
+
+
+def current_month_key(today: date) -> str:
+    """The monthly ingest partition holding `today` (the one a daily refresh re-ingests)."""
+    return date(today.year, today.month, 1).isoformat()
+
+
+@dg.schedule(job=daily_refresh, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every morning: land the newest period (the current month's partition) and forecast."""
+    scheduled = context.scheduled_execution_time.date()
+    key = current_month_key(scheduled)
+    return dg.RunRequest(run_key=f"daily-{scheduled.isoformat()}", partition_key=key)
+
+
+weekly_retrain_schedule = dg.ScheduleDefinition(
+    job=retrain, cron_schedule="0 3 * * 1", default_status=dg.DefaultScheduleStatus.STOPPED
+)
+
+
+def build_orchestration_defs() -> dg.Definitions:
+    return dg.Definitions(
+        jobs=[full_refresh, daily_refresh, retrain],
+        schedules=[daily_refresh_schedule, weekly_retrain_schedule],
+    )

@@ -1,0 +1,70 @@
+"""Warehouse layer: the dbt project as Dagster assets, its tests as asset checks."""
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from platform_assets.dbt import dbt_project
+from platform_assets.defs.ingest import WAREHOUSE_POOL
+from platform_assets.resources import ShelfcastConfig
+
+# dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
+SERVING_MODELS = "forecasts_latest"
+
+
+class ShelfcastDbtTranslator(DagsterDbtTranslator):
+    """dbt models join the `warehouse` group; serving models sit with the forecasts in `ml`."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return "ml" if dbt_resource_props["name"] in SERVING_MODELS.split() else "warehouse"
+
+
+def dbt_vars(config: ShelfcastConfig) -> str:
+    """The period grid and horizon dbt needs, resolved from configuration or the feed itself."""
+    freq = config.freq or config.make_feed().freq
+    return json.dumps(
+        {"freq": freq, "horizon": config.horizon, "active_window_periods": config.active_window}
+    )
+
+
+_translator = ShelfcastDbtTranslator()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=SERVING_MODELS,
+    dagster_dbt_translator=_translator,
+    pool=WAREHOUSE_POOL,
+    name="warehouse_models",
+)
+def warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig
+) -> Iterator:
+    """staging -> intermediate -> marts, built and tested in one `dbt build`."""
+    yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=SERVING_MODELS,
+    dagster_dbt_translator=_translator,
+    pool=WAREHOUSE_POOL,
+    name="serving_models",
+)
+def serving_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig
+) -> Iterator:
+    """Models over the forecasts table (the newest generation users query)."""
+    yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
+
+
+def build_warehouse_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[warehouse_models, serving_models],
+        resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    )

@@ -1,0 +1,93 @@
+"""The one place that reads `SHELFCAST_*` environment variables.
+
+Values needed while the definitions load (the partition calendar, paths) are read here; everything
+else is handed to resources as `dg.EnvVar`, so the UI shows which values came from the environment.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from platform_assets.resources import MLflowResource, ShelfcastConfig
+from platform_assets.warehouse import DuckDBWarehouse
+
+PREFIX = "SHELFCAST_"
+
+# Where each feed's monthly ingest partitions start unless SHELFCAST_HISTORY_START says otherwise.
+FEED_HISTORY_START = {"synthetic": None, "tafeng": "2000-11-01", "files": "2015-01-01"}
+
+# Resource fields filled from the environment when the variable is set: field -> (variable, type).
+_CONFIG_FIELDS: dict[str, tuple[str, type]] = {
+    "feed": ("FEED", str),
+    "landing_dir": ("LANDING_DIR", str),
+    "freq": ("FREQ", str),
+    "target": ("TARGET", str),
+    "horizon": ("HORIZON", int),
+    "active_window": ("ACTIVE_WINDOW", int),
+    "synth_products": ("SYNTH_PRODUCTS", int),
+    "synth_stores": ("SYNTH_STORES", int),
+    "synth_days": ("SYNTH_DAYS", int),
+    "synth_start": ("SYNTH_START", str),
+    "synth_seed": ("SYNTH_SEED", int),
+    "synth_drift_from": ("SYNTH_DRIFT_FROM", str),
+    "synth_drift_kind": ("SYNTH_DRIFT_KIND", str),
+    "tafeng_max_products": ("TAFENG_MAX_PRODUCTS", int),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Load-time settings: what decides the shape of the definitions themselves."""
+
+    home: Path
+    feed: str
+    warehouse: str
+    history_start: str
+    mlflow_tracking_uri: str
+    environ: Mapping[str, str]
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    home = Path(env.get(f"{PREFIX}HOME", "data")).resolve()
+    feed = env.get(f"{PREFIX}FEED", "synthetic")
+    if feed not in FEED_HISTORY_START:
+        raise ValueError(f"{PREFIX}FEED={feed!r}: expected one of {sorted(FEED_HISTORY_START)}")
+    warehouse = env.get(f"{PREFIX}WAREHOUSE", "duckdb")
+    if warehouse != "duckdb":
+        raise ValueError(f"{PREFIX}WAREHOUSE={warehouse!r}: only 'duckdb' is available in this release")
+    default_start = FEED_HISTORY_START[feed] or env.get(f"{PREFIX}SYNTH_START", "2024-11-01")
+    history_start = env.get(f"{PREFIX}HISTORY_START", default_start)
+    tracking = env.get(f"{PREFIX}MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    return Settings(home, feed, warehouse, history_start, tracking, env)
+
+
+def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | None:
+    name = f"{PREFIX}{var}"
+    if name not in settings.environ:
+        return None
+    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Resources for the chosen warehouse; the dbt resource is added by the warehouse layer."""
+    fields = {
+        field: value
+        for field, (var, kind) in _CONFIG_FIELDS.items()
+        if (value := _from_env(settings, var, kind)) is not None
+    }
+    return {
+        "config": ShelfcastConfig(home=str(settings.home), **fields),
+        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+        "mlflow": MLflowResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=(settings.home / "mlartifacts").as_uri(),
+        ),
+    }
