@@ -1,0 +1,41 @@
+"""Feeds: where raw products, suppliers and observations come from (see base.Feed for the protocol)."""
+
+from platform_assets.feeds.base import Feed, FeedResult, UnreadableFile
+from platform_assets.feeds.files import FilesFeed
+from platform_assets.feeds.synthetic import SynthConfig, SyntheticFeed
+from platform_assets.feeds.tafeng import TafengFeed
+
+KINDS = ("synthetic", "files", "tafeng")
+
+__all__ = [
+    "KINDS",
+    "Feed",
+    "FeedResult",
+    "FilesFeed",
+    "SynthConfig",
+    "SyntheticFeed",
+    "TafengFeed",
+    "UnreadableFile",
+    "make_feed",
+]
+
+
+def make_feed(
+    kind: str,
+    *,
+    landing_dir: str | None,
+    freq: str | None,
+    synth: SynthConfig,
+    quarantine_dir: str,
+    tafeng_max_products: int | None = None,
+) -> Feed:
+    """The feed named by configuration; construction is cheap (data is read on demand)."""
+    if kind == "synthetic":
+        return SyntheticFeed(synth, freq=freq)
+    if kind == "files":
+        if not landing_dir:
+            raise ValueError("the files feed needs a landing directory (SHELFCAST_LANDING_DIR)")
+        return FilesFeed(landing_dir, quarantine_dir=quarantine_dir, freq=freq)
+    if kind == "tafeng":
+        return TafengFeed(max_products=tafeng_max_products, freq=freq)
+    raise ValueError(f"unknown feed {kind!r}: expected one of {', '.join(KINDS)}")

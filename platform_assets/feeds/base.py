@@ -1,0 +1,68 @@
+"""What every feed returns, so the ingest assets land any source the same way."""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+import polars as pl
+
+from platform_assets.schemas import REJECTED_ROWS, empty
+
+FREQS = ("D", "W", "M")
+
+
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A file that could not be parsed at all: set aside whole so the other files still land."""
+
+    path: str  # original path
+    moved_to: str | None  # where it was set aside (None if the feed cannot move it)
+    error: str  # clear human message
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """One slice of a raw table plus the rows refused on the way; nothing read goes missing."""
+
+    accepted: pl.DataFrame  # conforms to the schemas.RAW_* contract of the table, stable sort
+    rejected: pl.DataFrame  # conforms to schemas.REJECTED_ROWS
+    rows_in: int  # data rows read (header excluded), always == accepted + rejected
+    unreadable: tuple[UnreadableFile, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Checked here so a feed bug fails where it happens, not later in the ingest asset.
+        if self.rows_in != self.accepted.height + self.rejected.height:
+            raise ValueError(
+                f"rows in {self.rows_in} != accepted {self.accepted.height} + rejected {self.rejected.height}"
+            )
+
+    @classmethod
+    def empty(cls, schema: dict[str, pl.DataType]) -> "FeedResult":
+        """A slice with nothing in it, for tables or windows a feed has no rows for."""
+        return cls(empty(schema), empty(REJECTED_ROWS), 0)
+
+
+class Feed(Protocol):
+    """A source of raw products, suppliers and dated observations."""
+
+    name: str
+    freq: str  # "D", "W" or "M": configured or inferred
+
+    def products(self) -> FeedResult: ...
+
+    def suppliers(self) -> FeedResult: ...
+
+    def observations(self, start: date, end: date) -> FeedResult:
+        """Rows with start <= date < end (see `contract.in_window` for rows without a usable date)."""
+        ...
+
+    def span(self) -> tuple[date, date]:
+        """First and last observation date, plan rows included."""
+        ...
+
+
+def check_freq(freq: str | None) -> str | None:
+    """Refuse a frequency the warehouse cannot build a period grid for."""
+    if freq is not None and freq not in FREQS:
+        raise ValueError(f"freq={freq!r}: expected one of {', '.join(FREQS)}")
+    return freq
