@@ -2,6 +2,7 @@
 UV ?= uv
 VENV := .venv
 BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SHELFCAST_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(SHELFCAST_HOME)/dagster_home
 # dbt resolves the profile while parsing; the warehouse resource sets the same path at run time.

@@ -1,6 +1,8 @@
 """Warehouse layer: the dbt project as Dagster assets, its tests as asset checks."""
 
 import json
+import sys
+from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -13,10 +15,17 @@ from platform_assets.resources import ShelfcastConfig
 
 # dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
 SERVING_MODELS = "forecasts_latest"
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 class ShelfcastDbtTranslator(DagsterDbtTranslator):
     """dbt models join the `warehouse` group; serving models sit with the forecasts in `ml`."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        # Models are keyed by name alone (`fct_product_sales`), the way users refer to them.
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return "ml" if dbt_resource_props["name"] in SERVING_MODELS.split() else "warehouse"
@@ -26,7 +35,12 @@ def dbt_vars(config: ShelfcastConfig) -> str:
     """The period grid and horizon dbt needs, resolved from configuration or the feed itself."""
     freq = config.freq or config.make_feed().freq
     return json.dumps(
-        {"freq": freq, "horizon": config.horizon, "active_window_periods": config.active_window}
+        {
+            "freq": freq,
+            "target": config.target,
+            "horizon": config.horizon,
+            "active_window_periods": config.active_window,
+        }
     )
 
 
@@ -66,5 +80,6 @@ def serving_models(
 def build_warehouse_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[warehouse_models, serving_models],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+        # The dbt next to this interpreter: `dagster dev` started from any shell finds the same one.
+        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
     )

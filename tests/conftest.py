@@ -1,0 +1,60 @@
+"""Fixtures for graph-level tests: a temporary SHELFCAST_HOME and the real definitions built from it."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.demo import history_range
+from platform_assets.resources import MLflowResource, ShelfcastConfig
+from platform_assets.warehouse import DuckDBWarehouse
+
+
+@dataclass
+class Graph:
+    """The definitions for one configuration plus its resolved resources."""
+
+    defs: dg.Definitions
+    config: ShelfcastConfig
+    warehouse: DuckDBWarehouse
+    mlflow: MLflowResource
+    instance: dg.DagsterInstance
+
+    def run(self, job: str, **kwargs) -> dg.ExecuteInProcessResult:
+        return self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, **kwargs)
+
+    def run_history(self) -> dg.ExecuteInProcessResult:
+        start, end = history_range(self.config)
+        tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        return self.run("full_refresh", tags=tags)
+
+
+@contextmanager
+def shelfcast_graph(home: Path, **env: str) -> Iterator[Graph]:
+    """Build the definitions with SHELFCAST_* set to `env` only (the rest of the environment cleared)."""
+    from platform_assets.definitions import build_defs
+    from platform_assets.settings import load_settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("SHELFCAST_")]:
+            mp.delenv(var)
+        mp.setenv("SHELFCAST_HOME", str(home))
+        for key, value in env.items():
+            mp.setenv(f"SHELFCAST_{key}", value)
+        defs = build_defs(load_settings())
+        resolved = {k: defs.resources[k].process_config_and_initialize() for k in ("config", "warehouse", "mlflow")}
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield Graph(defs, resolved["config"], resolved["warehouse"], resolved["mlflow"], instance)
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> list[dict]:
+    """The metadata of each materialization of `asset` in a run, as plain values."""
+    return [
+        {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(asset)
+    ]

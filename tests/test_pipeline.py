@@ -1,0 +1,94 @@
+"""The whole graph, raw feed to forecasts, materialized in-process on the synthetic feed."""
+
+from collections.abc import Iterator
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import Graph, materialization_metadata, shelfcast_graph
+
+HORIZON = 7
+SMALL = {"SYNTH_PRODUCTS": "12", "SYNTH_STORES": "2", "SYNTH_DAYS": "240", "HORIZON": str(HORIZON)}
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Graph, object]]:
+    with shelfcast_graph(tmp_path_factory.mktemp("synthetic"), **SMALL) as g:
+        result = g.run_history()
+        assert result.success
+        yield g, result
+
+
+def test_every_check_passes(graph):
+    _, result = graph
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations, "dbt tests and the promotion gate should surface as asset checks"
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
+    assert failed == []
+
+
+def test_rows_in_equal_accepted_plus_rejected(graph):
+    g, result = graph
+    # A single-run backfill records one materialization per monthly partition, with the run's totals.
+    meta, *others = materialization_metadata(result, "raw_observations")
+    assert all(m == meta for m in others)
+    assert meta["rows_in"] == meta["rows_accepted"] + meta["rows_rejected"]
+    landed = g.warehouse.query("select count(*) from raw.observations").item()
+    rejected = g.warehouse.query("select count(*) from raw.rejected_rows where source = 'observations'").item()
+    assert (landed, rejected) == (meta["rows_accepted"], meta["rows_rejected"])
+
+
+def test_forecasts_cover_every_active_series(graph):
+    g, _ = graph
+    active = g.warehouse.query(
+        "select product_id, store_id from marts.dim_series where is_active order by all"
+    )
+    latest = g.warehouse.query(
+        """select product_id, store_id, count(*) as n, count(distinct target_date) as days,
+                  bool_and(p10 <= p50 and p50 <= p90) as ordered, min(horizon) as h0, max(horizon) as h1
+           from marts.forecasts_latest group by all order by product_id, store_id"""
+    )
+    assert active.height > 0
+    assert latest.select("product_id", "store_id").equals(active)
+    assert latest["n"].to_list() == [HORIZON] * active.height
+    assert latest["days"].to_list() == [HORIZON] * active.height
+    assert latest["ordered"].all()
+    assert (latest["h0"].min(), latest["h1"].max()) == (1, HORIZON)
+    first = g.warehouse.query("select min(target_date) from marts.forecasts_latest").item()
+    last_actual = g.warehouse.query("select max(period_date) from marts.fct_product_sales").item()
+    assert (first - last_actual).days == 1
+
+
+def test_champion_registered_with_evidence(graph):
+    g, result = graph
+    client = MlflowClient(tracking_uri=g.mlflow.tracking_uri)
+    champion = client.get_model_version_by_alias("shelfcast-forecaster", "champion")
+    run = client.get_run(champion.run_id)
+    for metric in ("wape", "mase", "smape", "rmse", "seasonal_naive_wape", "naive_wape", "coverage_p10_p90"):
+        assert metric in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
+    assert any(p.endswith(".png") for p in artifacts) or any("plots" in p for p in artifacts)
+    [gate] = materialization_metadata(result, "champion_model")
+    assert gate["promoted"] is True and gate["champion_version"] == str(champion.version)
+    served = g.warehouse.query("select distinct model_version from marts.forecasts_latest")
+    assert served["model_version"].to_list() == [str(champion.version)]
+
+
+def test_retrain_then_daily_refresh_add_generations(graph):
+    g, _ = graph
+    retrain = g.run("retrain")
+    assert retrain.success
+    [gate] = materialization_metadata(retrain, "champion_model")
+    assert gate["challenger_version"] == "2"
+    before = g.warehouse.query("select count(*) from raw.observations").item()
+    last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
+    refresh = g.run("daily_refresh", partition_key=last_month)
+    assert refresh.success
+    # Re-ingesting a partition replaces it: same rows, no duplicates.
+    assert g.warehouse.query("select count(*) from raw.observations").item() == before
+    generations = g.warehouse.query(
+        "select generation_id, min(generated_at) as first_at from marts.forecasts group by all order by first_at"
+    )
+    assert generations.height == 3
+    latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")
+    assert latest.item() == refresh.run_id
