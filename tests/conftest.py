@@ -46,7 +46,9 @@ def shelfcast_graph(home: Path, **env: str) -> Iterator[Graph]:
         for key, value in env.items():
             mp.setenv(f"SHELFCAST_{key}", value)
         defs = build_defs(load_settings())
-        resolved = {k: defs.resources[k].process_config_and_initialize() for k in ("config", "warehouse", "mlflow")}
+        resolved = {
+            k: defs.resources[k].process_config_and_initialize() for k in ("config", "warehouse", "mlflow")
+        }
         with dg.DagsterInstance.ephemeral() as instance:
             yield Graph(defs, resolved["config"], resolved["warehouse"], resolved["mlflow"], instance)
 

@@ -34,7 +34,9 @@ def test_rows_in_equal_accepted_plus_rejected(graph):
     assert all(m == meta for m in others)
     assert meta["rows_in"] == meta["rows_accepted"] + meta["rows_rejected"]
     landed = g.warehouse.query("select count(*) from raw.observations").item()
-    rejected = g.warehouse.query("select count(*) from raw.rejected_rows where source = 'observations'").item()
+    rejected = g.warehouse.query(
+        "select count(*) from raw.rejected_rows where source = 'observations'"
+    ).item()
     assert (landed, rejected) == (meta["rows_accepted"], meta["rows_rejected"])
 
 
@@ -87,7 +89,8 @@ def test_retrain_then_daily_refresh_add_generations(graph):
     # Re-ingesting a partition replaces it: same rows, no duplicates.
     assert g.warehouse.query("select count(*) from raw.observations").item() == before
     generations = g.warehouse.query(
-        "select generation_id, min(generated_at) as first_at from marts.forecasts group by all order by first_at"
+        "select generation_id, min(generated_at) as first_at from marts.forecasts"
+        " group by all order by first_at"
     )
     assert generations.height == 3
     latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")

@@ -122,7 +122,8 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
     def rejected_rows(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         """The quarantine: every row that broke the landing contract, with file, line and reason."""
         by_reason = warehouse.query(
-            "select source, reason, count(*) as n from raw.rejected_rows group by all order by n desc, source, reason"
+            "select source, reason, count(*) as n from raw.rejected_rows"
+            " group by all order by n desc, source, reason"
         )
         return dg.MaterializeResult(
             metadata={

@@ -79,9 +79,7 @@ def trained_model(
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)],
 )
-def champion_model(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
-):
+def champion_model(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
     the current champion on the challenger's own backtest windows."""
     uri = mlflow.tracking_uri

@@ -2,8 +2,8 @@
 
 import json
 import sys
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
