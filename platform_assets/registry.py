@@ -1,0 +1,248 @@
+"""MLflow: log a training run, register it as `challenger`, and gate promotion to `champion`.
+
+Runs are found by their tags (e.g. Dagster run id + asset key), never passed around: a retried step
+finds its finished run and reuses it instead of leaving an orphan run and an extra model version.
+MLflow's URIs are process-global, so each public function points MLflow at the URI it is given.
+"""
+
+import math
+from dataclasses import dataclass
+from importlib.metadata import version as installed
+
+import mlflow
+import numpy as np
+import pandas as pd
+import polars as pl
+import polars.selectors as cs
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from platform_assets.features import KEYS
+from platform_assets.forecaster import Forecaster
+from platform_assets.metrics import backtest_metrics
+from platform_assets.training import TrainingResult
+
+EXPERIMENT = "shelfcast"
+MODEL_NAME = "shelfcast-forecaster"
+CHAMPION, CHALLENGER = "champion", "challenger"
+PLOTTED_SERIES = 4
+
+
+class ForecasterModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: feature rows (pandas) in, p10/p50/p90 per row out. Unpickling needs the
+    shelfcast package importable (the Forecaster class lives there)."""
+
+    def __init__(self, forecaster: Forecaster):
+        self.forecaster = forecaster
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        rows = pl.from_pandas(model_input).with_columns(pl.col("period_date").cast(pl.Date))
+        return self.forecaster.predict(rows).to_pandas()
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _experiment_id(client: MlflowClient, artifact_location: str | None) -> str:
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
+
+
+def _runs_with_tags(client: MlflowClient, experiment_id: str, tags: dict[str, str], status: str) -> list[str]:
+    if not tags:
+        return []
+    clauses = [f"tags.`{k}` = '{v}'" for k, v in sorted(tags.items())] + [f"attributes.status = '{status}'"]
+    runs = client.search_runs([experiment_id], " and ".join(clauses), order_by=["start_time DESC"])
+    return [r.info.run_id for r in runs]
+
+
+def _importance_figure(importance: pl.DataFrame, top: int = 20) -> Figure:
+    head = importance.head(top).reverse()
+    fig = Figure(figsize=(7, 0.3 * head.height + 1.2))
+    ax = fig.subplots()
+    ax.barh(head["feature"].to_list(), head["gain"].to_list())
+    ax.set_xlabel("total gain")
+    ax.set_title("Feature importance (final model)")
+    fig.tight_layout()
+    return fig
+
+
+def _backtest_figure(backtest: pl.DataFrame) -> Figure:
+    """Actuals against p50 and the p10-p90 band for the highest-volume series, every origin."""
+    top = backtest.group_by(KEYS).agg(pl.col("y").sum()).sort(["y", *KEYS], descending=[True, False, False])
+    fig = Figure(figsize=(9, 2.4 * min(PLOTTED_SERIES, max(top.height, 1))))
+    axes = np.atleast_1d(fig.subplots(max(min(PLOTTED_SERIES, top.height), 1), 1))
+    for ax, (product, store) in zip(axes, top.select(KEYS).head(PLOTTED_SERIES).iter_rows(), strict=False):
+        one = backtest.filter((pl.col("product_id") == product) & (pl.col("store_id") == store)).sort(
+            "period_date"
+        )
+        for (_,), part in one.group_by("origin", maintain_order=True):
+            dates = part["period_date"].to_list()
+            ax.fill_between(dates, part["p10"].to_list(), part["p90"].to_list(), color="tab:blue", alpha=0.2)
+            ax.plot(dates, part["p50"].to_list(), color="tab:blue")
+        ax.plot(one["period_date"].to_list(), one["y"].to_list(), "k.", markersize=3)
+        ax.set_title(f"{product} @ {store}: actual (dots), p50 and p10-p90 per backtest origin", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
+def log_training(
+    result: TrainingResult,
+    *,
+    tracking_uri: str,
+    data_digest: str,
+    n_rows: int,
+    tags: dict[str, str],
+    run_name: str,
+    artifact_location: str | None = None,
+) -> tuple[str, int]:
+    """Log a run (params, metrics, plots, pyfunc model), register a version, alias it `challenger`.
+
+    A FINISHED run with the same tags is reused with its version (find-or-reuse); a RUNNING one with
+    the same tags can only be a killed earlier attempt of the same step, so it is marked FAILED.
+    """
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, artifact_location)
+    for existing in _runs_with_tags(client, experiment_id, tags, "FINISHED"):
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{existing}'")
+        if versions:
+            version = max(int(v.version) for v in versions)
+            client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
+            return existing, version
+    for stale in _runs_with_tags(client, experiment_id, tags, "RUNNING"):  # a killed attempt of this step
+        client.set_terminated(stale, "FAILED")
+    example_pd = signature = None
+    if result.example is not None:
+        # Numeric inputs declared double: an integer column could not carry a missing value at inference.
+        example_pd = result.example.with_columns(cs.numeric().cast(pl.Float64)).to_pandas()
+        signature = infer_signature(example_pd, result.model.predict(result.example).to_pandas())
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: str(v) for k, v in result.params.items()})
+        mlflow.log_params(
+            {
+                "feature_set_digest": data_digest,
+                "feature_set_rows": n_rows,
+                "training_rows": result.n_train_rows,
+            }
+        )
+        mlflow.log_metrics(_finite(result.metrics))
+        mlflow.log_figure(_importance_figure(result.importance), "plots/feature_importance.png")
+        mlflow.log_figure(_backtest_figure(result.backtest), "plots/forecast_vs_actual.png")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ForecasterModel(result.model),
+            input_example=example_pd,
+            signature=signature,
+            registered_model_name=MODEL_NAME,
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"lightgbm=={installed('lightgbm')}",
+                f"polars=={pl.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+        )
+        version = int(info.registered_model_version)
+        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
+    return run.info.run_id, version
+
+
+def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str] | None:
+    """(Forecaster, version, run_id) behind `alias`, or None when the alias is not set."""
+    client = _client(tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(MODEL_NAME, alias)
+    except MlflowException:
+        return None
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    return pyfunc.unwrap_python_model().forecaster, int(version.version), version.run_id
+
+
+def run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
+    return dict(_client(tracking_uri).get_run(run_id).data.metrics)
+
+
+def set_champion(tracking_uri: str, version: int | str) -> None:
+    _client(tracking_uri).set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+
+
+def evaluate_on_backtest(
+    model: Forecaster, features: pl.DataFrame, windows: pl.DataFrame
+) -> dict[str, float]:
+    """Score `model` on exactly the rows of another model's backtest (same y, baselines, MASE scale).
+
+    The incumbent was usually trained on data covering these windows, so its score is optimistic: the
+    gate is biased towards keeping the champion, the safe direction. Rows the incumbent cannot answer
+    (too little history under its own rule) are given the naive forecast, so both models are scored
+    on the same rows.
+    """
+    rows = windows.select(
+        *KEYS, "period_date", "origin", "horizon", "y", "naive", "seasonal_naive", "mase_scale"
+    )
+    joined = rows.join(features.drop("y", "horizon", strict=False), on=[*KEYS, "period_date"], how="left")
+    predicted = model.predict(joined).drop(*KEYS, "period_date")  # row for row with `joined`
+    scored = pl.concat([joined.select(rows.columns), predicted], how="horizontal").with_columns(
+        pl.col(c).fill_null(pl.col("naive")) for c in ("p10", "p50", "p90")
+    )
+    return backtest_metrics(scored)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    evidence: dict
+
+
+def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None) -> Decision:
+    """Promote iff the challenger beats seasonal naive on WAPE over its backtest and, when there is a
+    champion, beats the champion's WAPE on the same windows."""
+    keys = ("wape", "mase", "smape", "rmse", "coverage_p10_p90", "seasonal_naive_wape", "naive_wape")
+
+    def clean(metrics: dict[str, float] | None) -> dict | None:
+        if metrics is None:
+            return None
+        return {
+            k: (float(metrics[k]) if math.isfinite(metrics.get(k, math.nan)) else None)
+            for k in keys
+            if k in metrics
+        }
+
+    evidence = {"challenger": clean(challenger), "champion": clean(champion)}
+    wape, baseline = challenger.get("wape", math.nan), challenger.get("seasonal_naive_wape", math.nan)
+    if not (math.isfinite(wape) and math.isfinite(baseline)):
+        return Decision(
+            False, "challenger WAPE or its seasonal-naive WAPE is missing or not finite", evidence
+        )
+    if wape >= baseline:
+        return Decision(
+            False, f"challenger WAPE {wape:.4f} does not beat seasonal naive {baseline:.4f}", evidence
+        )
+    if champion is None:
+        return Decision(
+            True, f"no champion; challenger WAPE {wape:.4f} beats seasonal naive {baseline:.4f}", evidence
+        )
+    incumbent = champion.get("wape", math.nan)
+    if not math.isfinite(incumbent):
+        return Decision(False, "the champion could not be scored on the challenger's windows", evidence)
+    if wape >= incumbent:
+        return Decision(
+            False,
+            f"challenger WAPE {wape:.4f} does not beat champion {incumbent:.4f} on the same windows",
+            evidence,
+        )
+    return Decision(
+        True,
+        f"challenger WAPE {wape:.4f} beats champion {incumbent:.4f} and seasonal naive {baseline:.4f}",
+        evidence,
+    )

@@ -1,0 +1,209 @@
+"""Train one global LightGBM forecaster with a rolling-origin backtest against naive baselines.
+
+Origins o_i = T - H*(i+1) for i < n_origins (T = last actual period). For each origin the model is fit
+on rows dated <= o_i and scored on o_i+1 .. o_i+H next to two baselines on exactly the same rows:
+naive (the last actual value at the origin) and seasonal naive (the last season before the origin,
+repeated; series with less than a season of history fall back to naive). The p10/p90 band is
+conformal: quantiles of scaled backtest residuals per horizon step, calibrated for each origin on the
+other origins, so the latest origin's coverage is measured on intervals fitted only on earlier ones.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+import polars as pl
+
+from platform_assets.features import (
+    KEYS,
+    SEASON,
+    FeatureConfig,
+    feature_columns,
+    offset_periods,
+    period_number,
+)
+from platform_assets.forecaster import Forecaster, conformal_offsets, with_intervals
+from platform_assets.metrics import backtest_metrics, in_sample_scale
+
+# Demand: tweedie on y/scale. Backtest WAPE, tweedie / L2 / poisson: 0.450 / 0.493 / 0.474 on the test
+# generator (24 series x 240 days), 0.480 / 0.480 / 0.480 on 300 series x 730 days: tweedie is never
+# worse. Price: y/scale hovers around 1 and L2 is the natural loss.
+DEFAULT_PARAMS: dict = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 63,  # 255 bins cost ~30% more time for no measurable accuracy on 300 series x 730 days
+    "num_iterations": 300,
+}
+OBJECTIVE = {
+    "units_sold": {"objective": "tweedie", "tweedie_variance_power": 1.2},
+    "price": {"objective": "l2"},
+}
+BACKTEST = [
+    *KEYS,
+    "period_date",
+    "origin",
+    "horizon",
+    "y",
+    "p10",
+    "p50",
+    "p90",
+    "naive",
+    "seasonal_naive",
+    "mase_scale",
+]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    horizon: int = 14
+    freq: str = "D"
+    target: str = "units_sold"
+    n_origins: int = 3
+    params: dict | None = None  # overrides DEFAULT_PARAMS / OBJECTIVE
+    seed: int = 42
+    num_threads: int = 2
+    # Observed periods a row needs behind it (as of t-H). None: one season, capped at the medium feature
+    # window (13 weeks, 6 months) so weekly and monthly feeds with a year or two of history are usable.
+    min_history: int | None = None
+
+    @property
+    def season(self) -> int:
+        return SEASON[self.freq]
+
+    def lgb_params(self) -> dict:
+        """Tunable defaults, then the caller's overrides, then what reproducibility requires."""
+        fixed = {
+            "seed": self.seed,
+            "num_threads": self.num_threads,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
+        }
+        return {**DEFAULT_PARAMS, **OBJECTIVE[self.target], **(self.params or {}), **fixed}
+
+
+@dataclass
+class TrainingResult:
+    model: Forecaster
+    metrics: dict[str, float]
+    backtest: pl.DataFrame
+    importance: pl.DataFrame
+    n_train_rows: int
+    params: dict = field(default_factory=dict)  # everything worth logging about how the model was made
+    example: pl.DataFrame | None = None  # a few input rows, for the MLflow signature
+
+
+def _numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
+    return frame.with_columns(period_number(pl.col("period_date"), freq).alias("_pn"))
+
+
+def _baselines(history: pl.DataFrame, window: pl.DataFrame, origin_pn: int, season: int) -> pl.DataFrame:
+    """naive, seasonal_naive and the MASE scale for `window` rows, from history up to the origin only."""
+    seen = history.filter(pl.col("_pn") <= origin_pn)
+    last = seen.group_by(KEYS).agg(pl.col("y").drop_nulls().last().alias("naive"))
+    seasonal = seen.select(*KEYS, pl.col("_pn").alias("_src"), pl.col("y").alias("_snaive"))
+    source = origin_pn - season + 1 + (pl.col("horizon") - 1) % season
+    return (
+        window.with_columns(source.cast(pl.Int32).alias("_src"))
+        .join(last, on=KEYS, how="left")
+        .join(seasonal, on=[*KEYS, "_src"], how="left")
+        .join(in_sample_scale(seen.select(*KEYS, "y"), KEYS, season), on=KEYS, how="left")
+        .with_columns(pl.coalesce("_snaive", "naive").alias("seasonal_naive"))
+        .drop("_src", "_snaive")
+    )
+
+
+def _residual_offsets(backtest: pl.DataFrame, horizon: int, exclude_origin=None) -> list[tuple[float, float]]:
+    rows = backtest if exclude_origin is None else backtest.filter(pl.col("origin") != exclude_origin)
+    residuals = rows.select("horizon", ((pl.col("y") - pl.col("p50")) / pl.col("scale")).alias("r"))
+    return conformal_offsets(residuals, horizon)
+
+
+def _origins(usable: pl.DataFrame, last: date, cfg: TrainConfig) -> list[date]:
+    """The requested origins, oldest first, minus those with nothing to learn from or nothing to score
+    (short histories keep the newest origins; with a single one, coverage is measured in-sample)."""
+    wanted = [offset_periods(last, -cfg.horizon * (i + 1), cfg.freq) for i in reversed(range(cfg.n_origins))]
+    dates = usable["period_date"]
+    kept = [
+        o
+        for o in wanted
+        if (dates <= o).any() and ((dates > o) & (dates <= offset_periods(o, cfg.horizon, cfg.freq))).any()
+    ]
+    if not kept:
+        raise ValueError(
+            f"history too short: no backtest origin {cfg.horizon} periods or more before the last period "
+            "has eligible rows both before and after it"
+        )
+    return kept
+
+
+def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
+    """Backtest on rolling origins, calibrate intervals, then fit the final model on all history."""
+    fcfg = FeatureConfig(cfg.target, cfg.horizon, cfg.freq)
+    names, categorical = feature_columns(fcfg, features.columns)
+    history = _numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
+    params = cfg.lgb_params()
+    rounds = int(params.pop("num_iterations"))
+    base = Forecaster(
+        model_str="",
+        feature_names=names,
+        categorical_names=categorical,
+        category_levels={c: history[c].drop_nulls().unique().sort().to_list() for c in categorical},
+        offsets=[],
+        target=cfg.target,
+        horizon=cfg.horizon,
+        freq=cfg.freq,
+        min_history=min(cfg.season, fcfg.windows[1]) if cfg.min_history is None else cfg.min_history,
+        params=params,
+    )
+    usable = history.filter(base.eligible() & pl.col("y").is_not_null())
+    windows = []
+    for origin in _origins(usable, history["period_date"].max(), cfg):
+        origin_pn = pl.select(period_number(pl.lit(origin), cfg.freq)).item()
+        fit_rows = usable.filter(pl.col("_pn") <= origin_pn)
+        window = usable.filter(pl.col("_pn").is_between(origin_pn + 1, origin_pn + cfg.horizon))
+        model = base.fit(fit_rows, rounds)
+        scored = window.select(*KEYS, "period_date", "y", "scale", "_pn").with_columns(
+            pl.lit(origin).alias("origin"),
+            (pl.col("_pn") - origin_pn).cast(pl.Int32).alias("horizon"),
+            pl.Series("p50", model.point(window)),
+        )
+        windows.append(_baselines(history, scored, origin_pn, cfg.season))
+    points = pl.concat(windows)
+    per_origin = [
+        with_intervals(part, _residual_offsets(points, cfg.horizon, None if len(windows) == 1 else origin))
+        for (origin,), part in points.group_by("origin", maintain_order=True)
+    ]
+    backtest = pl.concat(per_origin).sort("origin", *KEYS, "period_date").select(BACKTEST)
+
+    final = base.fit(usable, rounds)
+    final.offsets = _residual_offsets(points, cfg.horizon)
+    booster = final.booster
+    importance = pl.DataFrame(
+        {
+            "feature": names,
+            "gain": booster.feature_importance("gain").astype(float),
+            "split": booster.feature_importance("split").astype(int),
+        }
+    ).sort("gain", descending=True, maintain_order=True)
+    return TrainingResult(
+        model=final,
+        metrics=backtest_metrics(backtest),
+        backtest=backtest,
+        importance=importance,
+        n_train_rows=usable.height,
+        params={
+            "n_origins_used": len(windows),
+            **{k: v for k, v in asdict(cfg).items() if k != "params"},
+            **params,
+            "num_iterations": rounds,
+            "n_features": len(names),
+        },
+        example=usable.select(
+            *KEYS, "period_date", "scale", "n_obs", *[n for n in names if n not in KEYS]
+        ).tail(5),
+    )

@@ -1,0 +1,173 @@
+"""MLflow registry against a real sqlite-backed tracking server in a temp dir."""
+
+import math
+from dataclasses import replace
+
+import mlflow
+import polars as pl
+import polars.selectors as cs
+import pytest
+from mlflow import MlflowClient
+
+from platform_assets.features import FeatureConfig
+from platform_assets.registry import (
+    MODEL_NAME,
+    decide_promotion,
+    evaluate_on_backtest,
+    load_forecaster,
+    log_training,
+    run_metrics,
+    set_champion,
+)
+from platform_assets.training import TrainConfig, train
+from tests.test_features import features_for, make_data
+
+H = 7
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    return features_for(make_data(horizon=H), FeatureConfig(horizon=H))
+
+
+@pytest.fixture(scope="module")
+def good(frame):
+    return train(frame.filter(~pl.col("is_future")), TrainConfig(horizon=H, params={"num_iterations": 150}))
+
+
+@pytest.fixture(scope="module")
+def weak(frame):
+    """A barely trained model: 2 trees at a tiny learning rate, close to a per-series level."""
+    params = {"num_iterations": 2, "learning_rate": 0.01}
+    return train(frame.filter(~pl.col("is_future")), TrainConfig(horizon=H, params=params))
+
+
+def _log(result, uri: str, tmp, tag: str) -> tuple[str, int]:
+    return log_training(
+        result,
+        tracking_uri=uri,
+        artifact_location=str(tmp / "artifacts"),
+        data_digest="digest-123",
+        n_rows=1234,
+        tags={"dagster_run_id": tag, "dagster_asset": "trained_model"},
+        run_name=f"train-{tag}",
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{tmp}/mlflow.db", tmp
+
+
+@pytest.fixture(scope="module")
+def logged(store, good):
+    uri, tmp = store
+    return _log(good, uri, tmp, "run-a")
+
+
+def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, good):
+    uri, _ = store
+    run_id, version = logged
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "shelfcast"
+    assert (
+        run.data.params["feature_set_digest"] == "digest-123"
+        and run.data.params["feature_set_rows"] == "1234"
+    )
+    assert run.data.params["objective"] == "tweedie" and run.data.params["deterministic"] == "True"
+    assert run.data.metrics == pytest.approx(good.metrics)
+    assert {"plots/feature_importance.png", "plots/forecast_vs_actual.png"} <= {
+        a.path for a in client.list_artifacts(run_id, "plots")
+    }
+    assert version == 1
+    challenger = client.get_model_version_by_alias(MODEL_NAME, "challenger")
+    assert (int(challenger.version), challenger.run_id) == (1, run_id)
+    assert load_forecaster(uri, "champion") is None
+
+
+def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
+    uri, _ = store
+    loaded = load_forecaster(uri, "challenger")
+    assert loaded is not None
+    model, version, run_id = loaded
+    assert (version, run_id) == (logged[1], logged[0])
+    future = frame.filter("is_future")
+    assert model.predict(future).equals(good.model.predict(future))
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@challenger")
+    example = good.example.with_columns(cs.numeric().cast(pl.Float64))  # the signature declares doubles
+    served = pl.from_pandas(pyfunc.predict(example.to_pandas()))
+    expected = good.model.predict(good.example)
+    assert served.select("p10", "p50", "p90").equals(expected.select("p10", "p50", "p90"))
+    assert pyfunc.metadata.signature is not None
+
+
+def test_retried_step_reuses_its_finished_run(store, logged, good):
+    uri, tmp = store
+    assert _log(good, uri, tmp, "run-a") == logged
+    client = MlflowClient(tracking_uri=uri)
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == 1
+    experiment = client.get_experiment_by_name("shelfcast").experiment_id
+    assert len(client.search_runs([experiment])) == 1
+
+
+def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    features = frame.filter(~pl.col("is_future"))
+
+    # A killed earlier attempt of the same step left a RUNNING run behind: it is closed, not reused.
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("shelfcast", artifact_location=str(tmp_path / "artifacts"))
+    stale = client.create_run(experiment, tags={"dagster_run_id": "old", "dagster_asset": "trained_model"})
+    weak_run, weak_version = _log(weak, uri, tmp_path, "old")
+    assert weak_run != stale.info.run_id and client.get_run(stale.info.run_id).info.status == "FAILED"
+    first = decide_promotion(run_metrics(uri, weak_run), None)
+    assert first.promote, first.reason  # no champion yet, and even 2 trees beat seasonal naive here
+    set_champion(uri, weak_version)
+
+    good_run, good_version = _log(good, uri, tmp_path, "better")
+    incumbent = load_forecaster(uri, "champion")
+    assert incumbent is not None and incumbent[1] == weak_version
+    champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
+    better = decide_promotion(run_metrics(uri, good_run), champion_metrics)
+    assert better.promote, better.reason
+    assert better.evidence["champion"]["wape"] > better.evidence["challenger"]["wape"]
+    set_champion(uri, good_version)
+
+    worse_run, _ = _log(weak, uri, tmp_path, "worse")
+    incumbent = load_forecaster(uri, "champion")
+    champion_metrics = evaluate_on_backtest(incumbent[0], features, weak.backtest)
+    worse = decide_promotion(run_metrics(uri, worse_run), champion_metrics)
+    assert not worse.promote
+    assert "does not beat champion" in worse.reason
+    assert load_forecaster(uri, "champion")[1] == good_version
+    assert load_forecaster(uri, "challenger")[1] == 3
+
+
+def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
+    features = frame.filter(~pl.col("is_future"))
+    scored = evaluate_on_backtest(good.model, features, good.backtest)
+    for key in ("naive_wape", "seasonal_naive_wape", "seasonal_naive_mase"):
+        assert scored[key] == pytest.approx(good.metrics[key])
+    # A model that may answer no row (too little history under its rule) is scored as naive.
+    mute = replace(good.model, min_history=10**6)
+    muted = evaluate_on_backtest(mute, features, good.backtest)
+    assert muted["wape"] == pytest.approx(good.metrics["naive_wape"])
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote", "phrase"),
+    [
+        ({"wape": 0.5, "seasonal_naive_wape": 0.6}, None, True, "no champion"),
+        ({"wape": 0.7, "seasonal_naive_wape": 0.6}, None, False, "seasonal naive"),
+        ({"wape": 0.5, "seasonal_naive_wape": 0.6}, {"wape": 0.5}, False, "does not beat champion"),
+        ({"wape": 0.4, "seasonal_naive_wape": 0.6}, {"wape": 0.5}, True, "beats champion"),
+        ({"wape": math.nan, "seasonal_naive_wape": 0.6}, None, False, "not finite"),
+        ({"wape": 0.5, "seasonal_naive_wape": 0.6}, {"wape": math.nan}, False, "could not be scored"),
+    ],
+)
+def test_decide_promotion_rules(challenger, champion, promote, phrase):
+    decision = decide_promotion(challenger, champion)
+    assert decision.promote is promote and phrase in decision.reason
+    assert decision.evidence["challenger"]["seasonal_naive_wape"] == 0.6

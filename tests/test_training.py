@@ -1,0 +1,187 @@
+"""Training, backtest, intervals and forecasts on the small generator from test_features."""
+
+import pickle
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from platform_assets.features import FeatureConfig
+from platform_assets.forecasting import make_forecasts
+from platform_assets.metrics import coverage
+from platform_assets.training import BACKTEST, TrainConfig, train
+from tests.test_features import features_for, make_data
+
+H = 7
+KEYS = ["product_id", "store_id"]
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, pl.DataFrame]:
+    return make_data(horizon=H)
+
+
+@pytest.fixture(scope="module")
+def frame(data) -> pl.DataFrame:
+    return features_for(data, FeatureConfig(horizon=H))
+
+
+@pytest.fixture(scope="module")
+def history(frame) -> pl.DataFrame:
+    return frame.filter(~pl.col("is_future"))
+
+
+@pytest.fixture(scope="module")
+def result(history):
+    return train(history, TrainConfig(horizon=H))
+
+
+def test_backtest_windows_and_baselines(result, history):
+    bt = result.backtest
+    last = history["period_date"].max()
+    assert bt.columns == BACKTEST
+    assert bt["origin"].unique().sort().to_list() == [last - timedelta(days=H * i) for i in (3, 2, 1)]
+    assert (bt["period_date"] - bt["origin"]).dt.total_days().to_list() == bt["horizon"].to_list()
+    assert bt["horizon"].min() == 1 and bt["horizon"].max() == H
+    y = history.select(*KEYS, "period_date", pl.col("y").alias("y_src"))
+    naive = bt.join(y, left_on=[*KEYS, "origin"], right_on=[*KEYS, "period_date"], how="left")
+    assert (naive["naive"] == naive["y_src"]).all()
+    source = pl.col("origin") + pl.duration(days=-7 + (pl.col("horizon") - 1) % 7 + 1)
+    seasonal = bt.with_columns(source.alias("src")).join(
+        y, left_on=[*KEYS, "src"], right_on=[*KEYS, "period_date"], how="left"
+    )
+    assert (seasonal["seasonal_naive"] == seasonal["y_src"].fill_null(seasonal["naive"])).all()
+    key, origin = ("p02", "s1"), bt["origin"].min()
+    seen = history.filter(
+        (pl.col("product_id") == key[0]) & (pl.col("store_id") == key[1]) & (pl.col("period_date") <= origin)
+    )["y"].to_numpy()
+    scale = bt.filter(
+        (pl.col("product_id") == key[0]) & (pl.col("origin") == origin) & (pl.col("store_id") == key[1])
+    )
+    assert scale["mase_scale"][0] == pytest.approx(np.abs(seen[7:] - seen[:-7]).mean())
+
+
+def test_model_beats_both_baselines(result):
+    m = result.metrics
+    assert all(np.isfinite(v) for v in m.values())
+    assert m["wape"] < m["seasonal_naive_wape"] and m["wape"] < m["naive_wape"]
+    assert m["mase"] < m["seasonal_naive_mase"] and m["rmse"] < m["seasonal_naive_rmse"]
+    assert result.n_train_rows > 0 and result.importance["gain"].sum() > 0
+
+
+def test_last_origin_intervals_come_from_earlier_origins_only(result, history):
+    bt = result.backtest.join(history.select(*KEYS, "period_date", "scale"), on=[*KEYS, "period_date"])
+    assert ((bt["p10"] >= 0) & (bt["p10"] <= bt["p50"]) & (bt["p50"] <= bt["p90"])).all()
+    last = bt["origin"].max()
+    residual = ((pl.col("y") - pl.col("p50")) / pl.col("scale")).alias("r")
+    offsets = (
+        bt.filter(pl.col("origin") < last)
+        .group_by("horizon")
+        .agg(residual.quantile(0.1, "linear").alias("lo"), residual.quantile(0.9, "linear").alias("hi"))
+    )
+    check = bt.filter(pl.col("origin") == last).join(offsets, on="horizon")
+    lo = np.clip(np.minimum(check["p50"] + check["lo"] * check["scale"], check["p50"]), 0, None)
+    hi = np.maximum(check["p50"] + check["hi"] * check["scale"], check["p50"])
+    assert np.allclose(check["p10"], lo) and np.allclose(check["p90"], hi)
+    assert result.metrics["coverage_p10_p90"] == pytest.approx(
+        coverage(check["y"], check["p10"], check["p90"])
+    )
+    assert 0.6 < result.metrics["coverage_p10_p90"] < 0.95
+
+
+def test_each_origin_only_learns_from_its_past(result, history):
+    """Scrambling every target after the oldest origin leaves that origin's forecasts and baselines
+    unchanged (its window's features were computed from older data: see test_features)."""
+    oldest = result.backtest["origin"].min()
+    noise = pl.Series(np.random.default_rng(3).uniform(0, 50, history.height))
+    scrambled = history.with_columns(
+        pl.when(pl.col("period_date") > oldest).then(noise).otherwise("y").alias("y")
+    )
+    again = train(scrambled, TrainConfig(horizon=H))
+    first = pl.col("origin") == oldest
+    same = ["p50", "naive", "seasonal_naive", "mase_scale"]
+    assert result.backtest.filter(first).select(same).equals(again.backtest.filter(first).select(same))
+    assert not result.backtest.filter(~first)["p50"].equals(again.backtest.filter(~first)["p50"])
+
+
+def test_training_is_deterministic(history):
+    cfg = TrainConfig(horizon=H, n_origins=2, params={"num_iterations": 20})
+    a, b = train(history, cfg), train(history, cfg)
+    assert a.model.model_str == b.model.model_str and a.backtest.equals(b.backtest)
+
+
+def test_forecaster_predicts_after_pickling_and_tolerates_unseen_categories(result, frame):
+    future = frame.filter("is_future")
+    direct = result.model.predict(future)
+    restored = pickle.loads(pickle.dumps(result.model)).predict(future)
+    assert direct.equals(restored)
+    eligible = future.filter(result.model.eligible())
+    assert direct.drop_nulls().height == eligible.height > 0
+    unseen = future.with_columns(pl.lit("never-seen").alias("category"), pl.lit("b99").alias("brand"))
+    assert unseen.height == result.model.predict(unseen).drop_nulls().height + (
+        future.height - eligible.height
+    )
+
+
+def test_forecasts_cover_every_active_series_exactly_once(result, frame, data):
+    fc = make_forecasts(result.model, frame.filter("is_future"), data["series"])
+    assert fc.equals(make_forecasts(result.model, frame, data["series"]))
+    active = data["series"].filter("is_active").select(KEYS).sort(KEYS)
+    assert fc.select(KEYS).unique().sort(KEYS).equals(active)
+    per_series = fc.group_by(KEYS).agg(pl.col("horizon").sort(), pl.col("target_date").sort())
+    last = data["sales"]["period_date"].max()
+    assert all(h.to_list() == list(range(1, H + 1)) for h in per_series["horizon"])
+    assert all(
+        d.to_list() == [last + timedelta(days=h) for h in range(1, H + 1)] for d in per_series["target_date"]
+    )
+    assert ((fc["p10"] >= 0) & (fc["p10"] <= fc["p50"]) & (fc["p50"] <= fc["p90"])).all()
+    assert fc.null_count().sum_horizontal().item() == 0
+    methods = dict(
+        fc.group_by(KEYS).agg(pl.col("method").first()).select(pl.concat_str(KEYS), "method").iter_rows()
+    )
+    assert methods.pop("p_news0") == "fallback" and methods.pop("p11s1") == "fallback"
+    assert set(methods.values()) == {"model"}
+    assert "p01s0" not in methods  # discontinued: not active
+
+
+def test_fallback_values(result, frame, data):
+    fc = make_forecasts(result.model, frame.filter("is_future"), data["series"])
+    short = data["sales"].filter((pl.col("product_id") == "p11") & (pl.col("store_id") == "s1"))
+    assert short.height == 3
+    got = fc.filter((pl.col("product_id") == "p11") & (pl.col("store_id") == "s1"))
+    assert got["p50"].to_list() == pytest.approx([short["units_sold"].mean()] * H)
+    new = fc.filter(pl.col("product_id") == "p_new").sort("horizon")
+    peers = fc.filter(pl.col("product_id").is_in(["p00", "p03", "p06", "p09"]))  # cat0, every store
+    expected = peers.group_by("horizon").agg(pl.col("p50").median()).sort("horizon")["p50"]
+    assert new["p50"].to_list() == pytest.approx(expected.to_list())
+
+
+def test_price_target(data):
+    frame = features_for(data, FeatureConfig(target="price", horizon=H)).filter(~pl.col("is_future"))
+    res = train(frame, TrainConfig(horizon=H, target="price", n_origins=2, params={"num_iterations": 100}))
+    assert "price" not in res.model.feature_names
+    assert res.metrics["wape"] < 0.1 and res.metrics["coverage_p10_p90"] > 0.5
+
+
+def test_short_history_keeps_the_newest_origins_or_is_refused(history):
+    res = train(history, TrainConfig(horizon=H, n_origins=40, params={"num_iterations": 5}))
+    last = history["period_date"].max()
+    used = res.backtest["origin"].unique().sort()
+    assert 2 <= res.params["n_origins_used"] == used.len() < 40
+    assert used.to_list() == [last - timedelta(days=H * i) for i in range(used.len(), 0, -1)]
+    first_days = history.filter(pl.col("period_date") < history["period_date"].min() + timedelta(days=12))
+    with pytest.raises(ValueError, match="history too short"):
+        train(first_days, TrainConfig(horizon=H, params={"num_iterations": 5}))
+
+
+@pytest.mark.parametrize(("freq", "periods"), [("W", 104), ("M", 60)])
+def test_weekly_and_monthly_train_and_forecast(freq, periods):
+    data = make_data(n_products=6, n_stores=2, periods=periods, horizon=4, freq=freq)
+    frame = features_for(data, FeatureConfig(horizon=4, freq=freq))
+    params = {"num_iterations": 50, "min_data_in_leaf": 5}
+    res = train(frame.filter(~pl.col("is_future")), TrainConfig(horizon=4, freq=freq, params=params))
+    assert res.params["n_origins_used"] == 3 and res.metrics["wape"] < res.metrics["seasonal_naive_wape"]
+    fc = make_forecasts(res.model, frame, data["series"])
+    active = data["series"].filter("is_active").height
+    assert fc.height == 4 * active and set(fc["method"]) == {"model", "fallback"}
