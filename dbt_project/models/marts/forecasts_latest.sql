@@ -1,10 +1,5 @@
--- The newest forecast generation only: what dashboards and downstream systems read.
-with newest as (
-    select generation_id
-    from {{ source('ml', 'forecasts') }}
-    order by generated_at desc, generation_id desc
-    limit 1
-)
+-- The newest forecast generation only (one generation shares one generated_at): what dashboards
+-- and downstream systems read.
 select f.*
 from {{ source('ml', 'forecasts') }} as f
-inner join newest as n on f.generation_id = n.generation_id
+where f.generated_at = (select max(generated_at) from {{ source('ml', 'forecasts') }})
