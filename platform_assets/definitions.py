@@ -6,6 +6,7 @@ from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
 from platform_assets.defs.ml import build_ml_defs
 from platform_assets.defs.orchestration import build_orchestration_defs
+from platform_assets.defs.quality import build_quality_defs
 from platform_assets.defs.warehouse import build_warehouse_defs
 from platform_assets.settings import Settings, build_resources, load_settings
 
@@ -16,6 +17,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_warehouse_defs(),
         build_features_defs(),
         build_ml_defs(),
+        build_quality_defs(),
         build_orchestration_defs(),
         # One process per run: DuckDB takes one writer per file, and the steps share it.
         dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),

@@ -26,6 +26,9 @@ class ShelfcastConfig(dg.ConfigurableResource):
     synth_drift_from: str | None = None
     synth_drift_kind: str = "demand"
     tafeng_max_products: int | None = None
+    rejected_rate_warn: float = 0.01
+    rejected_rate_error: float = 0.10
+    freshness_max_age_days: int = 3
 
     @property
     def home_path(self) -> Path:

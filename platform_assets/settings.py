@@ -35,6 +35,9 @@ _CONFIG_FIELDS: dict[str, tuple[str, type]] = {
     "synth_drift_from": ("SYNTH_DRIFT_FROM", str),
     "synth_drift_kind": ("SYNTH_DRIFT_KIND", str),
     "tafeng_max_products": ("TAFENG_MAX_PRODUCTS", int),
+    "rejected_rate_warn": ("REJECTED_RATE_WARN", float),
+    "rejected_rate_error": ("REJECTED_RATE_ERROR", float),
+    "freshness_max_age_days": ("FRESHNESS_MAX_AGE_DAYS", int),
 }
 
 
@@ -69,10 +72,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(home, feed, warehouse, history_start, tracking, env)
 
 
-def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | None:
+def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | float | None:
     name = f"{PREFIX}{var}"
     if name not in settings.environ:
         return None
+    if kind is float:  # Dagster has no float EnvVar: the value is read here, once
+        return float(settings.environ[name])
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 

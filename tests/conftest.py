@@ -27,10 +27,10 @@ class Graph:
     def run(self, job: str, **kwargs) -> dg.ExecuteInProcessResult:
         return self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, **kwargs)
 
-    def run_history(self) -> dg.ExecuteInProcessResult:
+    def run_history(self, **kwargs) -> dg.ExecuteInProcessResult:
         start, end = history_range(self.config)
         tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-        return self.run("full_refresh", tags=tags)
+        return self.run("full_refresh", tags=tags, **kwargs)
 
 
 @contextmanager

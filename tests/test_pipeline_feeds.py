@@ -51,6 +51,24 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
         )
 
 
+def test_broken_feed_is_blocked_before_the_warehouse(tmp_path):
+    landing = tmp_path / "landing"
+    shutil.copytree(LANDING, landing)
+    # A quarter of the history arrives with garbage dates: the rejected-row rate check (blocking, error
+    # above 10%) stops the run before the warehouse is built.
+    for month in ("2025-01", "2025-02"):
+        path = landing / "observations" / f"{month}.csv"
+        header, *rows = path.read_text().splitlines()
+        path.write_text("\n".join([header, *(r.replace(month, "2025-13") for r in rows)]) + "\n")
+    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing)) as g:
+        result = g.run_history(raise_on_error=False)
+        assert not result.success
+        [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "rejected_row_rate"]
+        assert not check.passed and check.severity.value == "ERROR"
+        assert not g.warehouse.table_exists("marts", "fct_product_sales")
+        assert not g.warehouse.table_exists("marts", "forecasts")
+
+
 def test_tafeng_sample_to_forecasts(tmp_path):
     with shelfcast_graph(tmp_path / "home", FEED="tafeng", TAFENG_MAX_PRODUCTS="40", HORIZON="7") as g:
         result = g.run_history()

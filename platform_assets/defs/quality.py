@@ -1,0 +1,51 @@
+"""Quality checks on the raw and warehouse layers, reading the stored tables."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from platform_assets.monitoring import quality
+from platform_assets.resources import ShelfcastConfig
+from platform_assets.warehouse import DuckDBWarehouse
+
+
+def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity(verdict.severity),
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
+
+
+@dg.asset_check(asset="raw_observations", blocking=True)
+def rejected_row_rate(config: ShelfcastConfig, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    """Share of observation rows the landing contract refused; above the error rate nothing downstream
+    runs (a broken feed must not reach the forecasts)."""
+    accepted = warehouse.query("select count(*) from raw.observations").item()
+    rejected = warehouse.query("select count(*) from raw.rejected_rows where source = 'observations'").item()
+    return _result(
+        quality.rejected_rate(accepted, rejected, config.rejected_rate_warn, config.rejected_rate_error)
+    )
+
+
+@dg.asset_check(asset="fct_product_sales")
+def newest_period_volume(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    """Observed rows in the newest period against the recent median (row-count anomaly)."""
+    counts = warehouse.query(
+        "select period_date, count(*) filter (where is_observed) as n from marts.fct_product_sales"
+        " group by period_date order by period_date desc limit 29"
+    )
+    return _result(quality.volume_anomaly(counts))
+
+
+@dg.asset_check(asset="fct_product_sales")
+def actuals_freshness(config: ShelfcastConfig, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    """Age of the newest actual period against the wall clock."""
+    newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()
+    today = datetime.now(UTC).date()
+    return _result(quality.freshness(newest, today, config.freshness_max_age_days))
+
+
+def build_quality_defs() -> dg.Definitions:
+    return dg.Definitions(asset_checks=[rejected_row_rate, newest_period_volume, actuals_freshness])

@@ -1,0 +1,66 @@
+"""Data-quality verdicts on stored data: pure functions the Dagster asset checks wrap.
+
+Each returns a `Verdict`; WARN verdicts flag something to look at, ERROR ones mean the data must not
+reach the forecasts (the wrapping checks are blocking).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    severity: str  # "WARN" or "ERROR": how bad a failure is
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+def rejected_rate(
+    accepted: int, rejected: int, warn_above: float = 0.01, error_above: float = 0.10
+) -> Verdict:
+    """Share of landed rows refused by the contract: a few bad rows warn, a broken feed errors."""
+    total = accepted + rejected
+    rate = rejected / total if total else 0.0
+    meta = {"accepted": accepted, "rejected": rejected, "rejected_rate": rate}
+    if rate > error_above:
+        return Verdict(False, "ERROR", f"{rate:.1%} of rows rejected (> {error_above:.0%})", meta)
+    if rate > warn_above:
+        return Verdict(False, "WARN", f"{rate:.1%} of rows rejected (> {warn_above:.0%})", meta)
+    return Verdict(True, "WARN", f"{rate:.2%} of rows rejected", meta)
+
+
+def volume_anomaly(counts: pl.DataFrame, window: int = 28, low: float = 0.5, high: float = 2.0) -> Verdict:
+    """Observed rows in the newest period against the median of the `window` periods before it.
+
+    `counts` has columns period_date, n (one row per period). A sudden drop usually means a feed lost
+    files or stores; a jump, duplicated input.
+    """
+    ordered = counts.sort("period_date")
+    if ordered.height < 2:
+        return Verdict(True, "WARN", "not enough periods to judge volume", {"periods": ordered.height})
+    newest = ordered.row(-1, named=True)
+    median = ordered.slice(max(ordered.height - 1 - window, 0), min(window, ordered.height - 1))["n"].median()
+    ratio = newest["n"] / median if median else float("inf")
+    meta = {
+        "newest_period": str(newest["period_date"]),
+        "rows": newest["n"],
+        "median": median,
+        "ratio": ratio,
+    }
+    if ratio < low or ratio > high:
+        return Verdict(False, "WARN", f"newest period has {ratio:.2f}x the usual rows", meta)
+    return Verdict(True, "WARN", f"newest period has {ratio:.2f}x the usual rows", meta)
+
+
+def freshness(newest: date | None, today: date, max_age_days: int) -> Verdict:
+    """How old the newest actual period is: stale data means forecasts start from an old point."""
+    if newest is None:
+        return Verdict(False, "ERROR", "no actuals at all", {})
+    age = (today - newest).days
+    meta = {"newest_period": str(newest), "age_days": age, "max_age_days": max_age_days}
+    if age > max_age_days:
+        return Verdict(False, "WARN", f"newest actual is {age} days old (> {max_age_days})", meta)
+    return Verdict(True, "WARN", f"newest actual is {age} days old", meta)
