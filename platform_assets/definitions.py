@@ -5,6 +5,7 @@ import dagster as dg
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
 from platform_assets.defs.ml import build_ml_defs
+from platform_assets.defs.monitoring import build_monitoring_defs
 from platform_assets.defs.orchestration import build_orchestration_defs
 from platform_assets.defs.quality import build_quality_defs
 from platform_assets.defs.warehouse import build_warehouse_defs
@@ -18,6 +19,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_features_defs(),
         build_ml_defs(),
         build_quality_defs(),
+        build_monitoring_defs(),
         build_orchestration_defs(),
         # One process per run: DuckDB takes one writer per file, and the steps share it.
         dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),

@@ -29,6 +29,8 @@ class ShelfcastConfig(dg.ConfigurableResource):
     rejected_rate_warn: float = 0.01
     rejected_rate_error: float = 0.10
     freshness_max_age_days: int = 3
+    drift_window: int = 28
+    drift_share: float = 0.5
 
     @property
     def home_path(self) -> Path:

@@ -38,6 +38,8 @@ _CONFIG_FIELDS: dict[str, tuple[str, type]] = {
     "rejected_rate_warn": ("REJECTED_RATE_WARN", float),
     "rejected_rate_error": ("REJECTED_RATE_ERROR", float),
     "freshness_max_age_days": ("FRESHNESS_MAX_AGE_DAYS", int),
+    "drift_window": ("DRIFT_WINDOW", int),
+    "drift_share": ("DRIFT_SHARE", float),
 }
 
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 from mlflow import MlflowClient
 
@@ -33,7 +34,8 @@ def test_every_check_passes(graph):
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == []
     names = {e.check_name for e in evaluations}
-    assert {"rejected_row_rate", "newest_period_volume", "actuals_freshness", "champion_is_vetted"} <= names
+    expected = {"rejected_row_rate", "newest_period_volume", "actuals_freshness", "champion_is_vetted"}
+    assert expected | {"dataset_drift"} <= names
 
 
 def test_rows_in_equal_accepted_plus_rejected(graph):
@@ -104,3 +106,16 @@ def test_retrain_then_daily_refresh_add_generations(graph):
     assert generations.height == 3
     latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")
     assert latest.item() == refresh.run_id
+
+
+def test_drift_scores_persisted_per_feature_and_evaluation(graph):
+    g, result = graph
+    history = g.warehouse.query("select * from monitoring.drift_scores")
+    assert result.run_id in history["evaluation_id"].to_list()  # daily refreshes add evaluations
+    scores = history.filter(pl.col("evaluation_id") == result.run_id)
+    assert scores["feature"].is_unique().all()
+    assert {"y", "y_scaled", "price", "lag_7"} <= set(scores["feature"].to_list())
+    assert "day_of_week" not in scores["feature"].to_list()  # calendar columns are not monitored
+    bounds = scores.select("reference_start", "current_start", "current_end").unique()
+    assert bounds.height == 1
+    assert (bounds["current_end"] - bounds["current_start"]).dt.total_days().item() == 27

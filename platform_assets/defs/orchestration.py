@@ -14,10 +14,10 @@ full_refresh = dg.define_asset_job(
 
 daily_refresh = dg.define_asset_job(
     "daily_refresh",
-    selection=dg.AssetSelection.groups("ingest", "warehouse", "features")
+    selection=dg.AssetSelection.groups("ingest", "warehouse", "features", "monitoring")
     | dg.AssetSelection.assets(*FORECAST_SERVING),
-    description="Re-ingest the current month, rebuild the warehouse and features, forecast with the "
-    "current champion (no training).",
+    description="Re-ingest the current month, rebuild the warehouse and features, measure drift, "
+    "forecast with the current champion (no training).",
 )
 
 retrain = dg.define_asset_job(
