@@ -52,6 +52,10 @@ class ShelfcastConfig(dg.ConfigurableResource):
             drift_kind=self.synth_drift_kind,
         )
 
+    def resolved_freq(self) -> str:
+        """The configured period, else the one the feed reports (inferred from its data)."""
+        return self.freq or self.make_feed().freq
+
     def make_feed(self) -> Feed:
         return make_feed(
             self.feed,

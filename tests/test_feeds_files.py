@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from platform_assets.feeds import FilesFeed, SynthConfig, make_feed
+from platform_assets.feeds.base import month_windows
 from platform_assets.feeds.files import infer_freq
 from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 
@@ -43,15 +44,6 @@ def feed_for(root: Path, tmp_path: Path, freq: str | None = None) -> FilesFeed:
 
 def daily_rows(product: str, first: date, days: int, units: int = 3) -> list[str]:
     return [f"{first + timedelta(days=i)},{product},S1,2.50,{units + i % 3},false" for i in range(days)]
-
-
-def month_windows(first: date, last: date) -> list[tuple[date, date]]:
-    windows, cur = [], first.replace(day=1)
-    while cur <= last:
-        nxt = (cur + timedelta(days=32)).replace(day=1)
-        windows.append((cur, nxt))
-        cur = nxt
-    return windows
 
 
 @pytest.mark.parametrize(
@@ -144,7 +136,7 @@ def test_windows_never_lose_or_double_count_rows(tmp_path):
     feed = feed_for(root, tmp_path)
     first, last = feed.span()
     assert (first, last) == (date(2025, 1, 20), date(2025, 4, 3))
-    parts = [feed.observations(lo, hi) for lo, hi in month_windows(first, last)]
+    parts = [feed.observations(lo, hi) for _, lo, hi in month_windows(first, last + timedelta(days=1))]
     whole = feed.observations(first, last + timedelta(days=1))
     data_lines = sum(
         len([ln for ln in p.read_text().splitlines()[1:] if ln.strip()])

@@ -7,20 +7,12 @@ import polars as pl
 import pytest
 
 from platform_assets.feeds import SynthConfig, SyntheticFeed, make_feed
+from platform_assets.feeds.base import month_windows
 from platform_assets.feeds.synthetic import generate
 from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 
 SMALL = SynthConfig(products=12, stores=2, days=120, start=date(2025, 1, 10), horizon=7, seed=3)
 DRIFT_FROM = date(2025, 3, 15)
-
-
-def month_windows(first: date, last: date) -> list[tuple[date, date]]:
-    windows, cur = [], first.replace(day=1)
-    while cur <= last:
-        nxt = (cur + timedelta(days=32)).replace(day=1)
-        windows.append((cur, nxt))
-        cur = nxt
-    return windows
 
 
 def schema_of(df: pl.DataFrame) -> dict:
@@ -72,7 +64,7 @@ def test_windows_add_up_to_one_call():
     feed = SyntheticFeed(SMALL)
     first, last = feed.span()
     whole = feed.observations(first, last + timedelta(days=1))
-    parts = [feed.observations(lo, hi) for lo, hi in month_windows(first, last)]
+    parts = [feed.observations(lo, hi) for _, lo, hi in month_windows(first, last + timedelta(days=1))]
     assert len(parts) == 5
     assert pl.concat([p.accepted for p in parts]).equals(whole.accepted)
     assert sum(p.rows_in for p in parts) == whole.rows_in == whole.accepted.height

@@ -17,9 +17,7 @@ def frame_digest(df: pl.DataFrame) -> str:
 
 
 def feature_config(config: ShelfcastConfig) -> FeatureConfig:
-    return FeatureConfig(
-        target=config.target, horizon=config.horizon, freq=config.freq or config.make_feed().freq
-    )
+    return FeatureConfig(target=config.target, horizon=config.horizon, freq=config.resolved_freq())
 
 
 @dg.multi_asset(

@@ -1,11 +1,12 @@
 """Ingest layer: feeds land raw, rejected rows are quarantined, partitions re-ingest alone."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from platform_assets.feeds import FeedResult
+from platform_assets.feeds.base import month_windows
 from platform_assets.resources import ShelfcastConfig
 from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.settings import Settings
@@ -75,16 +76,6 @@ def raw_suppliers(
     """Suppliers, when the feed has them (the table exists, empty, otherwise)."""
     counts = land(warehouse, "suppliers", config.make_feed().suppliers(), "all")
     return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
-
-
-def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
-    """Partition keys and [first day, first day of next month) windows covering [start, end)."""
-    windows, cur = [], date(start.year, start.month, 1)
-    while cur < end:
-        nxt = date(cur.year + cur.month // 12, cur.month % 12 + 1, 1)
-        windows.append((cur.isoformat(), cur, nxt))
-        cur = nxt
-    return windows
 
 
 def build_ingest_defs(settings: Settings) -> dg.Definitions:

@@ -33,7 +33,7 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
 
 def dbt_vars(config: ShelfcastConfig) -> str:
     """The period grid and horizon dbt needs, resolved from configuration or the feed itself."""
-    freq = config.freq or config.make_feed().freq
+    freq = config.resolved_freq()
     return json.dumps(
         {
             "freq": freq,

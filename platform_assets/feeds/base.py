@@ -66,3 +66,13 @@ def check_freq(freq: str | None) -> str | None:
     if freq is not None and freq not in FREQS:
         raise ValueError(f"freq={freq!r}: expected one of {', '.join(FREQS)}")
     return freq
+
+
+def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
+    """Monthly ingest partition keys and [first day, first day of next month) windows over [start, end)."""
+    windows, cur = [], date(start.year, start.month, 1)
+    while cur < end:
+        nxt = date(cur.year + cur.month // 12, cur.month % 12 + 1, 1)
+        windows.append((cur.isoformat(), cur, nxt))
+        cur = nxt
+    return windows
