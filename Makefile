@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(SHELFCAST_HOME)/dagster_home
 # dbt resolves the profile while parsing; the warehouse resource sets the same path at run time.
 export SHELFCAST_DUCKDB_PATH ?= $(SHELFCAST_HOME)/warehouse.duckdb
 
-.PHONY: install manifest demo dev test lint clean
+.PHONY: install manifest demo dev test lint bench bench-quick clean
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen
@@ -35,6 +35,16 @@ lint: install
 test: manifest
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Evidently is only the benchmark's yardstick: the bench group is installed here, never by `install`
+# (--inexact: add it without pruning the venv; the next plain `uv sync --frozen` removes it again).
+bench:
+	$(UV) sync --frozen --inexact --group bench
+	$(BIN)/python bench/drift_bench.py
+
+bench-quick:
+	$(UV) sync --frozen --inexact --group bench
+	$(BIN)/python bench/drift_bench.py --quick
 
 clean:
 	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs

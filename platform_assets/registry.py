@@ -6,8 +6,10 @@ MLflow's URIs are process-global, so each public function points MLflow at the U
 """
 
 import math
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as installed
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -246,3 +248,22 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
         f"challenger WAPE {wape:.4f} beats champion {incumbent:.4f} and seasonal naive {baseline:.4f}",
         evidence,
     )
+
+
+def alias_version(tracking_uri: str, alias: str) -> tuple[str, str] | None:
+    """(version, run_id) behind `alias` without loading the model, or None when it is not set."""
+    try:
+        version = _client(tracking_uri).get_model_version_by_alias(MODEL_NAME, alias)
+    except MlflowException:
+        return None
+    return str(version.version), version.run_id
+
+
+def log_report(tracking_uri: str, run_id: str, files: dict[str, bytes], artifact_path: str) -> None:
+    """Attach monitoring reports to the run of the model they concern (the run may be finished)."""
+    client = _client(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in files.items():
+            path = Path(tmp) / name
+            path.write_bytes(content)
+            client.log_artifact(run_id, str(path), artifact_path)

@@ -31,6 +31,8 @@ class ShelfcastConfig(dg.ConfigurableResource):
     freshness_max_age_days: int = 3
     drift_window: int = 28
     drift_share: float = 0.5
+    decay_factor: float = 1.3
+    retrain_cooldown_hours: float = 24.0
 
     @property
     def home_path(self) -> Path:

@@ -40,6 +40,8 @@ _CONFIG_FIELDS: dict[str, tuple[str, type]] = {
     "freshness_max_age_days": ("FRESHNESS_MAX_AGE_DAYS", int),
     "drift_window": ("DRIFT_WINDOW", int),
     "drift_share": ("DRIFT_SHARE", float),
+    "decay_factor": ("DECAY_FACTOR", float),
+    "retrain_cooldown_hours": ("RETRAIN_COOLDOWN_HOURS", float),
 }
 
 

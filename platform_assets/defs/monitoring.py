@@ -1,4 +1,5 @@
-"""Monitoring layer: feature and target drift, persisted so its history can be queried and plotted."""
+"""Monitoring layer: feature, target and prediction drift and accuracy decay, persisted so their
+history can be queried and plotted; the checks here are what the retrain sensor watches."""
 
 from datetime import UTC, datetime
 
@@ -7,10 +8,47 @@ import polars as pl
 
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.ingest import WAREHOUSE_POOL
+from platform_assets.monitoring import accuracy
 from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
-from platform_assets.monitoring.windows import drift_windows, monitored_columns, with_scaled_target
-from platform_assets.resources import ShelfcastConfig
+from platform_assets.monitoring.windows import drift_windows, monitored_columns
+from platform_assets.registry import CHAMPION, alias_version
+from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import DuckDBWarehouse
+
+# The failing checks that start a retrain (see sensors.py).
+RETRAIN_TRIGGERS = (
+    dg.AssetCheckKey(dg.AssetKey("drift_scores"), "dataset_drift"),
+    dg.AssetCheckKey(dg.AssetKey("forecasts"), "prediction_drift"),
+    dg.AssetCheckKey(dg.AssetKey("forecast_accuracy"), "accuracy_decay"),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _persist(warehouse: DuckDBWarehouse, scores: pl.DataFrame, scope: str, evaluation_id: str, extra: dict):
+    """One row per monitored column per evaluation in `monitoring.drift_scores`; re-runs replace."""
+    stamped = scores.with_columns(
+        pl.lit(scope).alias("scope"),
+        pl.lit(evaluation_id).alias("evaluation_id"),
+        pl.lit(_now(), pl.Datetime("us")).alias("evaluated_at"),
+        *(pl.lit(v).alias(k) for k, v in extra.items()),
+    )
+    warehouse.replace_slice(
+        "monitoring", "drift_scores", stamped, {"evaluation_id": evaluation_id, "scope": scope}
+    )
+
+
+def _champion(warehouse: DuckDBWarehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
+    """The champion's version and the newest period it was trained on (None, None without one)."""
+    champion = alias_version(mlflow.tracking_uri, CHAMPION)
+    if champion is None or not warehouse.table_exists("ml", "backtest_predictions"):
+        return None, None
+    trained_until = warehouse.query(
+        "select max(period_date) from ml.backtest_predictions where model_version = ?", [champion[0]]
+    ).item()
+    return champion[0], trained_until
 
 
 @dg.asset(
@@ -20,33 +58,34 @@ from platform_assets.warehouse import DuckDBWarehouse
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec("dataset_drift", asset="drift_scores")],
 )
-def drift_scores(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse):
-    """Every model feature and the target, newest window against the window before it; one row per
-    feature per evaluation in `monitoring.drift_scores`."""
+def drift_scores(
+    context: dg.AssetExecutionContext,
+    config: ShelfcastConfig,
+    warehouse: DuckDBWarehouse,
+    mlflow: MLflowResource,
+):
+    """Every model feature and the target, the newest window against the champion's newest training
+    window; one row per column per evaluation in `monitoring.drift_scores`."""
     features = warehouse.query(
         "select * from features.training_features order by product_id, store_id, period_date"
     )
+    version, trained_until = _champion(warehouse, mlflow)
     window = max(config.drift_window, 2 * config.horizon)
-    reference, current, bounds = drift_windows(with_scaled_target(features), window)
+    reference, current, bounds = drift_windows(features, window, trained_until)
     cfg = DriftConfig(drift_share=config.drift_share)
     scores = feature_drift(reference, current, monitored_columns(features, feature_config(config)), cfg)
     summary = dataset_drift(scores, cfg)
-    stamped = scores.with_columns(
-        pl.lit(context.run_id).alias("evaluation_id"),
-        pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias("evaluated_at"),
-        *(pl.lit(v).alias(k) for k, v in bounds.items()),
-    )
-    warehouse.replace_slice("monitoring", "drift_scores", stamped, {"evaluation_id": context.run_id})
+    _persist(warehouse, scores, "features", context.run_id, {**bounds, "model_version": version})
     drifted = scores.filter(pl.col("drifted")).sort("score", descending=True)["feature"].to_list()
     # The target is watched on its own too: a demand shift matters even when few features move.
-    target_drift = "y" in drifted or "y_scaled" in drifted
-    meta = {
-        **{k: v for k, v in summary.items()},
-        **{k: str(v) for k, v in bounds.items()},
-        "drifted": drifted,
-    }
+    target_drift = "y" in drifted
     yield dg.MaterializeResult(
-        metadata={k: dg.MetadataValue.json(v) if isinstance(v, list) else v for k, v in meta.items()}
+        metadata={
+            **{k: v for k, v in summary.items()},
+            **{k: str(v) for k, v in bounds.items()},
+            "champion_version": str(version),
+            "drifted": dg.MetadataValue.json(drifted),
+        }
     )
     yield dg.AssetCheckResult(
         passed=summary["dataset_drift"] is False and not target_drift,
@@ -57,9 +96,81 @@ def drift_scores(context: dg.AssetExecutionContext, config: ShelfcastConfig, war
             "share_drifted": summary["share_drifted"],
             "target_drift": target_drift,
             "drifted": drifted,
+            "reference": f"{bounds['reference_start']}..{bounds['reference_end']}",
+            "current": f"{bounds['current_start']}..{bounds['current_end']}",
         },
     )
 
 
+@dg.asset_check(asset="forecasts", description="New forecasts against the champion's backtest predictions")
+def prediction_drift(
+    context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+) -> dg.AssetCheckResult:
+    """The newest generation's p50 (model rows) against the p50 the same version produced on its
+    backtest windows: the model's outputs moving is drift the inputs' checks can miss."""
+    version, _ = _champion(warehouse, mlflow)
+    reference = warehouse.query(
+        "select p50 as prediction from ml.backtest_predictions where model_version = ?", [version]
+    )
+    current = warehouse.query(
+        """select p50 as prediction from marts.forecasts
+           where method = 'model' and model_version = ?
+             and generated_at = (select max(generated_at) from marts.forecasts)""",
+        [version],
+    )
+    if reference.is_empty() or current.is_empty():
+        return dg.AssetCheckResult(
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"nothing to compare: {reference.height} backtest and {current.height} new "
+            f"predictions of champion v{version}",
+        )
+    scores = feature_drift(reference, current, ["prediction"], DriftConfig())
+    _persist(warehouse, scores, "prediction", context.run.run_id, {"model_version": version})
+    row = scores.row(0, named=True)
+    return dg.AssetCheckResult(
+        passed=not row["drifted"],
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"p50 of champion v{version}: {row['method']} {row['score']:.4f} "
+        f"(threshold {row['threshold']:g}) over {row['n_current']} new vs {row['n_reference']} backtest",
+        metadata={k: row[k] for k in ("method", "score", "threshold", "n_reference", "n_current")},
+    )
+
+
+@dg.asset_check(asset="forecast_accuracy", description="Live WAPE against the champion's backtest WAPE")
+def accuracy_decay(
+    config: ShelfcastConfig, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+) -> dg.AssetCheckResult:
+    """Fails when the champion's forecasts, scored on the newest drift window of actuals, are worse
+    than its backtest by more than SHELFCAST_DECAY_FACTOR."""
+    version, _ = _champion(warehouse, mlflow)
+    rows = accuracy.recent_accuracy(
+        warehouse.query("select * from monitoring.forecast_accuracy order by generation_id, horizon"),
+        str(version),
+        config.drift_window,
+    )
+    verdict = accuracy.decay(rows, config.decay_factor)
+    table = accuracy.by_horizon(rows) if not rows.is_empty() else None
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=verdict.description,
+        metadata={
+            **verdict.metadata,
+            "champion_version": str(version),
+            **({"by_horizon": dg.MetadataValue.md(_markdown(table))} if table is not None else {}),
+        },
+    )
+
+
+def _markdown(table: pl.DataFrame) -> str:
+    head = "| " + " | ".join(table.columns) + " |\n|" + "---|" * table.width + "\n"
+    body = "".join(
+        "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |\n"
+        for row in table.iter_rows()
+    )
+    return head + body
+
+
 def build_monitoring_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[drift_scores])
+    return dg.Definitions(assets=[drift_scores], asset_checks=[prediction_drift, accuracy_decay])

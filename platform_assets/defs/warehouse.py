@@ -14,12 +14,14 @@ from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.resources import ShelfcastConfig
 
 # dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
-SERVING_MODELS = "forecasts_latest"
+SERVING_MODELS = "forecasts_latest forecast_accuracy"
+MONITORING_MODELS = {"forecast_accuracy"}
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 class ShelfcastDbtTranslator(DagsterDbtTranslator):
-    """dbt models join the `warehouse` group; serving models sit with the forecasts in `ml`."""
+    """dbt models join the `warehouse` group; serving models sit with the forecasts in `ml`, accuracy
+    with the other monitoring assets."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         # Models are keyed by name alone (`fct_product_sales`), the way users refer to them.
@@ -28,7 +30,10 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        return "ml" if dbt_resource_props["name"] in SERVING_MODELS.split() else "warehouse"
+        name = dbt_resource_props["name"]
+        if name in MONITORING_MODELS:
+            return "monitoring"
+        return "ml" if name in SERVING_MODELS.split() else "warehouse"
 
 
 def dbt_vars(config: ShelfcastConfig) -> str:
@@ -73,7 +78,8 @@ def warehouse_models(
 def serving_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig
 ) -> Iterator:
-    """Models over the forecasts table (the newest generation users query)."""
+    """Models over the forecasts table: the newest generation users query, and past forecasts scored
+    against the actuals that arrived since."""
     yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
 
 

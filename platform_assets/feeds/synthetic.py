@@ -32,6 +32,10 @@ from platform_assets.schemas import (
 )
 
 DRIFT_KINDS = ("demand", "price", "both")
+# What the drift switch does: half the catalog sells twice as much with a new weekly pattern (demand),
+# one category's price regime jumps 25% and its main supplier adds 10% (price).
+DEMAND_DRIFT_SHARE, DEMAND_DRIFT_FACTOR = 0.5, 2.0
+PRICE_DRIFT_CATEGORY, PRICE_DRIFT_SUPPLIER = 1.25, 1.10
 SOURCE = "synthetic"
 
 
@@ -167,7 +171,7 @@ def generate(config: SynthConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
     if config.drift_kind in ("price", "both"):
         hit = (catalog["cat"] == drift["category"])[:, None] & after_drift[None, :]
         raised = (catalog["supplier"] == drift["supplier"])[:, None] & after_drift[None, :]
-        factor = np.where(hit, 1.25, 1.0) * np.where(raised, 1.10, 1.0)
+        factor = np.where(hit, PRICE_DRIFT_CATEGORY, 1.0) * np.where(raised, PRICE_DRIFT_SUPPLIER, 1.0)
         regular, price = np.round(regular * factor, 2), np.round(price * factor, 2)
 
     mu = _demand(
@@ -290,7 +294,7 @@ def _drift_choices(catalog: dict, rng: np.random.Generator) -> dict:
     category = present[int(rng.random() * len(present))]
     suppliers, counts = np.unique(catalog["supplier"][cat == category], return_counts=True)
     return {
-        "products": rng.random(len(cat)) < 0.35,  # demand drift: part of the catalog
+        "products": rng.random(len(cat)) < DEMAND_DRIFT_SHARE,  # demand drift: part of the catalog
         "weekly": rng.normal(0.0, 0.25, 7),  # their new weekly pattern
         "category": category,  # price drift: the category whose price regime jumps
         "supplier": suppliers[np.argmax(counts)],  # and its main supplier, who raises all its prices
@@ -392,7 +396,7 @@ def _demand(
     if config.drift_kind in ("demand", "both"):
         shifted = drift["products"][:, None] & after_drift[None, :]
         new_weekly = drift["weekly"][weekday][None, :] - weekly + weekly_cat.mean(axis=1)[:, None]
-        log_mu = log_mu + np.where(shifted, np.log(1.6) + new_weekly, 0.0)
+        log_mu = log_mu + np.where(shifted, np.log(DEMAND_DRIFT_FACTOR) + new_weekly, 0.0)
     store = np.log(catalog["store_level"])[None, :, None] + catalog["affinity"][:, :, None]
     return np.exp(log_mu[:, None, :] + store)
 

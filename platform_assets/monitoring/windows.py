@@ -1,4 +1,7 @@
-"""Which rows drift is measured on: the newest window of periods against the window before it."""
+"""Which rows drift is measured on: the newest window of periods against the champion's training
+reference window (the newest periods it was trained on)."""
+
+from datetime import date
 
 import polars as pl
 
@@ -9,29 +12,36 @@ NOT_MONITORED = {c for cols in CALENDAR.values() for c in cols} | {"periods_sinc
 
 
 def monitored_columns(features: pl.DataFrame, cfg: FeatureConfig) -> list[str]:
-    """Every model feature that can drift, the target, and the target as the model sees it."""
+    """Every model feature that can drift, and the target."""
     names, _ = feature_columns(cfg, features.columns)
-    return [c for c in names if c not in NOT_MONITORED] + ["y", "y_scaled"]
+    return [c for c in names if c not in NOT_MONITORED] + ["y"]
 
 
-def with_scaled_target(features: pl.DataFrame) -> pl.DataFrame:
-    """y / scale: pooled over series of every size, a level shift of some series hides in raw y but
-    shows in the ratio to each series' own point-in-time level (what the model is trained on)."""
-    return features.with_columns((pl.col("y") / pl.col("scale")).alias("y_scaled"))
+def drift_windows(
+    features: pl.DataFrame, window: int, reference_end: date | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """(reference, current, bounds). Current: the last `window` periods with actuals. Reference: the
+    `window` periods ending at `reference_end` (the champion's newest training period), or just before
+    the current window when there is no champion or it was trained on part of the current window.
 
-
-def drift_windows(features: pl.DataFrame, window: int) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """(reference, current, bounds): the last `window` periods with actuals, and the `window` before."""
+    Anchoring the reference to training means a retrain on drifted data moves the reference with it:
+    drift measured against what the model knows, and no alarm once the model has learnt the change.
+    """
     periods = features.filter(pl.col("y").is_not_null())["period_date"].unique().sort()
     if periods.len() < 2 * window:
         raise ValueError(f"drift needs {2 * window} periods of history, found {periods.len()}")
-    current_start, reference_start = periods[-window], periods[-2 * window]
+    current_start = periods[-window]
+    last_before_current = periods[-window - 1]
+    end = last_before_current if reference_end is None else min(reference_end, last_before_current)
+    eligible = periods.filter(periods <= end)
+    if eligible.len() < window:  # a champion trained on too little history: fall back to adjacent
+        eligible = periods.filter(periods <= last_before_current)
+    reference_start, reference_last = eligible[-window], eligible[-1]
     current = features.filter(pl.col("period_date").is_between(current_start, periods[-1]))
-    reference = features.filter(
-        pl.col("period_date").is_between(reference_start, current_start, closed="left")
-    )
+    reference = features.filter(pl.col("period_date").is_between(reference_start, reference_last))
     bounds = {
         "reference_start": reference_start,
+        "reference_end": reference_last,
         "current_start": current_start,
         "current_end": periods[-1],
     }

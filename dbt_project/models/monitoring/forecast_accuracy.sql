@@ -1,0 +1,71 @@
+-- Forecasts already served, scored against the actuals that have arrived since: one row per
+-- generation and horizon step. The sums sit next to the ratios so a rolling window over target dates
+-- re-aggregates exactly (WAPE = sum(abs_error) / sum(actual_total)).
+with backtest as (
+    select * from {{ source('model_evaluation', 'backtest_predictions') }}
+),
+
+-- MASE scale of each series as the model version saw it at its newest backtest origin.
+series_scale as (
+    select model_version, product_id, store_id, mase_scale
+    from (
+        select
+            model_version, product_id, store_id, mase_scale,
+            row_number() over (
+                partition by model_version, product_id, store_id order by origin desc, period_date desc
+            ) as newest
+        from backtest
+    ) as ranked
+    where newest = 1
+),
+
+backtest_by_horizon as (
+    select
+        model_version,
+        horizon,
+        sum(abs(y - p50)) / nullif(sum(abs(y)), 0) as backtest_wape,
+        avg(case when y >= p10 and y <= p90 then 1.0 else 0.0 end) as backtest_coverage
+    from backtest
+    group by model_version, horizon
+),
+
+scored as (
+    select
+        f.generation_id,
+        f.model_version,
+        f.generated_at,
+        f.horizon,
+        f.target_date,
+        a.{{ var('target') }} as actual,
+        f.p10,
+        f.p50,
+        f.p90,
+        s.mase_scale
+    from {{ source('ml', 'forecasts') }} as f
+    inner join {{ ref('fct_product_sales') }} as a
+        on a.product_id = f.product_id and a.store_id = f.store_id and a.period_date = f.target_date
+    left join series_scale as s
+        on s.model_version = f.model_version and s.product_id = f.product_id and s.store_id = f.store_id
+    where a.{{ var('target') }} is not null
+)
+
+select
+    s.generation_id,
+    s.model_version,
+    min(s.generated_at) as generated_at,
+    s.horizon,
+    min(s.target_date) as target_date,
+    count(*) as n_forecasts,
+    sum(abs(s.actual - s.p50)) as abs_error,
+    sum(abs(s.actual)) as actual_total,
+    sum(abs(s.actual - s.p50)) / nullif(sum(abs(s.actual)), 0) as wape,
+    avg(case when s.mase_scale > 0 then abs(s.actual - s.p50) / s.mase_scale end) as mase,
+    count(case when s.mase_scale > 0 then 1 end) as n_mase,
+    sum(case when s.actual >= s.p10 and s.actual <= s.p90 then 1 else 0 end) as n_covered,
+    avg(case when s.actual >= s.p10 and s.actual <= s.p90 then 1.0 else 0.0 end) as coverage_p10_p90,
+    max(b.backtest_wape) as backtest_wape,
+    max(b.backtest_coverage) as backtest_coverage
+from scored as s
+left join backtest_by_horizon as b
+    on b.model_version = s.model_version and b.horizon = s.horizon
+group by s.generation_id, s.model_version, s.horizon
