@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(SHELFCAST_HOME)/dagster_home
 # dbt resolves the profile while parsing; the warehouse resource sets the same path at run time.
 export SHELFCAST_DUCKDB_PATH ?= $(SHELFCAST_HOME)/warehouse.duckdb
 
-.PHONY: install manifest demo dev test lint bench bench-quick clean
+.PHONY: install manifest demo drift-demo dev test lint bench bench-quick clean
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen
@@ -25,6 +25,16 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster-local.yaml
 
 demo: manifest $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m platform_assets.demo
+
+# The monitoring loop on its own home (fresh each time): clean history, drifted periods, drift check,
+# retrain sensor, retrain, promotion gate. `make dev SHELFCAST_HOME=data/drift-demo` shows it after.
+DRIFT_HOME := $(SHELFCAST_HOME)/drift-demo
+drift-demo: manifest
+	rm -rf $(DRIFT_HOME)
+	mkdir -p $(DRIFT_HOME)/dagster_home
+	cp deploy/dagster-local.yaml $(DRIFT_HOME)/dagster_home/dagster.yaml
+	SHELFCAST_HOME=$(DRIFT_HOME) DAGSTER_HOME=$(DRIFT_HOME)/dagster_home \
+	SHELFCAST_DUCKDB_PATH=$(DRIFT_HOME)/warehouse.duckdb $(BIN)/python -m platform_assets.drift_loop
 
 dev: manifest $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml

@@ -6,6 +6,7 @@ import time
 import dagster as dg
 
 from platform_assets.definitions import defs
+from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import DuckDBWarehouse
 
@@ -58,7 +59,7 @@ def main() -> int:
     began = time.monotonic()
     result = defs.resolve_job_def("full_refresh").execute_in_process(
         instance=dg.DagsterInstance.get(),
-        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        tags=partition_range_tags(start, end),
         raise_on_error=False,
     )
     elapsed = time.monotonic() - began

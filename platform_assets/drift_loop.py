@@ -17,9 +17,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from platform_assets.definitions import build_defs
+from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.settings import PREFIX, load_settings
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -27,6 +26,7 @@ class LoopReport:
     """What happened at each step, for the demo to print and the test to assert on."""
 
     champion_before: str | None = None
+    refresh_run_id: str | None = None
     checks: dict[str, dict] = field(default_factory=dict)  # check name -> passed, description
     drifted: list[str] = field(default_factory=list)
     sensor_request: dg.RunRequest | None = None
@@ -79,7 +79,7 @@ def run_loop(instance: dg.DagsterInstance, env: Mapping[str, str], new_days: int
         config = _config(defs)
         start, days = date.fromisoformat(config.synth_start), config.synth_days
         last = start + timedelta(days=days - 1 + config.horizon)
-        timed("history", "full_refresh", defs, {RANGE_START: _month(start), RANGE_END: _month(last)})
+        timed("history", "full_refresh", defs, partition_range_tags(_month(start), _month(last)))
         report.champion_before = _champion_version(defs)
 
     first_new = start + timedelta(days=days)
@@ -93,8 +93,9 @@ def run_loop(instance: dg.DagsterInstance, env: Mapping[str, str], new_days: int
         defs = build_defs(load_settings())
         last = first_new + timedelta(days=new_days - 1 + config.horizon)
         # From the month of the last clean day: its plan rows are replaced by actuals.
-        tags = {RANGE_START: _month(first_new - timedelta(days=1)), RANGE_END: _month(last)}
+        tags = partition_range_tags(_month(first_new - timedelta(days=1)), _month(last))
         refresh = timed("drifted_refresh", "daily_refresh", defs, tags)
+        report.refresh_run_id = refresh.run_id
         report.checks = _checks(refresh)
         report.drifted = _drifted(defs, refresh.run_id)
         report.sensor_request, report.sensor_skip = evaluate_retrain_sensor(instance, defs)
@@ -135,7 +136,7 @@ def _drifted(defs: dg.Definitions, run_id: str) -> list[str]:
     warehouse = defs.resources["warehouse"]
     rows = warehouse.query(
         "select feature, method, score from monitoring.drift_scores"
-        " where evaluation_id = ? and drifted order by score desc",
+        " where evaluation_id = ? and scope = 'features' and drifted order by score desc",
         [run_id],
     )
     return [f"{r['feature']} ({r['method']} {r['score']:.3f})" for r in rows.iter_rows(named=True)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.demo import history_range
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import DuckDBWarehouse
@@ -29,8 +30,7 @@ class Graph:
 
     def run_history(self, **kwargs) -> dg.ExecuteInProcessResult:
         start, end = history_range(self.config)
-        tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-        return self.run("full_refresh", tags=tags, **kwargs)
+        return self.run("full_refresh", tags=partition_range_tags(start, end), **kwargs)
 
 
 @contextmanager

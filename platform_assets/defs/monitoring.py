@@ -1,6 +1,7 @@
 """Monitoring layer: feature, target and prediction drift and accuracy decay, persisted so their
 history can be queried and plotted; the checks here are what the retrain sensor watches."""
 
+import base64
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -8,10 +9,10 @@ import polars as pl
 
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.monitoring import accuracy
+from platform_assets.monitoring import accuracy, reports
 from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
 from platform_assets.monitoring.windows import drift_windows, monitored_columns
-from platform_assets.registry import CHAMPION, alias_version
+from platform_assets.registry import CHAMPION, alias_version, log_report
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import DuckDBWarehouse
 
@@ -38,6 +39,28 @@ def _persist(warehouse: DuckDBWarehouse, scores: pl.DataFrame, scope: str, evalu
     warehouse.replace_slice(
         "monitoring", "drift_scores", stamped, {"evaluation_id": evaluation_id, "scope": scope}
     )
+
+
+def _publish(
+    config: ShelfcastConfig, mlflow: MLflowResource, kind: str, evaluation_id: str, files: dict[str, bytes]
+) -> dict[str, dg.MetadataValue]:
+    """Write a report under $SHELFCAST_HOME/reports/<kind>/<evaluation>/ and log it to the champion's
+    MLflow run (next to the model it concerns); the PNG is inlined so the Dagster UI shows it."""
+    folder = config.home_path / "reports" / kind / evaluation_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    meta: dict[str, dg.MetadataValue] = {"report_dir": dg.MetadataValue.path(str(folder))}
+    champion = alias_version(mlflow.tracking_uri, CHAMPION)
+    if champion is not None:
+        artifact_path = f"monitoring/{kind}/{evaluation_id}"
+        log_report(mlflow.tracking_uri, champion[1], files, artifact_path)
+        meta["mlflow_artifacts"] = dg.MetadataValue.text(f"runs:/{champion[1]}/{artifact_path}")
+    for name, content in files.items():
+        if name.endswith(".png"):
+            inline = f"![{name}](data:image/png;base64,{base64.b64encode(content).decode()})"
+            meta[name.removesuffix(".png")] = dg.MetadataValue.md(inline)
+    return meta
 
 
 def _champion(warehouse: DuckDBWarehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
@@ -77,6 +100,20 @@ def drift_scores(
     summary = dataset_drift(scores, cfg)
     _persist(warehouse, scores, "features", context.run_id, {**bounds, "model_version": version})
     drifted = scores.filter(pl.col("drifted")).sort("score", descending=True)["feature"].to_list()
+    title = (
+        f"Drift: {bounds['current_start']}..{bounds['current_end']} against "
+        f"{bounds['reference_start']}..{bounds['reference_end']} (champion v{version})"
+    )
+    report = _publish(
+        config,
+        mlflow,
+        "drift",
+        context.run_id,
+        {
+            "drift_report.html": reports.drift_report_html(reference, current, scores, title).encode(),
+            "drift_summary.png": reports.drift_summary_png(scores),
+        },
+    )
     # The target is watched on its own too: a demand shift matters even when few features move.
     target_drift = "y" in drifted
     yield dg.MaterializeResult(
@@ -85,6 +122,7 @@ def drift_scores(
             **{k: str(v) for k, v in bounds.items()},
             "champion_version": str(version),
             "drifted": dg.MetadataValue.json(drifted),
+            **report,
         }
     )
     yield dg.AssetCheckResult(
@@ -107,10 +145,15 @@ def prediction_drift(
     context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
     """The newest generation's p50 (model rows) against the p50 the same version produced on its
-    backtest windows: the model's outputs moving is drift the inputs' checks can miss."""
+    newest backtest window: the model's outputs moving is drift the inputs' checks can miss."""
     version, _ = _champion(warehouse, mlflow)
+    # Its newest backtest origin only: the window nearest to now, and after a retrain on changed data
+    # the one that already shows the change (older origins would keep the alarm ringing).
     reference = warehouse.query(
-        "select p50 as prediction from ml.backtest_predictions where model_version = ?", [version]
+        """select p50 as prediction from ml.backtest_predictions
+           where model_version = ?
+             and origin = (select max(origin) from ml.backtest_predictions where model_version = ?)""",
+        [version, version],
     )
     current = warehouse.query(
         """select p50 as prediction from marts.forecasts
@@ -139,7 +182,10 @@ def prediction_drift(
 
 @dg.asset_check(asset="forecast_accuracy", description="Live WAPE against the champion's backtest WAPE")
 def accuracy_decay(
-    config: ShelfcastConfig, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+    context: dg.AssetCheckExecutionContext,
+    config: ShelfcastConfig,
+    warehouse: DuckDBWarehouse,
+    mlflow: MLflowResource,
 ) -> dg.AssetCheckResult:
     """Fails when the champion's forecasts, scored on the newest drift window of actuals, are worse
     than its backtest by more than SHELFCAST_DECAY_FACTOR."""
@@ -151,6 +197,10 @@ def accuracy_decay(
     )
     verdict = accuracy.decay(rows, config.decay_factor)
     table = accuracy.by_horizon(rows) if not rows.is_empty() else None
+    plot = {}
+    if table is not None:
+        png = reports.accuracy_by_horizon_png(table)
+        plot = _publish(config, mlflow, "accuracy", context.run.run_id, {"accuracy_by_horizon.png": png})
     return dg.AssetCheckResult(
         passed=verdict.passed,
         severity=dg.AssetCheckSeverity.WARN,
@@ -159,6 +209,7 @@ def accuracy_decay(
             **verdict.metadata,
             "champion_version": str(version),
             **({"by_horizon": dg.MetadataValue.md(_markdown(table))} if table is not None else {}),
+            **plot,
         },
     )
 

@@ -5,6 +5,13 @@ from datetime import date
 import dagster as dg
 
 FORECAST_SERVING = ["forecasts", "forecasts_latest"]
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Tags making one run cover the monthly ingest partitions first..last (single-run backfill)."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 full_refresh = dg.define_asset_job(
     "full_refresh",

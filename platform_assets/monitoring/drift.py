@@ -171,7 +171,7 @@ def _numeric_stats(
 
 
 def _categorical_stats(ref_counts: np.ndarray, cur_counts: np.ndarray, cfg: DriftConfig) -> dict[str, float]:
-    """Jensen-Shannon distance (natural log, raw shares) and chi-squared goodness-of-fit p-value against the reference mix.
+    """Jensen-Shannon distance (natural log, raw shares) and chi-squared p-value against the reference mix.
 
     Like Evidently, the reference shares are the expected distribution for the current counts; a
     category absent from the reference gets ``epsilon`` share, so its appearance is strong evidence.
