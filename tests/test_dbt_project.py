@@ -30,6 +30,17 @@ FORECASTS = {
     "model_version": pl.String(),
     "mlflow_run_id": pl.String(),
     "generated_at": pl.Datetime("us"),
+    "method": pl.String(),
+    "generation_id": pl.String(),
+}
+BACKTEST = {
+    "product_id": pl.String(),
+    "store_id": pl.String(),
+    "period_date": pl.Date(),
+    "origin": pl.Date(),
+    "horizon": pl.Int32(),
+    **{c: pl.Float64() for c in ("y", "p10", "p50", "p90", "naive", "seasonal_naive", "mase_scale")},
+    "model_version": pl.String(),
 }
 DAILY = {"freq": "D", "active_window_periods": 2, "horizon": 3}
 T0 = datetime(2025, 1, 6, 8, 0)
@@ -104,6 +115,7 @@ def make_warehouse(path: Path) -> None:
     ]:
         write_table(path, "raw", table, frame)
     write_table(path, "marts", "forecasts", pl.DataFrame(schema=FORECASTS))
+    write_table(path, "ml", "backtest_predictions", pl.DataFrame(schema=BACKTEST))
 
 
 def run_dbt(tmp: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> dbtRunnerResult:
@@ -223,7 +235,14 @@ def test_dimensions(built):
     suppliers = query(warehouse, "select supplier_id, name, is_known from marts.dim_supplier order by 1")
     assert suppliers.rows() == [("S1", "Acme", True), ("S9", None, False)]
     schemas = query(warehouse, "select distinct table_schema from information_schema.tables order by 1")
-    assert schemas["table_schema"].to_list() == ["intermediate", "marts", "raw", "staging"]
+    assert schemas["table_schema"].to_list() == [
+        "intermediate",
+        "marts",
+        "ml",
+        "monitoring",
+        "raw",
+        "staging",
+    ]
 
 
 def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, monkeypatch):
@@ -233,7 +252,20 @@ def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, 
     def generation(at: datetime, version: str, band: tuple[float, float, float]) -> pl.DataFrame:
         series = [("P2", "s1"), ("PX", "all")]
         rows = [
-            (p, s, d(6), 1, *band, "shelfcast-forecaster", version, f"run{version}", at) for p, s in series
+            (
+                p,
+                s,
+                d(6),
+                1,
+                *band,
+                "shelfcast-forecaster",
+                version,
+                f"run{version}",
+                at,
+                "model",
+                f"g{version}",
+            )
+            for p, s in series
         ]
         return pl.DataFrame(rows, schema=FORECASTS, orient="row")
 
@@ -285,6 +317,7 @@ def test_parse_documents_every_model_and_column_and_wires_sources(built, monkeyp
         "observations": ["raw_observations"],
         "rejected_rows": ["rejected_rows"],
         "forecasts": ["forecasts"],
+        "backtest_predictions": ["trained_model"],
     }
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     columns = query(warehouse, "select table_schema, table_name, column_name from information_schema.columns")

@@ -112,10 +112,14 @@ def test_drift_scores_persisted_per_feature_and_evaluation(graph):
     g, result = graph
     history = g.warehouse.query("select * from monitoring.drift_scores")
     assert result.run_id in history["evaluation_id"].to_list()  # daily refreshes add evaluations
-    scores = history.filter(pl.col("evaluation_id") == result.run_id)
+    scores = history.filter((pl.col("evaluation_id") == result.run_id) & (pl.col("scope") == "features"))
     assert scores["feature"].is_unique().all()
-    assert {"y", "y_scaled", "price", "lag_7"} <= set(scores["feature"].to_list())
+    assert {"y", "price", "lag_7"} <= set(scores["feature"].to_list())
+    predictions = history.filter(
+        (pl.col("evaluation_id") == result.run_id) & (pl.col("scope") == "prediction")
+    )
+    assert predictions["feature"].to_list() == ["prediction"]
     assert "day_of_week" not in scores["feature"].to_list()  # calendar columns are not monitored
-    bounds = scores.select("reference_start", "current_start", "current_end").unique()
+    bounds = scores.select("reference_start", "reference_end", "current_start", "current_end").unique()
     assert bounds.height == 1
     assert (bounds["current_end"] - bounds["current_start"]).dt.total_days().item() == 27

@@ -149,17 +149,18 @@ def prediction_drift(
     version, _ = _champion(warehouse, mlflow)
     # Its newest backtest origin only: the window nearest to now, and after a retrain on changed data
     # the one that already shows the change (older origins would keep the alarm ringing).
+    current_rows = """select product_id, store_id, p50 from marts.forecasts
+        where method = 'model' and model_version = ?
+          and generated_at = (select max(generated_at) from marts.forecasts)"""
+    current = warehouse.query(f"select p50 as prediction from ({current_rows}) as c", [version])
+    # Same series on both sides: discontinued series sit in the backtest but are no longer forecast.
     reference = warehouse.query(
-        """select p50 as prediction from ml.backtest_predictions
-           where model_version = ?
-             and origin = (select max(origin) from ml.backtest_predictions where model_version = ?)""",
-        [version, version],
-    )
-    current = warehouse.query(
-        """select p50 as prediction from marts.forecasts
-           where method = 'model' and model_version = ?
-             and generated_at = (select max(generated_at) from marts.forecasts)""",
-        [version],
+        f"""select b.p50 as prediction from ml.backtest_predictions as b
+            where b.model_version = ?
+              and b.origin = (select max(origin) from ml.backtest_predictions where model_version = ?)
+              and exists (select 1 from ({current_rows}) as c
+                          where c.product_id = b.product_id and c.store_id = b.store_id)""",
+        [version, version, version],
     )
     if reference.is_empty() or current.is_empty():
         return dg.AssetCheckResult(
