@@ -1,6 +1,7 @@
 """The code location: one lineage graph, raw product feeds to served forecasts."""
 
 import dagster as dg
+from dagster_k8s import k8s_job_executor
 
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
@@ -14,10 +15,18 @@ from platform_assets.defs.warehouse import build_warehouse_defs
 from platform_assets.settings import Settings, build_resources, load_settings
 
 
+def _default_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of jobs without their own (`retrain`, ad hoc materializations): one process per run
+    by default, since DuckDB takes one writer per file and the steps share it; with
+    SHELFCAST_EXECUTOR=k8s (Postgres warehouse) each step gets its own pod. `full_refresh` and
+    `daily_refresh` always run in one process."""
+    return k8s_job_executor if settings.executor == "k8s" else dg.in_process_executor
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         build_ingest_defs(settings),
-        build_warehouse_defs(),
+        build_warehouse_defs(settings),
         build_features_defs(),
         build_ml_defs(),
         build_quality_defs(),
@@ -25,8 +34,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_orchestration_defs(),
         build_retraining_defs(),
         build_landing_defs(settings),
-        # One process per run: DuckDB takes one writer per file, and the steps share it.
-        dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
+        dg.Definitions(resources=build_resources(settings), executor=_default_executor(settings)),
     )
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 from platform_assets.definitions import defs
 from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 
 def history_range(config: ShelfcastConfig) -> tuple[str, str]:
@@ -17,7 +17,7 @@ def history_range(config: ShelfcastConfig) -> tuple[str, str]:
     return first.replace(day=1).isoformat(), last.replace(day=1).isoformat()
 
 
-def summarize(warehouse: DuckDBWarehouse, mlflow: MLflowResource) -> str:
+def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     from mlflow import MlflowClient
 
     latest = warehouse.query(

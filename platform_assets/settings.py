@@ -8,13 +8,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import DuckDBWarehouse, Warehouse
+from platform_assets.warehouse_postgres import PostgresWarehouse
 
 PREFIX = "SHELFCAST_"
+WAREHOUSES = ("duckdb", "postgres")
+# How `retrain` runs: in the run's own process, or each step in its own Kubernetes pod (deploy/).
+EXECUTORS = ("in_process", "k8s")
 
 # Where each feed's monthly ingest partitions start unless SHELFCAST_HISTORY_START says otherwise.
 FEED_HISTORY_START = {"synthetic": None, "tafeng": "2000-11-01", "files": "2015-01-01"}
@@ -55,10 +60,18 @@ class Settings:
     history_start: str
     mlflow_tracking_uri: str
     environ: Mapping[str, str]
+    executor: str = "in_process"
 
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+
+def sibling_database(dsn: str, suffix: str) -> str:
+    """The DSN of `<database>_<suffix>` on the same server: MLflow and Dagster each need their own
+    database (both have a `runs` table)."""
+    url = urlparse(dsn)
+    return url._replace(path=f"{url.path.rstrip('/') or '/postgres'}_{suffix}").geturl()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,12 +81,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if feed not in FEED_HISTORY_START:
         raise ValueError(f"{PREFIX}FEED={feed!r}: expected one of {sorted(FEED_HISTORY_START)}")
     warehouse = env.get(f"{PREFIX}WAREHOUSE", "duckdb")
-    if warehouse != "duckdb":
-        raise ValueError(f"{PREFIX}WAREHOUSE={warehouse!r}: only 'duckdb' is available in this release")
+    if warehouse not in WAREHOUSES:
+        raise ValueError(f"{PREFIX}WAREHOUSE={warehouse!r}: expected one of {WAREHOUSES}")
+    if warehouse == "postgres" and not env.get(f"{PREFIX}PG_DSN"):
+        raise ValueError(
+            f"{PREFIX}WAREHOUSE=postgres needs {PREFIX}PG_DSN, e.g. postgresql://user@host:5432/shelfcast"
+        )
     default_start = FEED_HISTORY_START[feed] or env.get(f"{PREFIX}SYNTH_START", "2024-11-01")
     history_start = env.get(f"{PREFIX}HISTORY_START", default_start)
-    tracking = env.get(f"{PREFIX}MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-    return Settings(home, feed, warehouse, history_start, tracking, env)
+    tracking = env.get(f"{PREFIX}MLFLOW_TRACKING_URI") or (
+        sibling_database(env[f"{PREFIX}PG_DSN"], "mlflow")
+        if warehouse == "postgres"
+        else f"sqlite:///{home / 'mlflow.db'}"
+    )
+    executor = env.get(f"{PREFIX}EXECUTOR", "in_process")
+    if executor not in EXECUTORS:
+        raise ValueError(f"{PREFIX}EXECUTOR={executor!r}: expected one of {EXECUTORS}")
+    if executor == "k8s" and warehouse != "postgres":  # step pods share no filesystem
+        raise ValueError(
+            f"{PREFIX}EXECUTOR=k8s needs {PREFIX}WAREHOUSE=postgres: a DuckDB file takes one writer"
+        )
+    return Settings(home, feed, warehouse, history_start, tracking, env, executor)
 
 
 def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | float | None:
@@ -85,6 +113,12 @@ def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | float | N
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 
+def _warehouse(settings: Settings) -> Warehouse:
+    if settings.warehouse == "postgres":  # the DSN may hold a password: resolved at run time only
+        return PostgresWarehouse(dsn=dg.EnvVar(f"{PREFIX}PG_DSN"))
+    return DuckDBWarehouse(path=str(settings.warehouse_path))
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources for the chosen warehouse; the dbt resource is added by the warehouse layer."""
     fields = {
@@ -94,7 +128,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     }
     return {
         "config": ShelfcastConfig(home=str(settings.home), **fields),
-        "warehouse": DuckDBWarehouse(path=str(settings.warehouse_path)),
+        "warehouse": _warehouse(settings),
         "mlflow": MLflowResource(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=(settings.home / "mlartifacts").as_uri(),

@@ -1,7 +1,10 @@
 """The warehouse resource: how Python assets read and write tables, whatever the engine.
 
-Assets call `query`, `replace_table` and `replace_slice`; each write is one transaction, so a failed
-run leaves the previous table (or partition) as it was. DuckDB is the embedded default.
+Assets call `query`, `replace_table`, `replace_slice` and `append` on a `Warehouse`; each write is one
+transaction, so a failed or killed run leaves the previous table (or slice) as it was, and re-running
+a slice replaces it instead of duplicating it. DuckDB (one file) is the embedded default; Postgres
+(`platform_assets/warehouse_postgres.py`) is the production one. SQL passed to `query` is the common
+subset of both dialects with `?` placeholders.
 """
 
 import os
@@ -14,13 +17,58 @@ import duckdb
 import polars as pl
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """A quoted identifier, refusing anything that is not a plain name (no SQL from data)."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe SQL identifier {name!r}")
     return f'"{name}"'
 
 
-class DuckDBWarehouse(dg.ConfigurableResource):
+def qualified(schema: str, table: str) -> str:
+    return f"{ident(schema)}.{ident(table)}"
+
+
+def typed(df: pl.DataFrame) -> pl.DataFrame:
+    """Columns that are all-null literals get a concrete type both engines can store."""
+    return df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Null)
+
+
+def predicate(where: Mapping[str, str]) -> str:
+    return " and ".join(f"{ident(c)} = ?" for c in where)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """What the assets need of a warehouse; the engine behind it is chosen by configuration."""
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        raise NotImplementedError
+
+    def ensure_table(self, schema: str, table: str, columns: Mapping[str, pl.DataType]) -> None:
+        """Create an empty table with the contract's columns, so dbt sources always resolve."""
+        raise NotImplementedError
+
+    def replace_table(self, schema: str, table: str, df: pl.DataFrame) -> int:
+        """Swap the whole table in one transaction."""
+        raise NotImplementedError
+
+    def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+        """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs."""
+        if not where:
+            raise ValueError("replace_slice needs a predicate; use append to add rows")
+        return self._write(schema, table, typed(df), where)
+
+    def append(self, schema: str, table: str, df: pl.DataFrame) -> int:
+        """Add rows in one transaction."""
+        return self._write(schema, table, typed(df), {})
+
+    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+        raise NotImplementedError
+
+
+class DuckDBWarehouse(Warehouse):
     """One DuckDB file; DuckDB allows one writer per file, so connections are short-lived."""
 
     path: str
@@ -48,44 +96,29 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             return con.execute(sql, [schema, table]).fetchone()[0] > 0
 
     def ensure_table(self, schema: str, table: str, columns: Mapping[str, pl.DataType]) -> None:
-        """Create an empty table with the contract's columns, so dbt sources always resolve."""
         empty = pl.DataFrame(schema=dict(columns))  # noqa: F841 -- read by DuckDB's replacement scan
-        target = f"{_ident(schema)}.{_ident(table)}"
         with self.connect() as con:
-            con.execute(f"create schema if not exists {_ident(schema)}")
-            con.execute(f"create table if not exists {target} as select * from empty")
+            con.execute(f"create schema if not exists {ident(schema)}")
+            con.execute(f"create table if not exists {qualified(schema, table)} as select * from empty")
 
     def replace_table(self, schema: str, table: str, df: pl.DataFrame) -> int:
-        """Swap the whole table in one transaction."""
-        target = f"{_ident(schema)}.{_ident(table)}"
         with self.connect() as con:
             con.execute("begin")
-            con.execute(f"create schema if not exists {_ident(schema)}")
-            con.register("incoming", df.to_arrow())
-            con.execute(f"create or replace table {target} as select * from incoming")
+            con.execute(f"create schema if not exists {ident(schema)}")
+            con.register("incoming", typed(df).to_arrow())
+            con.execute(f"create or replace table {qualified(schema, table)} as select * from incoming")
             con.execute("commit")
         return df.height
 
-    def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
-        """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs."""
-        if not where:
-            raise ValueError("replace_slice needs a predicate; use append to add rows")
-        return self._write(schema, table, df, where)
-
-    def append(self, schema: str, table: str, df: pl.DataFrame) -> int:
-        """Add rows (e.g. a new forecast generation) in one transaction."""
-        return self._write(schema, table, df, {})
-
     def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
-        target = f"{_ident(schema)}.{_ident(table)}"
+        target = qualified(schema, table)
         with self.connect() as con:
             con.execute("begin")
-            con.execute(f"create schema if not exists {_ident(schema)}")
+            con.execute(f"create schema if not exists {ident(schema)}")
             con.register("incoming", df.to_arrow())
             con.execute(f"create table if not exists {target} as select * from incoming limit 0")
             if where:
-                predicate = " and ".join(f"{_ident(c)} = ?" for c in where)
-                con.execute(f"delete from {target} where {predicate}", list(where.values()))
+                con.execute(f"delete from {target} where {predicate(where)}", list(where.values()))
             con.execute(f"insert into {target} by name select * from incoming")
             con.execute("commit")
         return df.height

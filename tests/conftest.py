@@ -12,7 +12,7 @@ import pytest
 from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.demo import history_range
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Graph:
 
     defs: dg.Definitions
     config: ShelfcastConfig
-    warehouse: DuckDBWarehouse
+    warehouse: Warehouse
     mlflow: MLflowResource
     instance: dg.DagsterInstance
 
@@ -34,8 +34,9 @@ class Graph:
 
 
 @contextmanager
-def shelfcast_graph(home: Path, **env: str) -> Iterator[Graph]:
-    """Build the definitions with SHELFCAST_* set to `env` only (the rest of the environment cleared)."""
+def shelfcast_graph(home: Path, instance: dg.DagsterInstance | None = None, **env: str) -> Iterator[Graph]:
+    """Build the definitions with SHELFCAST_* set to `env` only (the rest of the environment cleared),
+    run against `instance` (an ephemeral one by default)."""
     from platform_assets.definitions import build_defs
     from platform_assets.settings import load_settings
 
@@ -49,8 +50,11 @@ def shelfcast_graph(home: Path, **env: str) -> Iterator[Graph]:
         resolved = {
             k: defs.resources[k].process_config_and_initialize() for k in ("config", "warehouse", "mlflow")
         }
-        with dg.DagsterInstance.ephemeral() as instance:
+        if instance is not None:
             yield Graph(defs, resolved["config"], resolved["warehouse"], resolved["mlflow"], instance)
+            return
+        with dg.DagsterInstance.ephemeral() as ephemeral:
+            yield Graph(defs, resolved["config"], resolved["warehouse"], resolved["mlflow"], ephemeral)
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> list[dict]:
@@ -60,3 +64,35 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> l
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey(asset)
     ]
+
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin(sql: str) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
+        cur.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """Fresh Postgres databases for this test session (the warehouse's, plus `_dagster` and `_mlflow`
+    beside it), dropped afterwards. Outside CI a missing server skips the Postgres tests with the
+    reason; in CI (CI set) it fails them."""
+    name = f"shelfcast_test_{os.getpid()}"
+    databases = [name, f"{name}_dagster", f"{name}_mlflow"]
+    try:
+        for db in databases:
+            _admin(f"drop database if exists {db}")
+            _admin(f"create database {db} template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'")
+    except Exception as exc:  # no server answering: the only case a Postgres test may skip
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Postgres at 127.0.0.1:5432 did not answer ({exc}); CI is unset, so skipping")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        for db in databases:
+            _admin(f"drop database if exists {db} with (force)")

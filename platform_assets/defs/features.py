@@ -6,7 +6,7 @@ import polars as pl
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.features import FeatureConfig, build_features
 from platform_assets.resources import ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
 
@@ -27,7 +27,7 @@ def feature_config(config: ShelfcastConfig) -> FeatureConfig:
     ],
     pool=WAREHOUSE_POOL,
 )
-def features(config: ShelfcastConfig, warehouse: DuckDBWarehouse):
+def features(config: ShelfcastConfig, warehouse: Warehouse):
     """History rows (target known) and the next horizon's rows (target to forecast), built together
     so both use exactly the same feature code."""
     sort = "order by product_id, store_id, period_date"

@@ -10,7 +10,7 @@ from platform_assets.feeds.base import month_windows
 from platform_assets.resources import ShelfcastConfig
 from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.settings import Settings
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 WAREHOUSE_POOL = "warehouse"
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
@@ -29,7 +29,7 @@ def _stamp(df: pl.DataFrame, partition: str, at: datetime) -> pl.DataFrame:
     )
 
 
-def land(warehouse: DuckDBWarehouse, table: str, result: FeedResult, partition: str) -> dict:
+def land(warehouse: Warehouse, table: str, result: FeedResult, partition: str) -> dict:
     """Write accepted rows and their rejects for one slice (FeedResult guarantees that rows in =
     accepted + rejected); return the slice's row accounting."""
     at = datetime.now(UTC).replace(tzinfo=None)
@@ -62,7 +62,7 @@ def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -
 
 @dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 def raw_products(
-    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """The product catalog as the feed delivers it (attributes kept as JSON)."""
     counts = land(warehouse, "products", config.make_feed().products(), "all")
@@ -71,7 +71,7 @@ def raw_products(
 
 @dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 def raw_suppliers(
-    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Suppliers, when the feed has them (the table exists, empty, otherwise)."""
     counts = land(warehouse, "suppliers", config.make_feed().suppliers(), "all")
@@ -90,7 +90,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         deps=[raw_products],
     )
     def raw_observations(
-        context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: DuckDBWarehouse
+        context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         """Prices, units and promotions by date, one monthly partition at a time (plans included)."""
         feed = config.make_feed()
@@ -106,11 +106,11 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         return dg.MaterializeResult(metadata=_report(context, "observations", counts))
 
     @dg.asset(group_name="ingest", kinds={"duckdb"}, deps=[raw_products, raw_suppliers, raw_observations])
-    def rejected_rows(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    def rejected_rows(warehouse: Warehouse) -> dg.MaterializeResult:
         """The quarantine: every row that broke the landing contract, with file, line and reason."""
         by_reason = warehouse.query(
             "select source, reason, count(*) as n from raw.rejected_rows"
-            " group by all order by n desc, source, reason"
+            " group by source, reason order by n desc, source, reason"
         )
         return dg.MaterializeResult(
             metadata={

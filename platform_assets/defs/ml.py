@@ -19,7 +19,7 @@ from platform_assets.registry import (
 )
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.training import TrainConfig, train
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 KEYS = "product_id, store_id, period_date"
 FORECAST_COLUMNS = [
@@ -38,11 +38,22 @@ def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
     kinds={"lightgbm", "mlflow"},
     pool=WAREHOUSE_POOL,
     tags={"shelfcast/heavy": "true"},
+    # Read by dagster-k8s for the pod running this step (k8s_job_executor) and ignored elsewhere.
+    op_tags={
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {
+                    "requests": {"cpu": "2", "memory": "4Gi"},
+                    "limits": {"cpu": "4", "memory": "8Gi"},
+                }
+            }
+        }
+    },
 )
 def trained_model(
     context: dg.AssetExecutionContext,
     config: ShelfcastConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
     """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
@@ -79,7 +90,7 @@ def trained_model(
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)],
 )
-def champion_model(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource):
+def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
     the current champion on the challenger's own backtest windows."""
     uri = mlflow.tracking_uri
@@ -92,7 +103,8 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
     champion_metrics = None
     if incumbent is not None and str(incumbent[1]) != str(challenger_version):
         backtest = warehouse.query(
-            "select * from ml.backtest_predictions where model_version = ? order by all",
+            "select * from ml.backtest_predictions where model_version = ?"
+            " order by origin, product_id, store_id, period_date",
             [str(challenger_version)],
         )
         features = warehouse.query(f"select * from features.training_features order by {KEYS}")
@@ -120,7 +132,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
 
 @dg.asset(group_name="ml", deps=[champion_model, "inference_features"], kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def forecasts(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
     champion = load_forecaster(mlflow.tracking_uri, "champion")

@@ -14,7 +14,7 @@ from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature
 from platform_assets.monitoring.windows import drift_windows, monitored_columns
 from platform_assets.registry import CHAMPION, alias_version, log_report
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 # The failing checks that start a retrain (see sensors.py).
 RETRAIN_TRIGGERS = (
@@ -28,7 +28,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _persist(warehouse: DuckDBWarehouse, scores: pl.DataFrame, scope: str, evaluation_id: str, extra: dict):
+def _persist(warehouse: Warehouse, scores: pl.DataFrame, scope: str, evaluation_id: str, extra: dict):
     """One row per monitored column per evaluation in `monitoring.drift_scores`; re-runs replace."""
     stamped = scores.with_columns(
         pl.lit(scope).alias("scope"),
@@ -63,7 +63,7 @@ def _publish(
     return meta
 
 
-def _champion(warehouse: DuckDBWarehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
+def _champion(warehouse: Warehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
     """The champion's version and the newest period it was trained on (None, None without one)."""
     champion = alias_version(mlflow.tracking_uri, CHAMPION)
     if champion is None or not warehouse.table_exists("ml", "backtest_predictions"):
@@ -84,7 +84,7 @@ def _champion(warehouse: DuckDBWarehouse, mlflow: MLflowResource) -> tuple[str |
 def drift_scores(
     context: dg.AssetExecutionContext,
     config: ShelfcastConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MLflowResource,
 ):
     """Every model feature and the target, the newest window against the champion's newest training
@@ -142,7 +142,7 @@ def drift_scores(
 
 @dg.asset_check(asset="forecasts", description="New forecasts against the champion's backtest predictions")
 def prediction_drift(
-    context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse, mlflow: MLflowResource
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
     """The newest generation's p50 (model rows) against the p50 the same version produced on its
     newest backtest window: the model's outputs moving is drift the inputs' checks can miss."""
@@ -185,7 +185,7 @@ def prediction_drift(
 def accuracy_decay(
     context: dg.AssetCheckExecutionContext,
     config: ShelfcastConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MLflowResource,
 ) -> dg.AssetCheckResult:
     """Fails when the champion's forecasts, scored on the newest drift window of actuals, are worse

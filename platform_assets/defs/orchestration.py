@@ -17,6 +17,7 @@ full_refresh = dg.define_asset_job(
     "full_refresh",
     selection=dg.AssetSelection.all(),
     description="Everything, raw feeds to forecasts (what `make demo` runs over the feed's history).",
+    executor_def=dg.in_process_executor,
 )
 
 daily_refresh = dg.define_asset_job(
@@ -25,8 +26,11 @@ daily_refresh = dg.define_asset_job(
     | dg.AssetSelection.assets(*FORECAST_SERVING),
     description="Re-ingest the current month, rebuild the warehouse and features, measure drift, "
     "forecast with the current champion (no training).",
+    executor_def=dg.in_process_executor,
 )
 
+# No executor of its own: `retrain` takes the code location's default, which SHELFCAST_EXECUTOR chooses
+# (definitions.py): in-process locally, one pod per step on Kubernetes.
 retrain = dg.define_asset_job(
     "retrain",
     selection=dg.AssetSelection.groups("features", "ml"),

@@ -6,7 +6,7 @@ import dagster as dg
 
 from platform_assets.monitoring import quality
 from platform_assets.resources import ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse
+from platform_assets.warehouse import Warehouse
 
 
 def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
@@ -19,7 +19,7 @@ def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="raw_observations", blocking=True)
-def rejected_row_rate(config: ShelfcastConfig, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Share of observation rows the landing contract refused; above the error rate nothing downstream
     runs (a broken feed must not reach the forecasts)."""
     accepted = warehouse.query("select count(*) from raw.observations").item()
@@ -30,7 +30,7 @@ def rejected_row_rate(config: ShelfcastConfig, warehouse: DuckDBWarehouse) -> dg
 
 
 @dg.asset_check(asset="fct_product_sales")
-def newest_period_volume(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Observed rows in the newest period against the recent median (row-count anomaly)."""
     counts = warehouse.query(
         "select period_date, count(*) filter (where is_observed) as n from marts.fct_product_sales"
@@ -40,7 +40,7 @@ def newest_period_volume(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="fct_product_sales")
-def actuals_freshness(config: ShelfcastConfig, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Age of the newest actual period against the wall clock."""
     newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()
     today = datetime.now(UTC).date()

@@ -12,6 +12,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from platform_assets.dbt import dbt_project
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.resources import ShelfcastConfig
+from platform_assets.settings import Settings
+from platform_assets.warehouse import Warehouse
 
 # dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
 SERVING_MODELS = "forecasts_latest forecast_accuracy"
@@ -61,9 +63,11 @@ _translator = ShelfcastDbtTranslator()
     name="warehouse_models",
 )
 def warehouse_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
 ) -> Iterator:
-    """staging -> intermediate -> marts, built and tested in one `dbt build`."""
+    """staging -> intermediate -> marts, built and tested in one `dbt build`.
+
+    `warehouse` is not called: requiring it sets up the connection variables dbt's profile reads."""
     yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
 
 
@@ -76,16 +80,15 @@ def warehouse_models(
     name="serving_models",
 )
 def serving_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
 ) -> Iterator:
     """Models over the forecasts table: the newest generation users query, and past forecasts scored
     against the actuals that arrived since."""
     yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
 
 
-def build_warehouse_defs() -> dg.Definitions:
-    return dg.Definitions(
-        assets=[warehouse_models, serving_models],
-        # The dbt next to this interpreter: `dagster dev` started from any shell finds the same one.
-        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
-    )
+def build_warehouse_defs(settings: Settings) -> dg.Definitions:
+    # The dbt next to this interpreter (`dagster dev` started from any shell finds the same one), on
+    # the profile target named like the warehouse.
+    dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, target=settings.warehouse)
+    return dg.Definitions(assets=[warehouse_models, serving_models], resources={"dbt": dbt})

@@ -1,0 +1,138 @@
+"""The Postgres warehouse: the same tables and calls as DuckDB, through ADBC (Arrow in, Arrow out).
+
+Writes go through `adbc_ingest` (COPY under the hood) into a temporary table, then one statement
+moves them into place, all inside one transaction: a failed or killed run leaves the previous data,
+and no row ever travels through a Python loop.
+"""
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
+
+import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
+import polars as pl
+
+from platform_assets.warehouse import Warehouse, ident, predicate, qualified, typed
+
+PG_TYPES = {
+    pl.String: "text",
+    pl.Float64: "double precision",
+    pl.Float32: "real",
+    pl.Int64: "bigint",
+    pl.Int32: "integer",
+    pl.Int16: "smallint",
+    pl.Int8: "smallint",
+    pl.UInt32: "bigint",
+    pl.Boolean: "boolean",
+    pl.Date: "date",
+}
+_QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?")
+
+
+def numbered(sql: str) -> str:
+    """`?` placeholders (the DuckDB style the assets write) as Postgres' `$1, $2, ...`."""
+    count = 0
+
+    def swap(match: re.Match) -> str:
+        nonlocal count
+        if match.group() != "?":
+            return match.group()
+        count += 1
+        return f"${count}"
+
+    return _QUOTED_OR_MARK.sub(swap, sql)
+
+
+def pg_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp"
+    try:
+        return PG_TYPES[dtype.base_type()]
+    except KeyError:
+        raise TypeError(f"no Postgres column type for polars {dtype}") from None
+
+
+def dbt_environment(dsn: str) -> dict[str, str]:
+    """The variables dbt's `postgres` profile reads, from the one DSN users configure."""
+    url = urlparse(dsn)
+    return {
+        "SHELFCAST_DBT_TARGET": "postgres",
+        "SHELFCAST_PG_HOST": url.hostname or "127.0.0.1",
+        "SHELFCAST_PG_PORT": str(url.port or 5432),
+        "SHELFCAST_PG_USER": unquote(url.username or "postgres"),
+        "SHELFCAST_PG_PASSWORD": unquote(url.password or ""),
+        "SHELFCAST_PG_DATABASE": url.path.lstrip("/") or "postgres",
+    }
+
+
+class PostgresWarehouse(Warehouse):
+    """One Postgres database; schemas raw, staging, intermediate, marts, features, ml, monitoring."""
+
+    dsn: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # dbt runs as a subprocess and connects through its profile's env_var() calls.
+        os.environ.update(dbt_environment(self.dsn))
+
+    @contextmanager
+    def connect(self) -> Iterator[adbc.Connection]:
+        con = adbc.connect(self.dsn)  # autocommit off: every call below is one transaction
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(numbered(sql), params or None)
+            frame = pl.from_arrow(cur.fetch_arrow_table())
+            con.rollback()  # read-only: end the transaction without writing
+        return frame
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        sql = "select count(*) as n from information_schema.tables where table_schema = ? and table_name = ?"
+        return self.query(sql, [schema, table]).item() > 0
+
+    def ensure_table(self, schema: str, table: str, columns: Mapping[str, pl.DataType]) -> None:
+        ddl = ", ".join(f"{ident(c)} {pg_type(t)}" for c, t in columns.items())
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f"create schema if not exists {ident(schema)}")
+            cur.execute(f"create table if not exists {qualified(schema, table)} ({ddl})")
+            con.commit()
+
+    def replace_table(self, schema: str, table: str, df: pl.DataFrame) -> int:
+        target = qualified(schema, table)
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f"create schema if not exists {ident(schema)}")
+            self._stage(cur, typed(df))
+            cur.execute(f"drop table if exists {target}")
+            cur.execute(f"create table {target} ({self._ddl(typed(df))})")
+            cur.execute(f"insert into {target} select * from incoming")
+            con.commit()
+        return df.height
+
+    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+        target = qualified(schema, table)
+        columns = ", ".join(ident(c) for c in df.columns)
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f"create schema if not exists {ident(schema)}")
+            cur.execute(f"create table if not exists {target} ({self._ddl(df)})")
+            self._stage(cur, df)
+            if where:
+                cur.execute(numbered(f"delete from {target} where {predicate(where)}"), list(where.values()))
+            cur.execute(f"insert into {target} ({columns}) select {columns} from incoming")
+            con.commit()
+        return df.height
+
+    @staticmethod
+    def _ddl(df: pl.DataFrame) -> str:
+        return ", ".join(f"{ident(c)} {pg_type(t)}" for c, t in df.schema.items())
+
+    def _stage(self, cur: adbc.Cursor, df: pl.DataFrame) -> None:
+        """The incoming rows in a temporary table of the transaction, loaded by COPY."""
+        cur.execute(f"create temporary table incoming ({self._ddl(df)}) on commit drop")
+        if df.height:
+            cur.adbc_ingest("incoming", df.to_arrow(), mode="append", temporary=True)
