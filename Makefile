@@ -7,8 +7,17 @@ export SHELFCAST_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(SHELFCAST_HOME)/dagster_home
 # dbt resolves the profile while parsing; the warehouse resource sets the same path at run time.
 export SHELFCAST_DUCKDB_PATH ?= $(SHELFCAST_HOME)/warehouse.duckdb
+# SHELFCAST_WAREHOUSE=postgres: warehouse, Dagster instance and MLflow on one server, three databases.
+export SHELFCAST_WAREHOUSE ?= duckdb
+ifeq ($(SHELFCAST_WAREHOUSE),postgres)
+export SHELFCAST_PG_DSN ?= postgresql://postgres@127.0.0.1:5432/shelfcast
+export SHELFCAST_DAGSTER_PG_URL ?= $(SHELFCAST_PG_DSN)_dagster
+INSTANCE_TEMPLATE := deploy/dagster-postgres.yaml
+else
+INSTANCE_TEMPLATE := deploy/dagster-local.yaml
+endif
 
-.PHONY: install manifest demo drift-demo dev test lint bench bench-quick clean
+.PHONY: install manifest instance demo drift-demo dev test lint bench bench-quick clean
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen
@@ -19,11 +28,13 @@ install: $(BIN)/.installed
 manifest: install
 	$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/dbt.py
 
-$(DAGSTER_HOME)/dagster.yaml: deploy/dagster-local.yaml
+# The instance follows the warehouse: copied on every run so switching SHELFCAST_WAREHOUSE just works.
+instance: install
 	mkdir -p $(DAGSTER_HOME)
-	cp $< $@
+	cp $(INSTANCE_TEMPLATE) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m platform_assets.postgres_setup
 
-demo: manifest $(DAGSTER_HOME)/dagster.yaml
+demo: manifest instance
 	$(BIN)/python -m platform_assets.demo
 
 # The monitoring loop on its own home (fresh each time): clean history, drifted periods, drift check,
@@ -36,7 +47,7 @@ drift-demo: manifest
 	SHELFCAST_HOME=$(DRIFT_HOME) DAGSTER_HOME=$(DRIFT_HOME)/dagster_home \
 	SHELFCAST_DUCKDB_PATH=$(DRIFT_HOME)/warehouse.duckdb $(BIN)/python -m platform_assets.drift_loop
 
-dev: manifest $(DAGSTER_HOME)/dagster.yaml
+dev: manifest instance
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: install

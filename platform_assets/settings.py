@@ -66,6 +66,10 @@ class Settings:
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 
+    @property
+    def pg_dsn(self) -> str | None:
+        return self.environ.get(f"{PREFIX}PG_DSN")
+
 
 def sibling_database(dsn: str, suffix: str) -> str:
     """The DSN of `<database>_<suffix>` on the same server: MLflow and Dagster each need their own

@@ -69,30 +69,25 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> l
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _admin(sql: str) -> None:
-    import adbc_driver_postgresql.dbapi as adbc
-
-    with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
-        cur.execute(sql)
-
-
 @pytest.fixture(scope="session")
 def pg_dsn() -> Iterator[str]:
     """Fresh Postgres databases for this test session (the warehouse's, plus `_dagster` and `_mlflow`
     beside it), dropped afterwards. Outside CI a missing server skips the Postgres tests with the
     reason; in CI (CI set) it fails them."""
-    name = f"shelfcast_test_{os.getpid()}"
-    databases = [name, f"{name}_dagster", f"{name}_mlflow"]
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from platform_assets.postgres_setup import ensure_databases
+
+    dsn = f"postgresql://postgres@127.0.0.1:5432/shelfcast_test_{os.getpid()}"
     try:
-        for db in databases:
-            _admin(f"drop database if exists {db}")
-            _admin(f"create database {db} template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'")
+        created = ensure_databases(dsn)
     except Exception as exc:  # no server answering: the only case a Postgres test may skip
         if os.environ.get("CI"):
             raise
         pytest.skip(f"Postgres at 127.0.0.1:5432 did not answer ({exc}); CI is unset, so skipping")
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield dsn
     finally:
-        for db in databases:
-            _admin(f"drop database if exists {db} with (force)")
+        with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
+            for name in created:
+                cur.execute(f'drop database if exists "{name}" with (force)')

@@ -1,0 +1,43 @@
+"""Create the Postgres databases a `SHELFCAST_WAREHOUSE=postgres` run needs, if they are missing:
+the warehouse's (from SHELFCAST_PG_DSN) and, beside it, `<name>_dagster` and `<name>_mlflow`.
+
+Byte-order ("C") collation: text sorts the way DuckDB sorts it, so both warehouses order series alike.
+"""
+
+import sys
+from urllib.parse import urlparse
+
+import adbc_driver_postgresql.dbapi as adbc
+
+from platform_assets.settings import load_settings, sibling_database
+
+COLLATION = "template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'"
+
+
+def ensure_databases(dsn: str) -> list[str]:
+    """The databases created (existing ones are left alone)."""
+    wanted = [dsn, sibling_database(dsn, "dagster"), sibling_database(dsn, "mlflow")]
+    server = urlparse(dsn)._replace(path="/postgres").geturl()
+    created = []
+    with adbc.connect(server, autocommit=True) as con, con.cursor() as cur:
+        for url in wanted:
+            name = urlparse(url).path.lstrip("/")
+            cur.execute("select count(*) from pg_database where datname = $1", [name])
+            if cur.fetchone()[0] == 0:
+                cur.execute(f'create database "{name}" {COLLATION}')
+                created.append(name)
+    return created
+
+
+def main() -> int:
+    settings = load_settings()
+    if settings.warehouse != "postgres":
+        print("SHELFCAST_WAREHOUSE is not postgres: nothing to set up")
+        return 0
+    created = ensure_databases(settings.pg_dsn)
+    print(f"postgres databases created: {', '.join(created) or 'none (all present)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
