@@ -105,7 +105,12 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
             counts.append(land(warehouse, "observations", result, key))
         return dg.MaterializeResult(metadata=_report(context, "observations", counts))
 
-    @dg.asset(group_name="ingest", kinds={"duckdb"}, deps=[raw_products, raw_suppliers, raw_observations])
+    @dg.asset(
+        group_name="ingest",
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[raw_products, raw_suppliers, raw_observations],
+    )
     def rejected_rows(warehouse: Warehouse) -> dg.MaterializeResult:
         """The quarantine: every row that broke the landing contract, with file, line and reason."""
         by_reason = warehouse.query(

@@ -140,7 +140,11 @@ def drift_scores(
     )
 
 
-@dg.asset_check(asset="forecasts", description="New forecasts against the champion's backtest predictions")
+@dg.asset_check(
+    asset="forecasts",
+    description="New forecasts against the champion's backtest predictions",
+    pool=WAREHOUSE_POOL,
+)
 def prediction_drift(
     context: dg.AssetCheckExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.AssetCheckResult:
@@ -181,7 +185,11 @@ def prediction_drift(
     )
 
 
-@dg.asset_check(asset="forecast_accuracy", description="Live WAPE against the champion's backtest WAPE")
+@dg.asset_check(
+    asset="forecast_accuracy",
+    description="Live WAPE against the champion's backtest WAPE",
+    pool=WAREHOUSE_POOL,
+)
 def accuracy_decay(
     context: dg.AssetCheckExecutionContext,
     config: ShelfcastConfig,

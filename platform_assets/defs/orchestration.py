@@ -13,6 +13,7 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Tags making one run cover the monthly ingest partitions first..last (single-run backfill)."""
     return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
+
 full_refresh = dg.define_asset_job(
     "full_refresh",
     selection=dg.AssetSelection.all(),

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.monitoring import quality
 from platform_assets.resources import ShelfcastConfig
 from platform_assets.warehouse import Warehouse
@@ -18,7 +19,7 @@ def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset="raw_observations", blocking=True)
+@dg.asset_check(asset="raw_observations", blocking=True, pool=WAREHOUSE_POOL)
 def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Share of observation rows the landing contract refused; above the error rate nothing downstream
     runs (a broken feed must not reach the forecasts)."""
@@ -29,7 +30,7 @@ def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     )
 
 
-@dg.asset_check(asset="fct_product_sales")
+@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL)
 def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Observed rows in the newest period against the recent median (row-count anomaly)."""
     counts = warehouse.query(
@@ -39,7 +40,7 @@ def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     return _result(quality.volume_anomaly(counts))
 
 
-@dg.asset_check(asset="fct_product_sales")
+@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL)
 def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Age of the newest actual period against the wall clock."""
     newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()
