@@ -1,7 +1,6 @@
 """The code location: one lineage graph, raw product feeds to served forecasts."""
 
 import dagster as dg
-from dagster_k8s import k8s_job_executor
 
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
@@ -20,7 +19,11 @@ def _default_executor(settings: Settings) -> dg.ExecutorDefinition:
     by default, since DuckDB takes one writer per file and the steps share it; with
     SHELFCAST_EXECUTOR=k8s (Postgres warehouse) each step gets its own pod. `full_refresh` and
     `daily_refresh` always run in one process."""
-    return k8s_job_executor if settings.executor == "k8s" else dg.in_process_executor
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor  # only deployments pay for the Kubernetes client
+
+        return k8s_job_executor
+    return dg.in_process_executor
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

@@ -9,13 +9,16 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import polars as pl
 
 from platform_assets.warehouse import Warehouse, ident, predicate, qualified, typed
+
+if TYPE_CHECKING:
+    import adbc_driver_postgresql.dbapi as adbc
 
 PG_TYPES = {
     pl.String: "text",
@@ -78,7 +81,9 @@ class PostgresWarehouse(Warehouse):
         os.environ.update(dbt_environment(self.dsn))
 
     @contextmanager
-    def connect(self) -> Iterator[adbc.Connection]:
+    def connect(self) -> Iterator["adbc.Connection"]:
+        import adbc_driver_postgresql.dbapi as adbc  # only a Postgres deployment loads the driver
+
         con = adbc.connect(self.dsn)  # autocommit off: every call below is one transaction
         try:
             yield con
@@ -131,7 +136,7 @@ class PostgresWarehouse(Warehouse):
     def _ddl(df: pl.DataFrame) -> str:
         return ", ".join(f"{ident(c)} {pg_type(t)}" for c, t in df.schema.items())
 
-    def _stage(self, cur: adbc.Cursor, df: pl.DataFrame) -> None:
+    def _stage(self, cur: "adbc.Cursor", df: pl.DataFrame) -> None:
         """The incoming rows in a temporary table of the transaction, loaded by COPY."""
         cur.execute(f"create temporary table incoming ({self._ddl(df)}) on commit drop")
         if df.height:

@@ -1,4 +1,8 @@
-"""ML layer: train a challenger, gate it against the champion, forecast only from the champion."""
+"""ML layer: train a challenger, gate it against the champion, forecast only from the champion.
+
+MLflow and LightGBM are imported inside the asset bodies: every run worker and `dagster dev` loads
+this module, and only the steps that train or forecast should pay for them.
+"""
 
 from datetime import UTC, datetime
 
@@ -7,18 +11,7 @@ import polars as pl
 
 from platform_assets.defs.features import feature_config, frame_digest
 from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.forecasting import make_forecasts
-from platform_assets.registry import (
-    MODEL_NAME,
-    decide_promotion,
-    evaluate_on_backtest,
-    load_forecaster,
-    log_training,
-    run_metrics,
-    set_champion,
-)
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.training import TrainConfig, train
 from platform_assets.warehouse import Warehouse
 
 KEYS = "product_id, store_id, period_date"
@@ -58,6 +51,9 @@ def trained_model(
 ) -> dg.MaterializeResult:
     """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
     registered as a new `challenger` version."""
+    from platform_assets.registry import MODEL_NAME, log_training
+    from platform_assets.training import TrainConfig, train
+
     frame = warehouse.query(f"select * from features.training_features order by {KEYS}")
     fcfg = feature_config(config)
     result = train(frame, TrainConfig(horizon=fcfg.horizon, freq=fcfg.freq, target=fcfg.target))
@@ -93,6 +89,14 @@ def trained_model(
 def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
     the current champion on the challenger's own backtest windows."""
+    from platform_assets.registry import (
+        decide_promotion,
+        evaluate_on_backtest,
+        load_forecaster,
+        run_metrics,
+        set_champion,
+    )
+
     uri = mlflow.tracking_uri
     challenger = load_forecaster(uri, "challenger")
     if challenger is None:
@@ -135,6 +139,9 @@ def forecasts(
     context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
+    from platform_assets.forecasting import make_forecasts
+    from platform_assets.registry import MODEL_NAME, load_forecaster
+
     champion = load_forecaster(mlflow.tracking_uri, "champion")
     if champion is None:
         raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")

@@ -1,5 +1,7 @@
 """Monitoring layer: feature, target and prediction drift and accuracy decay, persisted so their
-history can be queried and plotted; the checks here are what the retrain sensor watches."""
+history can be queried and plotted; the checks here are what the retrain sensor watches.
+
+SciPy, matplotlib and MLflow are imported inside the bodies: loading the code location stays fast."""
 
 import base64
 from datetime import UTC, datetime
@@ -9,10 +11,8 @@ import polars as pl
 
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.monitoring import accuracy, reports
-from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
+from platform_assets.monitoring import accuracy
 from platform_assets.monitoring.windows import drift_windows, monitored_columns
-from platform_assets.registry import CHAMPION, alias_version, log_report
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import Warehouse
 
@@ -46,6 +46,8 @@ def _publish(
 ) -> dict[str, dg.MetadataValue]:
     """Write a report under $SHELFCAST_HOME/reports/<kind>/<evaluation>/ and log it to the champion's
     MLflow run (next to the model it concerns); the PNG is inlined so the Dagster UI shows it."""
+    from platform_assets.registry import CHAMPION, alias_version, log_report
+
     folder = config.home_path / "reports" / kind / evaluation_id
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -65,6 +67,8 @@ def _publish(
 
 def _champion(warehouse: Warehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
     """The champion's version and the newest period it was trained on (None, None without one)."""
+    from platform_assets.registry import CHAMPION, alias_version
+
     champion = alias_version(mlflow.tracking_uri, CHAMPION)
     if champion is None or not warehouse.table_exists("ml", "backtest_predictions"):
         return None, None
@@ -89,6 +93,9 @@ def drift_scores(
 ):
     """Every model feature and the target, the newest window against the champion's newest training
     window; one row per column per evaluation in `monitoring.drift_scores`."""
+    from platform_assets.monitoring import reports
+    from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
+
     features = warehouse.query(
         "select * from features.training_features order by product_id, store_id, period_date"
     )
@@ -150,6 +157,8 @@ def prediction_drift(
 ) -> dg.AssetCheckResult:
     """The newest generation's p50 (model rows) against the p50 the same version produced on its
     newest backtest window: the model's outputs moving is drift the inputs' checks can miss."""
+    from platform_assets.monitoring.drift import DriftConfig, feature_drift
+
     version, _ = _champion(warehouse, mlflow)
     # Its newest backtest origin only: the window nearest to now, and after a retrain on changed data
     # the one that already shows the change (older origins would keep the alarm ringing).
@@ -198,6 +207,8 @@ def accuracy_decay(
 ) -> dg.AssetCheckResult:
     """Fails when the champion's forecasts, scored on the newest drift window of actuals, are worse
     than its backtest by more than SHELFCAST_DECAY_FACTOR."""
+    from platform_assets.monitoring import reports
+
     version, _ = _champion(warehouse, mlflow)
     rows = accuracy.recent_accuracy(
         warehouse.query("select * from monitoring.forecast_accuracy order by generation_id, horizon"),
