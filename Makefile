@@ -57,15 +57,31 @@ test: manifest
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The accuracy bench's peers (statsforecast, mlforecast) live in their own venv, so a `uv sync --frozen`
+# of .venv while it runs cannot remove them.
+BENCH_VENV := .venv-bench
+
 # Evidently is only the benchmark's yardstick: the bench group is installed here, never by `install`
 # (--inexact: add it without pruning the venv; the next plain `uv sync --frozen` removes it again).
-bench:
+# The warehouse bench runs the full graph (like `demo`), so it needs the dbt manifest too.
+bench: manifest
 	$(UV) sync --frozen --inexact --group bench
 	$(BIN)/python bench/drift_bench.py
+	$(BIN)/python bench/warehouse_bench.py
+	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) $(UV) sync --frozen --group bench
+	$(BENCH_VENV)/bin/python bench/accuracy_bench.py
 
-bench-quick:
+bench-quick: manifest
 	$(UV) sync --frozen --inexact --group bench
 	$(BIN)/python bench/drift_bench.py --quick
+	$(BIN)/python bench/warehouse_bench.py --quick
+	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) $(UV) sync --frozen --group bench
+	$(BENCH_VENV)/bin/python bench/accuracy_bench.py --quick
 
 clean:
 	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs
+
+# The Kubernetes deployment checks alone (deploy/README.md): values schema, kustomize overlays,
+# kubernetes-validate, the code server as the chart runs it, the Jobs K8sRunLauncher builds.
+deploy-check: manifest
+	$(BIN)/pytest -q tests/test_deploy.py

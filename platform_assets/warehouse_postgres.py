@@ -116,6 +116,7 @@ class PostgresWarehouse(Warehouse):
             cur.execute(f"drop table if exists {target}")
             cur.execute(f"create table {target} ({self._ddl(typed(df))})")
             cur.execute(f"insert into {target} select * from incoming")
+            cur.execute(f"analyze {target}")  # fresh statistics: without them joins plan as nested loops
             con.commit()
         return df.height
 
@@ -129,6 +130,7 @@ class PostgresWarehouse(Warehouse):
             if where:
                 cur.execute(numbered(f"delete from {target} where {predicate(where)}"), list(where.values()))
             cur.execute(f"insert into {target} ({columns}) select {columns} from incoming")
+            cur.execute(f"analyze {target}")
             con.commit()
         return df.height
 

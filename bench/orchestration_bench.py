@@ -1,0 +1,193 @@
+"""Orchestration overhead: from a sensor's RunRequest to RUN_START, with the daemon running.
+
+A fresh DAGSTER_HOME (the instance template `make dev` uses: deploy/dagster-local.yaml, sqlite
+storage, queued run coordinator) and `dagster-daemon run` on a workspace holding the shelfcast code
+location plus a bench sensor (bench/orchestration_defs.py) that requests one no-op run at a time. For
+each run: requested_at (stamped by the sensor when it builds the RunRequest) -> RUN_START (the run
+worker has loaded the code location and begins). Also split: request -> run created (sensor daemon),
+created -> launched (queue), launched -> started (worker process start + code location load).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "orchestration.json"
+MARKDOWN = ROOT / "BENCHMARKS.md"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(runs: int, home: Path, timeout: float) -> list[dict]:
+    """Start the daemon, wait for `runs` bench runs to start, return per-run timings."""
+    import dagster as dg
+
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(ROOT / "deploy" / "dagster-local.yaml", dagster_home / "dagster.yaml")
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_file:\n      relative_path: {ROOT / 'bench' / 'orchestration_defs.py'}\n"
+        f"      working_directory: {ROOT}\n      location_name: shelfcast\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")},
+        "DAGSTER_HOME": str(dagster_home),
+        "SHELFCAST_HOME": str(home),
+        "PYTHONPATH": str(ROOT),
+    }
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        instance = dg.DagsterInstance.get()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = instance.get_run_records(
+                filters=dg.RunsFilter(
+                    tags={"shelfcast/bench": "1"},
+                    statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
+                )
+            )
+            if len(done) >= runs:
+                break
+            time.sleep(1)
+        records = instance.get_run_records(filters=dg.RunsFilter(tags={"shelfcast/bench": "1"}))
+        out = []
+        for record in sorted(records, key=lambda r: r.create_timestamp)[:runs]:
+            if record.start_time is None:
+                continue
+            requested = float(record.dagster_run.tags["shelfcast/requested_at"])
+            created = record.create_timestamp.timestamp()
+            launched = _event_time(instance, record.dagster_run.run_id, "PIPELINE_STARTING")
+            out.append(
+                {
+                    "run_id": record.dagster_run.run_id,
+                    "request_to_start": record.start_time - requested,
+                    "request_to_created": created - requested,
+                    "created_to_launched": (launched - created) if launched else None,
+                    "launched_to_start": (record.start_time - launched) if launched else None,
+                    "status": record.dagster_run.status.value,
+                }
+            )
+        return out
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+
+
+def _event_time(instance, run_id: str, event_type: str) -> float | None:
+    import dagster as dg
+
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType(event_type), limit=1).records
+    return records[0].event_log_entry.timestamp if records else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    def stats(key: str) -> dict:
+        values = [r[key] for r in rows if r[key] is not None]
+        return {
+            "p50": round(statistics.median(values), 2),
+            "p95": round(percentile(values, 0.95), 2),
+            "max": round(max(values), 2),
+        }
+
+    return {
+        k: stats(k)
+        for k in ("request_to_start", "request_to_created", "created_to_launched", "launched_to_start")
+    }
+
+
+def write_markdown(result: dict) -> None:
+    s = result["summary"]
+    lines = [
+        "<!-- orchestration:start -->",
+        "## Orchestration overhead: sensor RunRequest -> RUN_START",
+        "",
+        f"Generated by `{result['command']}` on {result['date']} "
+        "(raw numbers: `bench/results/orchestration.json`).",
+        f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "
+        f"Python {result['machine']['python']}. `dagster-daemon run` on a fresh DAGSTER_HOME with "
+        "`deploy/dagster-local.yaml` (sqlite storage, queued run coordinator, default run launcher: one "
+        "process per run that loads the shelfcast code location); a bench sensor requests one no-op run at a "
+        f"time; {result['runs']} runs.",
+        "",
+        "| interval | p50 (s) | p95 (s) | max (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    labels = {
+        "request_to_start": "**RunRequest -> RUN_START**",
+        "request_to_created": "RunRequest -> run created (sensor daemon submits it)",
+        "created_to_launched": "created -> launched (run queue dequeues it)",
+        "launched_to_start": "launched -> RUN_START (worker process starts, loads the code location)",
+    }
+    for key, label in labels.items():
+        lines.append(f"| {label} | {s[key]['p50']} | {s[key]['p95']} | {s[key]['max']} |")
+    lines.append("<!-- orchestration:end -->")
+    section = "\n".join(lines)
+    text = MARKDOWN.read_text() if MARKDOWN.exists() else "# Benchmarks\n"
+    if "<!-- orchestration:start -->" in text:
+        head, rest = text.split("<!-- orchestration:start -->", 1)
+        text = head + section + rest.split("<!-- orchestration:end -->", 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    MARKDOWN.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs, print only")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    runs = 3 if args.quick else args.runs
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = measure(runs, Path(tmp), timeout=120 + 30 * runs)
+    if len(rows) < runs:
+        print(f"only {len(rows)} of {runs} runs started", file=sys.stderr)
+        return 1
+    summary = summarize(rows)
+    print(json.dumps(summary, indent=2))
+    if args.quick:
+        return 0
+    result = {
+        "command": "python bench/orchestration_bench.py"
+        + ("" if args.runs == 20 else f" --runs {args.runs}"),
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "runs": runs,
+        "summary": summary,
+        "per_run": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Full-graph wall time on Postgres vs DuckDB, at the default synthetic size and at 10x the products.
+
+Why: SHELFCAST_WAREHOUSE=postgres moves the warehouse, the Dagster instance and MLflow onto one server;
+this measures what that costs end to end (`python -m platform_assets.demo`, i.e. `make demo`) and, from
+the run's event log, which step pays it.
+
+    python bench/warehouse_bench.py          # both sizes: bench/results/warehouse.json + BENCHMARKS.md
+    python bench/warehouse_bench.py --quick  # 20 products only, a smoke run: prints, writes nothing
+
+Every run is a fresh process on fresh state: a temporary SHELFCAST_HOME and DAGSTER_HOME (the matching
+`deploy/` instance yaml copied in) and, for Postgres, new databases dropped afterwards. Needs the dbt
+manifest (`make manifest`) and, for Postgres, a server at 127.0.0.1:5432 that takes user postgres.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
+
+from platform_assets.postgres_setup import ensure_databases
+from platform_assets.settings import sibling_database
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "warehouse.json"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+START, END = "<!-- warehouse:start -->", "<!-- warehouse:end -->"
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+ENGINES = ("duckdb", "postgres")
+INSTANCE_YAML = {"duckdb": "deploy/dagster-local.yaml", "postgres": "deploy/dagster-postgres.yaml"}
+STORES, DAYS = 3, 730
+# label -> products; stores and days stay at their defaults, so 10x is ten times the series.
+SIZES = {"default": 100, "10x": 1000}
+QUICK_SIZES = {"quick": 20}
+PACKAGES = ("dagster", "dbt-core", "dbt-duckdb", "dbt-postgres", "duckdb", "lightgbm")
+# A step this many times slower on Postgres than on DuckDB is called out in BENCHMARKS.md.
+SLOW_RATIO = 5.0
+
+
+def clean_env(home: Path, dagster_home: Path, engine: str, products: int, dsn: str | None) -> dict[str, str]:
+    """The child's environment: no SHELFCAST_* or DAGSTER_HOME leaks in from the caller's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_") and k != "DAGSTER_HOME"}
+    env.update(
+        DAGSTER_HOME=str(dagster_home),
+        SHELFCAST_HOME=str(home),
+        SHELFCAST_WAREHOUSE=engine,
+        SHELFCAST_SYNTH_PRODUCTS=str(products),
+        SHELFCAST_SYNTH_STORES=str(STORES),
+        SHELFCAST_SYNTH_DAYS=str(DAYS),
+        # As `make demo` exports it: dbt resolves the profile while parsing.
+        SHELFCAST_DUCKDB_PATH=str(home / "warehouse.duckdb"),
+    )
+    if dsn is not None:
+        env.update(SHELFCAST_PG_DSN=dsn, SHELFCAST_DAGSTER_PG_URL=sibling_database(dsn, "dagster"))
+    return env
+
+
+@contextmanager
+def fresh_databases(name: str) -> Iterator[str]:
+    """A warehouse DSN whose databases (and `_dagster`, `_mlflow`) exist only for this run."""
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    created = ensure_databases(dsn)
+    try:
+        yield dsn
+    finally:
+        with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
+            for db in created:
+                cur.execute(f'drop database if exists "{db}" with (force)')
+
+
+@contextmanager
+def env_set(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` for the duration: the instance yaml reads its Postgres URL from it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
+def run_stats(dagster_home: Path, env: dict[str, str]) -> dict:
+    """Job wall time and per-step durations, read back from the finished run's event log."""
+    url = {k: v for k, v in env.items() if k == "SHELFCAST_DAGSTER_PG_URL"}
+    with env_set(url), dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (record,) = instance.get_run_records(limit=1)
+        timed = [s for s in instance.get_run_step_stats(record.dagster_run.run_id) if s.end_time is not None]
+        steps = {s.step_key: s.end_time - s.start_time for s in sorted(timed, key=lambda s: s.start_time)}
+        return {
+            "run_id": record.dagster_run.run_id,
+            "job_seconds": record.end_time - record.start_time,
+            "steps": steps,
+        }
+
+
+def run_graph(engine: str, products: int, label: str) -> dict:
+    """One `python -m platform_assets.demo` in a fresh process on fresh state; exits on failure."""
+    with tempfile.TemporaryDirectory(prefix=f"shelfcast-bench-{engine}-{label}-") as tmp:
+        home, dagster_home = Path(tmp) / "home", Path(tmp) / "dagster_home"
+        dagster_home.mkdir(parents=True)
+        shutil.copy(ROOT / INSTANCE_YAML[engine], dagster_home / "dagster.yaml")
+        databases = (
+            fresh_databases(f"shelfcast_bench_{os.getpid()}_{label}")
+            if engine == "postgres"
+            else nullcontext()
+        )
+        with databases as dsn:
+            env = clean_env(home, dagster_home, engine, products, dsn)
+            log_path = Path(tmp) / "demo.log"
+            with log_path.open("w") as log:
+                began = time.perf_counter()
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "platform_assets.demo"], cwd=ROOT, env=env, stdout=log, stderr=log
+                )
+                # wait4, not wait(): it hands back this child's own rusage (its peak RSS and CPU time,
+                # including the dbt subprocesses it reaped), where RUSAGE_CHILDREN would mix in earlier runs.
+                _, status, usage = os.wait4(proc.pid, 0)
+                wall = time.perf_counter() - began
+                proc.returncode = os.waitstatus_to_exitcode(status)
+            output = log_path.read_text()
+            if proc.returncode != 0:
+                sys.exit(f"{engine} {label}: demo exited {proc.returncode}; last output:\n{output[-4000:]}")
+            stats = run_stats(dagster_home, env)
+    summary = next(line for line in output.splitlines() if line.startswith("forecasts_latest:"))
+    result = {
+        "products": products,
+        "stores": STORES,
+        "days": DAYS,
+        "wall_seconds": wall,
+        "client_cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+        "exit_code": proc.returncode,
+        "demo_summary": summary,
+        **stats,
+    }
+    print(
+        f"{engine} {label}: wall {wall:.1f}s (job {stats['job_seconds']:.1f}s), "
+        f"client CPU {result['client_cpu_seconds']:.1f}s, peak RSS {result['peak_rss_mib']:.0f} MiB",
+        flush=True,
+    )
+    return result
+
+
+def postgres_facts() -> dict:
+    """Server settings that decide how fast the Postgres runs can be."""
+    names = ("server_version", "shared_buffers", "work_mem", "synchronous_commit", "fsync")
+    with adbc.connect(PG_SERVER) as con, con.cursor() as cur:
+        cur.execute("select " + ", ".join(f"current_setting('{n}')" for n in names))
+        return dict(zip(names, cur.fetchone(), strict=True))
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        **{p: version(p) for p in PACKAGES},
+        "postgres": postgres_facts(),
+    }
+
+
+def _ratio(pg: float, duck: float) -> str:
+    ratio = pg / duck if duck > 0 else float("inf")
+    text = f"{ratio:.1f}x"
+    return f"**{text}**" if ratio >= SLOW_RATIO else text
+
+
+def render(results: dict) -> str:
+    """The warehouse section of BENCHMARKS.md, generated from the JSON so the two never disagree."""
+    m, pg = results["machine"], results["machine"]["postgres"]
+    sizes = results["sizes"]
+    lines = [
+        START,
+        "## Warehouse: full graph on Postgres vs DuckDB",
+        "",
+        f"Generated by `{results['command']}` on {results['generated_at'][:10]} "
+        f"(raw numbers: `bench/results/warehouse.json`).",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, dagster {m['dagster']}, "
+        f"dbt-core {m['dbt-core']} (dbt-duckdb {m['dbt-duckdb']}, dbt-postgres {m['dbt-postgres']}), "
+        f"duckdb {m['duckdb']}, lightgbm {m['lightgbm']}; PostgreSQL {pg['server_version']} on the same "
+        f"machine (shared_buffers {pg['shared_buffers']}, work_mem {pg['work_mem']}, "
+        f"synchronous_commit {pg['synchronous_commit']}, fsync {pg['fsync']}).",
+        "",
+        "Each cell is one `python -m platform_assets.demo` (what `make demo` runs: job `full_refresh` over "
+        f"the feed's whole history) in a fresh process on fresh state, synthetic feed, {STORES} stores x "
+        f"{DAYS} days. On Postgres the warehouse, the Dagster instance and MLflow are all on the server "
+        "(fresh databases per run); on DuckDB they are a file, SQLite and SQLite. *Wall* is the whole "
+        "process (imports and definitions included), *job* the run's start to end in the Dagster event "
+        "log. *Client CPU* and *peak RSS* are the demo process and the dbt processes it starts "
+        "(`wait4` rusage; peak RSS is the largest single process); the Postgres server's own CPU and "
+        "memory are not in them. One run per cell on a shared 2-CPU machine: expect tens of percent of "
+        "noise.",
+        "",
+        "| engine | size | wall (s) | job (s) | client CPU (s) | peak RSS (MiB) | forecasts |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for label, by_engine in sizes.items():
+        for engine, r in by_engine.items():
+            forecasts = r["demo_summary"].removeprefix("forecasts_latest: ").split(" (")[0]
+            lines.append(
+                f"| {engine} | {label} ({r['products']:,} x {r['stores']} x {r['days']}) "
+                f"| {r['wall_seconds']:.1f} | {r['job_seconds']:.1f} | {r['client_cpu_seconds']:.1f} "
+                f"| {r['peak_rss_mib']:.0f} | {forecasts} |"
+            )
+    header = "| step |" + "".join(f" duckdb {s} (s) | postgres {s} (s) | ratio |" for s in sizes)
+    lines += [
+        "",
+        f"Per step (event-log step start to end; ratio Postgres / DuckDB, bold at >= {SLOW_RATIO:.0f}x):",
+        "",
+        header,
+        "|---|" + "---:|---:|---:|" * len(sizes),
+    ]
+    runs = [r for by_engine in sizes.values() for r in by_engine.values()]
+    steps = list(dict.fromkeys(k for r in runs for k in r["steps"]))
+    for step in steps:
+        cells = []
+        for by_engine in sizes.values():
+            duck, post = (by_engine[e]["steps"].get(step) for e in ENGINES)
+            cells += [
+                "n/a" if duck is None else f"{duck:.1f}",
+                "n/a" if post is None else f"{post:.1f}",
+                "n/a" if duck is None or post is None else _ratio(post, duck),
+            ]
+        lines.append(f"| `{step}` | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", BENCHMARKS_NOTES.strip(), END]) + "\n"
+
+
+# Hand-written reading of the numbers kept next to the generator so every regeneration keeps it.
+BENCHMARKS_NOTES = """
+What the numbers say (2026-11-23 runs):
+
+- **`forecasts_prediction_drift` is pathological on Postgres at 10x** (0.2 s on DuckDB, 31 s on Postgres;
+  33 s again in a separate run; 1.4 s vs 0.4 s at the default size). Its reference query
+  (`prediction_drift` in `platform_assets/defs/monitoring.py`) filters `ml.backtest_predictions` by an
+  `exists` on the newest `marts.forecasts` generation. Both tables are bulk-loaded by `PostgresWarehouse`
+  in the same run and never analyzed (`pg_stat_user_tables`: `last_analyze` and `last_autoanalyze` empty),
+  so the planner estimates 1-2 rows per side and picks a nested-loop semi join, whose work grows with the
+  square of the series count: `EXPLAIN ANALYZE` on a kept 10x warehouse shows 42,000 outer rows x a
+  materialized 38,220-row inner, *Rows Removed by Join Filter: 874,588,260*, 38.0 s. After
+  `analyze marts.forecasts; analyze ml.backtest_predictions` the same query is a hash join in 47 ms.
+  Running `ANALYZE` on a table after `PostgresWarehouse` writes it (`replace_table` / `_write` in
+  `platform_assets/warehouse_postgres.py`) would remove this class of plan; not changed here.
+- Every other step stays within 5x. At 10x Postgres pays 1.7-3.5x on the warehouse-bound steps (`raw_*`,
+  `warehouse_models`, `features`, `drift_scores`), and `trained_model` dominates both engines.
+- At the default size the DuckDB run happened to be the slower one: other test runs shared the 2 CPUs
+  then (load average ~3). Client CPU, which contention does not inflate, is within ~10% between engines at
+  both sizes; wall time at the default size says little either way.
+"""
+
+
+def write_section(section: str) -> None:
+    """Replace the warehouse section between its markers, leaving other benchmark sections alone."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    BENCHMARKS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="20 products only; print the summary, keep the stored results"
+    )
+    args = parser.parse_args()
+    sizes = QUICK_SIZES if args.quick else SIZES
+    results = {
+        "command": " ".join(["python", "bench/warehouse_bench.py", *sys.argv[1:]]),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "sizes": {
+            label: {engine: run_graph(engine, products, label) for engine in ENGINES}
+            for label, products in sizes.items()
+        },
+    }
+    if args.quick:  # a smoke run must not overwrite the published full-size results
+        print(render(results))
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_section(render(results))
+    print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
