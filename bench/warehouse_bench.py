@@ -19,10 +19,8 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -30,8 +28,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
-import dagster as dg
 
+from bench import common
 from platform_assets.postgres_setup import ensure_databases
 from platform_assets.settings import sibling_database
 
@@ -52,21 +50,16 @@ SLOW_RATIO = 5.0
 
 
 def clean_env(home: Path, dagster_home: Path, engine: str, products: int, dsn: str | None) -> dict[str, str]:
-    """The child's environment: no SHELFCAST_* or DAGSTER_HOME leaks in from the caller's shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_") and k != "DAGSTER_HOME"}
-    env.update(
-        DAGSTER_HOME=str(dagster_home),
-        SHELFCAST_HOME=str(home),
-        SHELFCAST_WAREHOUSE=engine,
-        SHELFCAST_SYNTH_PRODUCTS=str(products),
-        SHELFCAST_SYNTH_STORES=str(STORES),
-        SHELFCAST_SYNTH_DAYS=str(DAYS),
-        # As `make demo` exports it: dbt resolves the profile while parsing.
-        SHELFCAST_DUCKDB_PATH=str(home / "warehouse.duckdb"),
-    )
+    """The child's environment for one engine and size (common.clean_env drops the caller's settings)."""
+    values = {
+        "SHELFCAST_WAREHOUSE": engine,
+        "SHELFCAST_SYNTH_PRODUCTS": str(products),
+        "SHELFCAST_SYNTH_STORES": str(STORES),
+        "SHELFCAST_SYNTH_DAYS": str(DAYS),
+    }
     if dsn is not None:
-        env.update(SHELFCAST_PG_DSN=dsn, SHELFCAST_DAGSTER_PG_URL=sibling_database(dsn, "dagster"))
-    return env
+        values.update(SHELFCAST_PG_DSN=dsn, SHELFCAST_DAGSTER_PG_URL=sibling_database(dsn, "dagster"))
+    return common.clean_env(home, dagster_home, values)
 
 
 @contextmanager
@@ -80,35 +73,6 @@ def fresh_databases(name: str) -> Iterator[str]:
         with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
             for db in created:
                 cur.execute(f'drop database if exists "{db}" with (force)')
-
-
-@contextmanager
-def env_set(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` for the duration: the instance yaml reads its Postgres URL from it."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                del os.environ[key]
-            else:
-                os.environ[key] = value
-
-
-def run_stats(dagster_home: Path, env: dict[str, str]) -> dict:
-    """Job wall time and per-step durations, read back from the finished run's event log."""
-    url = {k: v for k, v in env.items() if k == "SHELFCAST_DAGSTER_PG_URL"}
-    with env_set(url), dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        (record,) = instance.get_run_records(limit=1)
-        timed = [s for s in instance.get_run_step_stats(record.dagster_run.run_id) if s.end_time is not None]
-        steps = {s.step_key: s.end_time - s.start_time for s in sorted(timed, key=lambda s: s.start_time)}
-        return {
-            "run_id": record.dagster_run.run_id,
-            "job_seconds": record.end_time - record.start_time,
-            "steps": steps,
-        }
 
 
 def run_graph(engine: str, products: int, label: str) -> dict:
@@ -125,20 +89,12 @@ def run_graph(engine: str, products: int, label: str) -> dict:
         with databases as dsn:
             env = clean_env(home, dagster_home, engine, products, dsn)
             log_path = Path(tmp) / "demo.log"
-            with log_path.open("w") as log:
-                began = time.perf_counter()
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "platform_assets.demo"], cwd=ROOT, env=env, stdout=log, stderr=log
-                )
-                # wait4, not wait(): it hands back this child's own rusage (its peak RSS and CPU time,
-                # including the dbt subprocesses it reaped), where RUSAGE_CHILDREN would mix in earlier runs.
-                _, status, usage = os.wait4(proc.pid, 0)
-                wall = time.perf_counter() - began
-                proc.returncode = os.waitstatus_to_exitcode(status)
+            child = common.run_child([sys.executable, "-m", "platform_assets.demo"], env, log_path)
+            wall, usage = child.wall_seconds, child.usage
             output = log_path.read_text()
-            if proc.returncode != 0:
-                sys.exit(f"{engine} {label}: demo exited {proc.returncode}; last output:\n{output[-4000:]}")
-            stats = run_stats(dagster_home, env)
+            if child.exit_code != 0:
+                sys.exit(f"{engine} {label}: demo exited {child.exit_code}; last output:\n{output[-4000:]}")
+            stats = common.run_stats(dagster_home, env)
     summary = next(line for line in output.splitlines() if line.startswith("forecasts_latest:"))
     result = {
         "products": products,
@@ -147,7 +103,7 @@ def run_graph(engine: str, products: int, label: str) -> dict:
         "wall_seconds": wall,
         "client_cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
-        "exit_code": proc.returncode,
+        "exit_code": child.exit_code,
         "demo_summary": summary,
         **stats,
     }
@@ -267,17 +223,6 @@ What the numbers say (2026-11-23 runs):
 """
 
 
-def write_section(section: str) -> None:
-    """Replace the warehouse section between its markers, leaving other benchmark sections alone."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -299,7 +244,7 @@ def main() -> None:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    write_section(render(results))
+    common.write_section(START, END, render(results))
     print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
 
 

@@ -1,0 +1,119 @@
+"""Helpers shared by the benchmarks that run the Dagster graph in a child process.
+
+Why: a run is only comparable across sizes and engines when it starts in a fresh process with a clean
+environment and its timings come from the same place (the run's event log, `wait4` rusage).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def clean_env(home: Path, dagster_home: Path, values: dict[str, str]) -> dict[str, str]:
+    """The child's environment: no SHELFCAST_* or DAGSTER_HOME leaks in from the caller's shell; `values`
+    are full variable names."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_") and k != "DAGSTER_HOME"}
+    env.update(
+        DAGSTER_HOME=str(dagster_home),
+        SHELFCAST_HOME=str(home),
+        # As `make demo` exports it: dbt resolves the profile while parsing.
+        SHELFCAST_DUCKDB_PATH=str(home / "warehouse.duckdb"),
+        **values,
+    )
+    return env
+
+
+@contextmanager
+def env_set(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` for the duration: the instance yaml reads its Postgres URL from it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class ChildRun:
+    wall_seconds: float
+    exit_code: int
+    usage: object  # resource.struct_rusage of the child and the descendants it reaped
+    timed_out: bool = False
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.usage.ru_utime + self.usage.ru_stime
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return self.usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_child(cmd: list[str], env: dict[str, str], log_path: Path, timeout: float | None = None) -> ChildRun:
+    """Run `cmd` from the repo root with its output in `log_path`; past `timeout` seconds its process
+    group is killed (the dbt subprocesses with it)."""
+    with log_path.open("w") as log:
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=timeout is not None
+        )
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        # wait4, not wait(): it hands back this child's own rusage (its peak RSS and CPU time,
+        # including the dbt subprocesses it reaped), where RUSAGE_CHILDREN would mix in earlier runs.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        if timer is not None:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return ChildRun(wall, proc.returncode, usage, expired.is_set())
+
+
+def run_stats(dagster_home: Path, env: dict[str, str]) -> dict:
+    """The newest run's job wall time and per-step durations, read back from its event log."""
+    url = {k: v for k, v in env.items() if k == "SHELFCAST_DAGSTER_PG_URL"}
+    with env_set(url), dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (record,) = instance.get_run_records(limit=1)
+        timed = [s for s in instance.get_run_step_stats(record.dagster_run.run_id) if s.end_time is not None]
+        steps = {s.step_key: s.end_time - s.start_time for s in sorted(timed, key=lambda s: s.start_time)}
+        return {
+            "run_id": record.dagster_run.run_id,
+            "job_seconds": record.end_time - record.start_time,
+            "steps": steps,
+        }
+
+
+def write_section(start: str, end: str, section: str) -> None:
+    """Replace one benchmark's section of BENCHMARKS.md between its markers, leaving the others alone."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section.rstrip("\n") + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    BENCHMARKS.write_text(text)

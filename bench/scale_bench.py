@@ -1,0 +1,479 @@
+"""Scale: the full graph and the daily refresh at 1k, 10k and 50k series x 730 days, next to the floor
+of each stage (the bare DuckDB / polars / LightGBM operation on the same rows).
+
+Why: the aims are the full graph at 10k series under 10 minutes, the daily refresh under 1 minute (on 2
+cores) and peak RSS under 8 GB at 50k series; a stage far above its floor, or a daily refresh that grows
+with history rather than with the new day, says where the time goes.
+
+    python bench/scale_bench.py --sizes 1k,10k  # what `make bench` runs: scale.json + BENCHMARKS.md
+    python bench/scale_bench.py --sizes 50k     # opt-in: long; replaces the stored results
+    python bench/scale_bench.py --quick         # 20 series, a smoke run: prints, writes nothing
+
+Per size, in a fresh SHELFCAST_HOME / DAGSTER_HOME: (1) `python -m platform_assets.demo` (job
+`full_refresh` over the whole history); (2) the floors, on that warehouse file, in this process; (3) one
+more day (SHELFCAST_SYNTH_DAYS + 1) and job `daily_refresh` over the newest month partition, in a second
+child process. Needs the dbt manifest (`make manifest`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from bench import common
+from platform_assets.features import FeatureConfig, feature_columns
+
+RESULTS = common.ROOT / "bench" / "results" / "scale.json"
+START, END = "<!-- scale:start -->", "<!-- scale:end -->"
+STORES, DAYS = 10, 730
+# label -> products (series = products x STORES).
+SIZES = {"1k": 100, "10k": 1000, "50k": 5000}
+QUICK = {"quick": 2}
+# A child still running after this is killed and the size recorded as not run.
+TIMEOUT_MINUTES = {"1k": 20, "10k": 40, "50k": 120, "quick": 10}
+PACKAGES = ("dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "lightgbm")
+STAGES = ("ingest", "dbt", "features", "training", "forecasting", "monitoring")
+AIMS = {"full_10k_seconds": 600, "refresh_seconds": 60, "peak_rss_50k_mib": 8 * 1024}
+
+# The daily refresh: one more day of history, then `daily_refresh` over the month partitions it touches
+# (the new day's month through the month of its plans), the way drift_loop.py runs its second phase.
+REFRESH = """
+import sys
+from datetime import date, timedelta
+import dagster as dg
+from platform_assets.definitions import defs
+from platform_assets.defs.orchestration import partition_range_tags
+config = defs.resources["config"].process_config_and_initialize()
+new_day = date.fromisoformat(config.synth_start) + timedelta(days=config.synth_days - 1)
+last = config.make_feed().span()[1]
+result = defs.resolve_job_def("daily_refresh").execute_in_process(
+    instance=dg.DagsterInstance.get(),
+    tags=partition_range_tags(new_day.replace(day=1).isoformat(), last.replace(day=1).isoformat()),
+    raise_on_error=False,
+)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def stage_of(step: str) -> str:
+    """The stage a Dagster step (asset or check) belongs to."""
+    if step.startswith("raw_") or step == "rejected_rows":
+        return "ingest"
+    if step in ("warehouse_models", "serving_models"):
+        return "dbt"
+    if step == "features":
+        return "features"
+    if step in ("trained_model", "champion_model"):
+        return "training"
+    if step == "forecasts":
+        return "forecasting"
+    return "monitoring"  # drift_scores and the checks on marts and forecasts
+
+
+def by_stage(steps: dict[str, float]) -> dict[str, float]:
+    totals = dict.fromkeys(STAGES, 0.0)
+    for step, seconds in steps.items():
+        totals[stage_of(step)] += seconds
+    return totals
+
+
+def child_env(home: Path, dagster_home: Path, products: int, days: int) -> dict[str, str]:
+    return common.clean_env(
+        home,
+        dagster_home,
+        {
+            "SHELFCAST_SYNTH_PRODUCTS": str(products),
+            "SHELFCAST_SYNTH_STORES": str(STORES),
+            "SHELFCAST_SYNTH_DAYS": str(days),
+        },
+    )
+
+
+def graph_run(cmd: list[str], env: dict[str, str], tmp: Path, name: str, timeout_min: float) -> dict:
+    """One child run with its wall time, rusage and per-step and per-stage seconds."""
+    log = tmp / f"{name}.log"
+    load = os.getloadavg()
+    child = common.run_child(cmd, env, log, timeout=timeout_min * 60)
+    if child.timed_out:
+        return {"not_run": f"exceeded {timeout_min:.0f} minutes", "load_average": load}
+    if child.exit_code != 0:
+        sys.exit(f"{name}: exited {child.exit_code}; last output:\n{log.read_text()[-4000:]}")
+    stats = common.run_stats(Path(env["DAGSTER_HOME"]), env)
+    result = {
+        "wall_seconds": child.wall_seconds,
+        "cpu_seconds": child.cpu_seconds,
+        "peak_rss_mib": child.peak_rss_mib,
+        "load_average": load,
+        **stats,
+        "stages": by_stage(stats["steps"]),
+    }
+    print(
+        f"  {name}: wall {child.wall_seconds:.1f}s (job {stats['job_seconds']:.1f}s), "
+        f"CPU {child.cpu_seconds:.1f}s, peak RSS {child.peak_rss_mib:.0f} MiB, load {load[0]:.2f}",
+        flush=True,
+    )
+    return result
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    began = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - began
+
+
+def dbt_nodes(run_id: str) -> dict:
+    """dbt's own per-node timings for the run's `warehouse_models` build: the run_results.json in the
+    target directory dagster-dbt named after the run (other runs on the machine write there too)."""
+    target = common.ROOT / "dbt_project" / "target"
+    (newest,) = target.glob(f"warehouse_models-{run_id[:7]}-*/run_results.json")
+    results = json.loads(newest.read_text())["results"]
+    return {
+        r["unique_id"]: {"seconds": r["execution_time"], "sql": r.get("compiled_code") or ""}
+        for r in results
+        if r["status"] in ("success", "pass", "warn")
+    }
+
+
+def write(con: duckdb.DuckDBPyConnection, name: str, df: pl.DataFrame) -> None:
+    """What DuckDBWarehouse.replace_table does with a frame: Arrow in, `create table as select`."""
+    con.register("incoming", df.to_arrow())
+    con.execute(f"create or replace table {name} as select * from incoming")
+    con.unregister("incoming")
+
+
+def dbt_summary(nodes: dict) -> dict:
+    """Seconds dbt itself spent in the database: what the rest of the `warehouse_models` step is not."""
+    return {
+        "node_seconds": sum(v["seconds"] for v in nodes.values()),
+        "model_seconds": sum(v["seconds"] for k, v in nodes.items() if k.startswith("model.")),
+        "tests": sum(1 for k in nodes if k.startswith("test.")),
+    }
+
+
+def floors(home: Path, nodes: dict, tmp: Path) -> dict:
+    """The bare operation behind each stage, on the warehouse the full graph just built."""
+    from platform_assets.forecaster import Forecaster
+    from platform_assets.training import TrainConfig, _numbered
+
+    warehouse = str(home / "warehouse.duckdb")
+    scratch = duckdb.connect(str(tmp / "scratch.duckdb"))
+    out: dict[str, dict] = {}
+    with duckdb.connect(warehouse, read_only=True) as con:
+        obs = con.sql("select * from raw.observations").pl()
+        month = obs["ingest_partition"].max()
+        _, write_all = timed(lambda: write(scratch, "obs", obs))
+        newest = obs.filter(pl.col("ingest_partition") == month)
+        _, write_month = timed(lambda: write(scratch, "m", newest))
+        out["ingest"] = {
+            "seconds": write_all,
+            "what": f"DuckDB insert of raw.observations ({obs.height:,} rows) from a polars frame",
+            "refresh_seconds": write_month,
+            "refresh_what": f"the same for its newest month partition ({newest.height:,} rows)",
+        }
+
+        models = {k: v for k, v in nodes.items() if k.startswith("model.")}
+
+        def rebuild() -> None:
+            for node in models.values():
+                con.execute(f"create or replace temp table floor_model as {node['sql']}")
+
+        _, rebuild_s = timed(rebuild)
+        out["dbt"] = {
+            "seconds": rebuild_s,
+            "what": f"the {len(models)} warehouse models' compiled SQL as `create temp table as`",
+        }
+
+        marts = ("fct_product_sales", "dim_product", "fct_price_plans", "dim_series")
+        _, read_marts = timed(lambda: [con.sql(f"select * from marts.{t}").pl() for t in marts])
+        feats, read_feats = timed(lambda: con.sql("select * from features.training_features").pl())
+        future = con.sql("select * from features.inference_features").pl()
+        _, write_feats = timed(lambda: [write(scratch, "tf", feats), write(scratch, "inf", future)])
+        out["features"] = {
+            "seconds": read_marts + write_feats,
+            "what": f"polars read of the 4 mart inputs + DuckDB write of the features "
+            f"({feats.height:,} rows)",
+        }
+        out["monitoring"] = {
+            "seconds": read_feats,
+            "what": "polars read of features.training_features (what drift_scores scans)",
+        }
+
+    import lightgbm as lgb
+
+    cfg = TrainConfig()
+    names, categorical = feature_columns(FeatureConfig(cfg.target, cfg.horizon, cfg.freq), feats.columns)
+    history = _numbered(feats.filter(~pl.col("is_future")), cfg.freq)
+    params = cfg.lgb_params()
+    rounds = int(params.pop("num_iterations"))
+    base = Forecaster(
+        model_str="",
+        feature_names=names,
+        categorical_names=categorical,
+        category_levels={c: history[c].drop_nulls().unique().sort().to_list() for c in categorical},
+        offsets=[],
+        target=cfg.target,
+        horizon=cfg.horizon,
+        freq=cfg.freq,
+        min_history=min(cfg.season, FeatureConfig(cfg.target, cfg.horizon, cfg.freq).windows[1]),
+        params=params,
+    )
+    usable = history.filter(base.eligible() & pl.col("y").is_not_null())
+    matrix, label = base.matrix(usable), (usable["y"] / usable["scale"]).clip(lower_bound=0).to_numpy()
+    booster, fit = timed(
+        lambda: lgb.train(
+            params,
+            lgb.Dataset(matrix, label=label, feature_name=names, categorical_feature=categorical),
+            num_boost_round=rounds,
+        )
+    )
+    out["training"] = {
+        "seconds": fit,
+        "what": f"one lightgbm.train, {rounds} rounds on the final fit's {usable.height:,} x {len(names)} "
+        "matrix (ours: 3 backtest origins + the final fit, so ~4x is expected)",
+    }
+    scored = future.filter(base.eligible().fill_null(False))
+    inference = base.matrix(scored)
+    _, predict = timed(lambda: booster.predict(inference, num_threads=params["num_threads"]))
+    out["forecasting"] = {"seconds": predict, "what": f"booster.predict on {scored.height:,} inference rows"}
+    scratch.close()
+    return out
+
+
+def run_size(label: str, products: int) -> dict:
+    """Full graph, floors, then the daily refresh, all on one fresh home."""
+    series, timeout = products * STORES, TIMEOUT_MINUTES[label]
+    print(f"{label}: {products} products x {STORES} stores = {series:,} series x {DAYS} days", flush=True)
+    result: dict = {"products": products, "stores": STORES, "series": series, "days": DAYS}
+    with tempfile.TemporaryDirectory(prefix=f"shelfcast-scale-{label}-") as tmp_name:
+        tmp = Path(tmp_name)
+        home, dagster_home = tmp / "home", tmp / "dagster_home"
+        dagster_home.mkdir(parents=True)
+        shutil.copy(common.ROOT / "deploy" / "dagster-local.yaml", dagster_home / "dagster.yaml")
+        full = graph_run(
+            [sys.executable, "-m", "platform_assets.demo"],
+            child_env(home, dagster_home, products, DAYS),
+            tmp,
+            "full graph",
+            timeout,
+        )
+        result["full"] = full
+        if "not_run" in full:
+            print(f"  not run: {full['not_run']}", flush=True)
+            return result
+        result["floor_load_average"] = os.getloadavg()
+        nodes = dbt_nodes(full["run_id"])
+        result["dbt_in_database"] = {"full": dbt_summary(nodes)}
+        result["floors"] = floors(home, nodes, tmp)
+        result["warehouse_mib"] = (home / "warehouse.duckdb").stat().st_size / 2**20
+        result["refresh"] = graph_run(
+            [sys.executable, "-c", REFRESH],
+            child_env(home, dagster_home, products, DAYS + 1),
+            tmp,
+            "daily refresh",
+            timeout,
+        )
+        if "run_id" in result["refresh"]:
+            result["dbt_in_database"]["refresh"] = dbt_summary(dbt_nodes(result["refresh"]["run_id"]))
+    return result
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+        "python": platform.python_version(),
+        **{p: version(p) for p in PACKAGES},
+    }
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _load(load: list[float]) -> str:
+    return "/".join(f"{v:.2f}" for v in load)
+
+
+def size_table(label: str, r: dict) -> list[str]:
+    full, refresh, floor = r["full"], r.get("refresh", {}), r.get("floors", {})
+    head = (
+        f"### {label}: {r['products']:,} products x {r['stores']} stores = {r['series']:,} series "
+        f"x {r['days']} days"
+    )
+    if "not_run" in full:
+        return [head, "", f"Not run: {full['not_run']}."]
+    lines = [
+        head,
+        "",
+        f"Full graph: wall {full['wall_seconds']:.0f} s (job {full['job_seconds']:.0f} s), CPU "
+        f"{full['cpu_seconds']:.0f} s, peak RSS {full['peak_rss_mib']:,.0f} MiB, load average at start "
+        f"{_load(full['load_average'])}; warehouse file {r['warehouse_mib']:,.0f} MiB.",
+    ]
+    if "not_run" in refresh:
+        lines.append(f"Daily refresh: not run: {refresh['not_run']}.")
+    else:
+        lines.append(
+            f"Daily refresh (+1 day): wall {refresh['wall_seconds']:.0f} s (job {refresh['job_seconds']:.0f} "
+            f"s), CPU {refresh['cpu_seconds']:.0f} s, peak RSS {refresh['peak_rss_mib']:,.0f} MiB, load "
+            f"average at start {_load(refresh['load_average'])}."
+        )
+    lines += [
+        f"Floors measured at load average {_load(r['floor_load_average'])}.",
+        "",
+        "| stage | full graph (s) | floor (s) | ratio | daily refresh (s) | refresh / full | floor: what |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for stage in STAGES:
+        f_s = full["stages"][stage]
+        in_refresh = any(stage_of(step) == stage for step in refresh.get("steps", {}))
+        d_s = refresh["stages"][stage] if in_refresh else None
+        fl = floor.get(stage, {}).get("seconds")
+        ratio = "n/a" if not fl else f"{f_s / fl:.1f}x"
+        share = "not in job" if d_s is None else f"{d_s / f_s:.0%}"
+        what = floor.get(stage, {}).get("what", "")
+        lines.append(f"| {stage} | {f_s:.1f} | {_s(fl)} | {ratio} | {_s(d_s)} | {share} | {what} |")
+    overhead = full["wall_seconds"] - sum(full["stages"].values())
+    refresh_overhead = (
+        refresh["wall_seconds"] - sum(refresh["stages"].values()) if "stages" in refresh else None
+    )
+    lines.append(
+        f"| process + orchestration | {overhead:.1f} | | | {_s(refresh_overhead)} | | wall minus steps |"
+    )
+    in_db = r.get("dbt_in_database", {})
+    spent = "; ".join(
+        f"{run} {d['node_seconds']:.1f} s (models {d['model_seconds']:.1f} s, {d['tests']} tests the rest)"
+        for run, d in in_db.items()
+    )
+    lines += [
+        "",
+        f"`warehouse_models` in dbt's own node timings (run_results.json): {spent}. Ingest in the daily "
+        f"refresh has its own floor: {floor['ingest']['refresh_what']}, "
+        f"{floor['ingest']['refresh_seconds']:.2f} s.",
+    ]
+    return lines
+
+
+def render(results: dict) -> str:
+    """The scale section of BENCHMARKS.md, generated from the JSON so the two never disagree."""
+    m = results["machine"]
+    lines = [
+        START,
+        "## Scale: full graph and daily refresh by series count",
+        "",
+        f"Generated by `{results['command']}` on {results['generated_at'][:10]} "
+        "(raw numbers: `bench/results/scale.json`; 50k is opt-in: "
+        "`python bench/scale_bench.py --sizes 50k`).",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['memory_gib']:.0f} GiB, Python {m['python']}, "
+        f"dagster {m['dagster']}, dbt-core {m['dbt-core']} (dbt-duckdb {m['dbt-duckdb']}), "
+        f"duckdb {m['duckdb']}, "
+        f"polars {m['polars']}, lightgbm {m['lightgbm']}. Shared with other jobs: the load average is given "
+        "with each measurement; one run per cell, expect tens of percent of noise.",
+        "",
+        "Per size, on a fresh home: the full graph is `python -m platform_assets.demo` (job `full_refresh` "
+        f"over the whole history, DuckDB warehouse, synthetic feed, {STORES} stores); the daily refresh adds "
+        "one day (`SHELFCAST_SYNTH_DAYS` + 1) and runs job `daily_refresh` over the month partitions that "
+        "day touches. Stage seconds are the sum of their steps in the run's event log (ingest: `raw_*`, "
+        "`rejected_rows` and its check; dbt: `warehouse_models`, `serving_models`; features; training: "
+        "`trained_model`, `champion_model`; forecasting: `forecasts`; monitoring: `drift_scores` and the "
+        "checks). Peak RSS is the largest single process (`wait4`). The floor is the bare DuckDB / polars / "
+        "LightGBM operation on the same rows, timed in the benchmark process on the warehouse the full "
+        "graph built.",
+        "",
+    ]
+    for label, r in results["sizes"].items():
+        lines += [*size_table(label, r), ""]
+    return "\n".join([*lines, NOTES.strip(), END]) + "\n"
+
+
+# Hand-written reading of the numbers kept next to the generator so every regeneration keeps it.
+NOTES = """
+What the numbers say (2026-11-23 runs, 1k and 10k). Fixed costs are also quoted from two 20-series
+`--quick` runs (nothing written): at load ~4 (full graph 94 s, refresh 76 s) and at load ~0.7 (48 s,
+39 s). The 1k run shared the 2 CPUs with other jobs (load ~4.8), so its fixed costs are roughly doubled.
+
+- **Aims: none met.** Full graph at 10k: 764 s (12.7 min, load ~3.8) against 10 min; `trained_model` alone
+  is 590 s (77%). Daily refresh: 72 s at 1k and 105 s at 10k against 1 min; ~25-30 s of each is fixed
+  process cost (imports, definitions, the synthetic feed generated before the job) and ~27-32 s is dbt.
+  Fixed costs alone leave little room: the 20-series refresh on a quiet machine takes 39 s.
+  Peak RSS: 12.6 GB at 10k already (during `trained_model`: 10.6-12.5 GB sampled from /proc in its last
+  two minutes), 7.3 GB in the 10k daily refresh, which trains nothing. Memory grew 6x from 1k
+  to 10k (2.0 -> 12.6 GB), so 50k projects to ~60 GB, over this machine's 24 GiB: **50k was not
+  attempted** (an out-of-memory kill on a shared machine takes other jobs with it), so it is not in
+  the results.
+- **The daily refresh grows with history, not with the new day.** The new day is 1/731 of the rows,
+  yet the refresh costs 70% of the full graph's dbt stage, 47-65% of features and 51-78% of monitoring:
+  - dbt: every model is `materialized: table` (`dbt_project/dbt_project.yml`), so `dbt build` rebuilds
+    staging -> marts over the whole history and reruns the 36 tests on full tables. dbt's own in-database
+    time in the refresh grows with the warehouse: 7.8 s at 1k, 19.1 s at 10k (full graph: 12.5 s, 33.8 s).
+    `serving_models` rebuilds `forecast_accuracy` over every past forecast the same way.
+  - features: `build_features` recomputes every lag and rolling window over every series' whole history,
+    and `replace_table` rewrites `features.training_features` (7.0M rows at 10k): 5.0 s at 1k, 24.6 s at
+    10k.
+  - monitoring: `drift_scores` reads all of `features.training_features` (floor 5.2 s at 10k) to cut two
+    28-period windows from it: 9.8 s at 1k, 14.3 s at 10k.
+  - ingest does not grow: `raw_observations` rewrites only its month partition (0.5 s at 1k, 0.4 s at 10k).
+    The synthetic feed, though, generates the whole history (`generate()`) before slicing that month,
+    in the driver before the job starts (in *process + orchestration*); a file feed reads only new files.
+  - forecasting grows with the series (14k -> 140k inference rows), not with history.
+- **Far above the floor only at small sizes, from fixed costs** (ratios fall from 15-31x at 1k to
+  3-4x at 10k):
+  - ingest: the full graph lands 25 monthly partitions, each with 4 `ensure_table` and 2 `replace_slice`
+    calls that each open their own connection and transaction on the DuckDB file. Measured separately:
+    26 `replace_slice` of 500 rows take 2.4 s (~90 ms each) and a bare connect + query ~30 ms, so ~7-8 s
+    of `raw_observations` (12 s at 1k, 17.5 s at 10k; the whole ingest stage is 5-13 s at 20 series) is
+    per-partition overhead, not rows.
+  - dbt: two dbt CLI invocations per run. At 1k the stage is 38.9 s while dbt's in-database time is
+    12.5 s; the rest is dbt start-up, project load and dagster-dbt event streaming (at 20 series: 18 s
+    for 2.5 s in the database, quiet machine; 32 s at load ~4). At 10k the in-database time (33.8 s,
+    models alone 28.0 s, at load ~3.8) is itself ~2x the floor of the same compiled SQL (15.6 s, at load
+    ~2.3).
+  - monitoring: 17-19 s at 20 series (load ~4), 1k and 10k alike (7.6 s at 20 series on a quiet
+    machine) while its floor goes from 0.03 s to 5.2 s, so most of `drift_scores` is fixed work besides
+    the data (likely the HTML/PNG report and logging it to MLflow; not profiled).
+  - training: 4.1x (1k) and 4.6x (10k) one `lightgbm.train` on the final fit's matrix, as expected from
+    3 backtest origins + the final fit; the rest is feature prep, baselines and MLflow logging.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1k,10k,50k", help=f"comma-separated, of {', '.join(SIZES)}")
+    parser.add_argument("--quick", action="store_true", help="20 series only; print, keep the stored results")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else {label: SIZES[label] for label in args.sizes.split(",")}
+    results = {
+        "command": " ".join(["python", "bench/scale_bench.py", *sys.argv[1:]]),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "aims": AIMS,
+        "sizes": {},
+    }
+    for label, products in sizes.items():
+        results["sizes"][label] = run_size(label, products)
+        if not args.quick:  # written after each size: a long run that dies keeps what it measured
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if args.quick:
+        print(render(results))
+        return
+    common.write_section(START, END, render(results))
+    print(f"wrote {RESULTS.relative_to(common.ROOT)} and {common.BENCHMARKS.relative_to(common.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
