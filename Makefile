@@ -57,8 +57,6 @@ test: manifest
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-# The accuracy bench's peers (statsforecast, mlforecast) live in their own venv, so a `uv sync --frozen`
-# of .venv while it runs cannot remove them.
 BENCH_VENV := .venv-bench
 
 # Benchmarks (BENCHMARKS.md, bench/results/*.json). Their yardsticks (Evidently, statsforecast,
