@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from bench import common
 from platform_assets.features import FeatureConfig
 from platform_assets.metrics import backtest_metrics
 from platform_assets.training import DEFAULT_PARAMS, OBJECTIVE
@@ -424,17 +425,6 @@ logging); peers are fit + predict summed over the 3 origins. The machine is shar
 """
 
 
-def write_section(section: str) -> None:
-    """Replace the accuracy section between its markers, leaving other benchmark sections alone."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -456,7 +446,7 @@ def main() -> None:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
-    write_section(section)
+    common.write_section(START, END, section)
     print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from bench import common
 from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,17 +345,6 @@ Why verdicts or scores differ (read from `evidently/legacy/calculations/stattest
 """
 
 
-def write_section(section: str) -> None:
-    """Replace the drift section between its markers, leaving other benchmark sections alone."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -374,7 +364,7 @@ def main() -> None:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    write_section(render(results))
+    common.write_section(START, END, render(results))
     print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
 
 

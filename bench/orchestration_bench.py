@@ -22,9 +22,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import common
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "orchestration.json"
-MARKDOWN = ROOT / "BENCHMARKS.md"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -145,14 +146,7 @@ def write_markdown(result: dict) -> None:
     for key, label in labels.items():
         lines.append(f"| {label} | {s[key]['p50']} | {s[key]['p95']} | {s[key]['max']} |")
     lines.append("<!-- orchestration:end -->")
-    section = "\n".join(lines)
-    text = MARKDOWN.read_text() if MARKDOWN.exists() else "# Benchmarks\n"
-    if "<!-- orchestration:start -->" in text:
-        head, rest = text.split("<!-- orchestration:start -->", 1)
-        text = head + section + rest.split("<!-- orchestration:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    MARKDOWN.write_text(text)
+    common.write_section("<!-- orchestration:start -->", "<!-- orchestration:end -->", "\n".join(lines))
 
 
 def main() -> int:
