@@ -34,7 +34,6 @@ import duckdb
 import polars as pl
 
 from bench import common
-from platform_assets.features import FeatureConfig, feature_columns
 
 RESULTS = common.ROOT / "bench" / "results" / "scale.json"
 START, END = "<!-- scale:start -->", "<!-- scale:end -->"
@@ -165,8 +164,7 @@ def dbt_summary(nodes: dict) -> dict:
 
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
-    from platform_assets.forecaster import Forecaster
-    from platform_assets.training import TrainConfig, _numbered
+    from platform_assets.training import TrainConfig, base_forecaster, history_of
 
     warehouse = str(home / "warehouse.duckdb")
     scratch = duckdb.connect(str(tmp / "scratch.duckdb"))
@@ -214,22 +212,9 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     import lightgbm as lgb
 
     cfg = TrainConfig()
-    names, categorical = feature_columns(FeatureConfig(cfg.target, cfg.horizon, cfg.freq), feats.columns)
-    history = _numbered(feats.filter(~pl.col("is_future")), cfg.freq)
-    params = cfg.lgb_params()
-    rounds = int(params.pop("num_iterations"))
-    base = Forecaster(
-        model_str="",
-        feature_names=names,
-        categorical_names=categorical,
-        category_levels={c: history[c].drop_nulls().unique().sort().to_list() for c in categorical},
-        offsets=[],
-        target=cfg.target,
-        horizon=cfg.horizon,
-        freq=cfg.freq,
-        min_history=min(cfg.season, FeatureConfig(cfg.target, cfg.horizon, cfg.freq).windows[1]),
-        params=params,
-    )
+    history = history_of(feats, cfg)
+    base, rounds = base_forecaster(history, cfg)
+    params, names, categorical = base.params, base.feature_names, base.categorical_names
     usable = history.filter(base.eligible() & pl.col("y").is_not_null())
     matrix, label = base.matrix(usable), (usable["y"] / usable["scale"]).clip(lower_bound=0).to_numpy()
     booster, fit = timed(

@@ -141,11 +141,16 @@ def _origins(usable: pl.DataFrame, last: date, cfg: TrainConfig) -> list[date]:
     return kept
 
 
-def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
-    """Backtest on rolling origins, calibrate intervals, then fit the final model on all history."""
+def history_of(features: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
+    """The rows with actuals or gaps (not the future), numbered by period, in a stable order."""
+    return _numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
+
+
+def base_forecaster(history: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
+    """The untrained forecaster every fit starts from (features, category levels, LightGBM params),
+    and its number of boosting rounds."""
     fcfg = FeatureConfig(cfg.target, cfg.horizon, cfg.freq)
-    names, categorical = feature_columns(fcfg, features.columns)
-    history = _numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
+    names, categorical = feature_columns(fcfg, history.columns)
     params = cfg.lgb_params()
     rounds = int(params.pop("num_iterations"))
     base = Forecaster(
@@ -160,6 +165,14 @@ def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
         min_history=min(cfg.season, fcfg.windows[1]) if cfg.min_history is None else cfg.min_history,
         params=params,
     )
+    return base, rounds
+
+
+def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
+    """Backtest on rolling origins, calibrate intervals, then fit the final model on all history."""
+    history = history_of(features, cfg)
+    base, rounds = base_forecaster(history, cfg)
+    names, params = base.feature_names, base.params
     usable = history.filter(base.eligible() & pl.col("y").is_not_null())
     windows = []
     for origin in _origins(usable, history["period_date"].max(), cfg):
