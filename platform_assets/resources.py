@@ -39,6 +39,11 @@ class ShelfcastConfig(dg.ConfigurableResource):
         return Path(self.home).resolve()
 
     @property
+    def landing_path(self) -> Path:
+        """The files feed's landing zone: SHELFCAST_LANDING_DIR, else $SHELFCAST_HOME/landing."""
+        return Path(self.landing_dir) if self.landing_dir else self.home_path / "landing"
+
+    @property
     def quarantine_dir(self) -> Path:
         return self.home_path / "quarantine"
 
@@ -61,7 +66,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
     def make_feed(self) -> Feed:
         return make_feed(
             self.feed,
-            landing_dir=self.landing_dir or str(self.home_path / "landing"),
+            landing_dir=str(self.landing_path),
             freq=self.freq,
             synth=self.synth_config(),
             quarantine_dir=str(self.quarantine_dir),

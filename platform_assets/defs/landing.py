@@ -165,7 +165,7 @@ def build_landing_defs(settings: Settings) -> dg.Definitions:
         if config.feed != "files":
             why = f"the feed is {config.feed!r}, not 'files': there is no landing zone to watch"
             return dg.SensorResult(skip_reason=f"Nothing to ingest: {why}.", cursor=context.cursor)
-        root = Path(config.landing_dir) if config.landing_dir else config.home_path / "landing"
+        root = config.landing_path
         if not root.is_dir():
             why = f"landing directory {root} does not exist"
             return dg.SensorResult(skip_reason=f"Nothing to ingest: {why}.", cursor=context.cursor)
