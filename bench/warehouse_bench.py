@@ -204,22 +204,18 @@ def render(results: dict) -> str:
 BENCHMARKS_NOTES = """
 What the numbers say (2026-11-23 runs):
 
-- **`forecasts_prediction_drift` is pathological on Postgres at 10x** (0.2 s on DuckDB, 31 s on Postgres;
-  33 s again in a separate run; 1.4 s vs 0.4 s at the default size). Its reference query
-  (`prediction_drift` in `platform_assets/defs/monitoring.py`) filters `ml.backtest_predictions` by an
-  `exists` on the newest `marts.forecasts` generation. Both tables are bulk-loaded by `PostgresWarehouse`
-  in the same run and never analyzed (`pg_stat_user_tables`: `last_analyze` and `last_autoanalyze` empty),
-  so the planner estimates 1-2 rows per side and picks a nested-loop semi join, whose work grows with the
-  square of the series count: `EXPLAIN ANALYZE` on a kept 10x warehouse shows 42,000 outer rows x a
-  materialized 38,220-row inner, *Rows Removed by Join Filter: 874,588,260*, 38.0 s. After
-  `analyze marts.forecasts; analyze ml.backtest_predictions` the same query is a hash join in 47 ms.
-  Running `ANALYZE` on a table after `PostgresWarehouse` writes it (`replace_table` / `_write` in
-  `platform_assets/warehouse_postgres.py`) would remove this class of plan; not changed here.
-- Every other step stays within 5x. At 10x Postgres pays 1.7-3.5x on the warehouse-bound steps (`raw_*`,
-  `warehouse_models`, `features`, `drift_scores`), and `trained_model` dominates both engines.
-- At the default size the DuckDB run happened to be the slower one: other test runs shared the 2 CPUs
-  then (load average ~3). Client CPU, which contention does not inflate, is within ~10% between engines at
-  both sizes; wall time at the default size says little either way.
+- **`forecasts_prediction_drift` was pathological on Postgres at 10x before `PostgresWarehouse` analyzed
+  what it writes** (first run of the day: 0.2 s on DuckDB, 31 s on Postgres, 33 s again in a separate
+  run). Its reference query (`prediction_drift` in `platform_assets/defs/monitoring.py`) filters
+  `ml.backtest_predictions` by an `exists` on the newest `marts.forecasts` generation; both tables were
+  bulk-loaded in the same run and never analyzed, so the planner estimated 1-2 rows per side and chose a
+  nested-loop semi join: `EXPLAIN ANALYZE` on a kept 10x warehouse showed *Rows Removed by Join Filter:
+  874,588,260*, 38.0 s; after `ANALYZE` a hash join in 47 ms. Every `PostgresWarehouse` write now ends
+  with `analyze` on its table, inside the write's transaction; the table above is the run after that fix.
+- After that fix every step stays within 4x. At 10x Postgres pays 1.6-2x on the warehouse-bound steps
+  (`raw_observations`, `warehouse_models`, `features`) and 1.4x on `drift_scores`; `trained_model`
+  (~135 s on both) dominates, so the whole job is 193 s on DuckDB vs 220 s on Postgres (+14%), and
+  59 s vs 78 s at the default size. The machine was otherwise idle during this run (one run per cell).
 """
 
 
