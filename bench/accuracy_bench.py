@@ -16,7 +16,6 @@ Needs the ``bench`` dependency group; `make bench` installs it into its own venv
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -444,10 +443,7 @@ def main() -> None:
     print(section)
     if args.quick:  # a smoke run must not overwrite the published results
         return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
-    common.write_section(START, END, section)
-    print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
+    common.publish(RESULTS, START, END, rows, section)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ environment and its timings come from the same place (the run's event log, `wait
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -117,3 +118,11 @@ def write_section(start: str, end: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     BENCHMARKS.write_text(text)
+
+
+def publish(results_path: Path, start: str, end: str, results: object, section: str) -> None:
+    """Write a benchmark's raw results (JSON) and its BENCHMARKS.md section from them, together."""
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    write_section(start, end, section)
+    print(f"wrote {results_path.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")

@@ -13,7 +13,6 @@ Needs the ``bench`` dependency group (``make bench`` installs it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -362,10 +361,7 @@ def main() -> None:
     }
     if args.quick:  # a smoke run must not overwrite the published full-size results
         return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    common.write_section(START, END, render(results))
-    print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
+    common.publish(RESULTS, START, END, results, render(results))
 
 
 if __name__ == "__main__":

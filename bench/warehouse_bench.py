@@ -15,7 +15,6 @@ manifest (`make manifest`) and, for Postgres, a server at 127.0.0.1:5432 that ta
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -238,10 +237,7 @@ def main() -> None:
     if args.quick:  # a smoke run must not overwrite the published full-size results
         print(render(results))
         return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    common.write_section(START, END, render(results))
-    print(f"wrote {RESULTS.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")
+    common.publish(RESULTS, START, END, results, render(results))
 
 
 if __name__ == "__main__":
