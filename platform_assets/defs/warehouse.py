@@ -3,6 +3,7 @@
 import json
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from platform_assets.dbt import dbt_project
 from platform_assets.defs.ingest import WAREHOUSE_POOL
+from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
 from platform_assets.resources import ShelfcastConfig
 from platform_assets.settings import Settings
 from platform_assets.warehouse import Warehouse
@@ -38,17 +40,42 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
         return "ml" if name in SERVING_MODELS.split() else "warehouse"
 
 
-def dbt_vars(config: ShelfcastConfig) -> str:
-    """The period grid and horizon dbt needs, resolved from configuration or the feed itself."""
+def refresh_window(run: dg.DagsterRun) -> tuple[str, str] | None:
+    """The first and last monthly ingest partitions a run re-ingested, or None when the run rebuilds
+    everything (job `full_refresh`, or a run without partitions)."""
+    if run.job_name == full_refresh.name:
+        return None
+    tags = run.tags
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        first, last = tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+    elif "dagster/partition" in tags:
+        first = last = tags["dagster/partition"]
+    else:
+        return None
+    return date.fromisoformat(first).isoformat(), date.fromisoformat(last).isoformat()
+
+
+def dbt_vars(config: ShelfcastConfig, window: tuple[str, str] | None = None) -> str:
+    """The period grid and horizon dbt needs, resolved from configuration or the feed itself, and the
+    months the incremental models rebuild (`window`; absent: all of them)."""
     freq = config.resolved_freq()
-    return json.dumps(
-        {
-            "freq": freq,
-            "target": config.target,
-            "horizon": config.horizon,
-            "active_window_periods": config.active_window,
-        }
-    )
+    values = {
+        "freq": freq,
+        "target": config.target,
+        "horizon": config.horizon,
+        "active_window_periods": config.active_window,
+    }
+    if window is not None:
+        values["refresh_from"], values["refresh_until"] = window
+    return json.dumps(values)
+
+
+def dbt_build_args(context: dg.AssetExecutionContext, config: ShelfcastConfig) -> list[str]:
+    """`dbt build` for this run: incremental over the run's partitions, or `--full-refresh` (incremental
+    models rebuilt from scratch) when the run is not partitioned or is `full_refresh`."""
+    window = refresh_window(context.run)
+    full = [] if window is not None else ["--full-refresh"]
+    return ["build", *full, "--vars", dbt_vars(config, window)]
 
 
 _translator = ShelfcastDbtTranslator()
@@ -68,7 +95,7 @@ def warehouse_models(
     """staging -> intermediate -> marts, built and tested in one `dbt build`.
 
     `warehouse` is not called: requiring it sets up the connection variables dbt's profile reads."""
-    yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
+    yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
 
 
 @dbt_assets(
@@ -84,7 +111,7 @@ def serving_models(
 ) -> Iterator:
     """Models over the forecasts table: the newest generation users query, and past forecasts scored
     against the actuals that arrived since."""
-    yield from dbt.cli(["build", "--vars", dbt_vars(config)], context=context).stream()
+    yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
 
 
 def build_warehouse_defs(settings: Settings) -> dg.Definitions:

@@ -1,6 +1,18 @@
 -- Actual rows (or transaction lines) summed to one row per series and period. Unit price is
 -- revenue over units where the feed has revenue (tafeng: SALES_PRICE is the line total), else the
 -- mean observed price. Plan rows (no target) never count as sales: int_price_plans takes them.
+-- Incremental: a period only depends on its own rows, so a run rebuilds just the periods it ingested;
+-- the pre-hook drops them first, so a row that vanished from the source vanishes here too.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['product_id', 'store_id', 'period_date'],
+        pre_hook="{% if is_incremental() %}delete from {{ this }}
+            where {{ in_refreshed_periods('period_date') }}{% endif %}",
+        post_hook="{{ analyze_on_postgres() }}",
+    )
+}}
 select
     product_id,
     store_id,
@@ -14,4 +26,7 @@ select
     count(*) as n_rows
 from {{ ref('stg_observations') }}
 where is_actual
+{%- if is_incremental() %}
+  and {{ in_refreshed_periods('period_date') }}
+{%- endif %}
 group by product_id, store_id, period_date

@@ -1,7 +1,27 @@
 -- The complete period grid per series, from its first actual to the global last actual period:
 -- units are 0 where nothing was sold, price carries the last known price forward.
+-- Incremental: a run rebuilds the grid from its first period to the end (a price carried forward
+-- reaches past the run's months; the grid's end moves), seeded with the price each series carried
+-- into that period; the pre-hook also drops rows past a global last actual that moved back.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['product_id', 'store_id', 'period_date'],
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where period_date >= {{ grid_refresh_start() }}
+            or period_date > (select max(last_actual_date) from {{ ref('int_series') }}){% endif %}",
+        post_hook="{{ analyze_on_postgres() }}",
+    )
+}}
 with bounds as (
-    select min(first_date) as lo, max(last_actual_date) as hi from {{ ref('int_series') }}
+    select
+        {%- if is_incremental() %}
+        greatest(min(first_date), {{ grid_refresh_start() }}) as lo,
+        {%- else %}
+        min(first_date) as lo,
+        {%- endif %}
+        max(last_actual_date) as hi
+    from {{ ref('int_series') }}
 ),
 
 spine as (
@@ -14,6 +34,23 @@ grid as (
     inner join spine as p on p.period_date >= s.first_date
 ),
 
+sales as (
+    select o.*
+    from {{ ref('int_sales_by_period') }} as o
+    {%- if is_incremental() %}
+    where o.period_date >= (select lo from bounds)
+    {%- endif %}
+),
+
+{% if is_incremental() -%}
+-- The price each series carries into the rebuilt periods: its grid row just before them.
+carried as (
+    select t.product_id, t.store_id, t.price
+    from {{ this }} as t
+    where t.period_date = (select {{ period_add('lo', -1) }} from bounds)
+),
+
+{% endif -%}
 joined as (
     select
         g.product_id,
@@ -28,16 +65,24 @@ joined as (
             partition by g.product_id, g.store_id order by g.period_date rows unbounded preceding
         ) as price_group
     from grid as g
-    left join {{ ref('int_sales_by_period') }} as o
+    left join sales as o
         on g.product_id = o.product_id and g.store_id = o.store_id and g.period_date = o.period_date
 )
 
 select
-    product_id,
-    store_id,
-    period_date,
-    coalesce(units_sold, 0) as units_sold,
-    max(price) over (partition by product_id, store_id, price_group) as price,
-    coalesce(on_promo, false) as on_promo,
-    is_observed
-from joined
+    j.product_id,
+    j.store_id,
+    j.period_date,
+    coalesce(j.units_sold, 0) as units_sold,
+    {%- if is_incremental() %}
+    -- group 0 (no known price yet in the rebuilt periods) takes the carried price
+    coalesce(max(j.price) over (partition by j.product_id, j.store_id, j.price_group), c.price) as price,
+    {%- else %}
+    max(j.price) over (partition by j.product_id, j.store_id, j.price_group) as price,
+    {%- endif %}
+    coalesce(j.on_promo, false) as on_promo,
+    j.is_observed
+from joined as j
+{%- if is_incremental() %}
+left join carried as c on c.product_id = j.product_id and c.store_id = j.store_id
+{%- endif %}

@@ -1,6 +1,19 @@
 -- Forecasts already served, scored against the actuals that have arrived since: one row per
 -- generation and horizon step. The sums sit next to the ratios so a rolling window over target dates
 -- re-aggregates exactly (WAPE = sum(abs_error) / sum(actual_total)).
+-- Incremental: the pre-hook drops the rows whose target period the run rebuilt (or that fell past the
+-- last actual); the model scores only forecasts without a row (those, and generations not yet scored).
+-- A model version's backtest rows are written once, with the version, so older rows stay valid.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['generation_id', 'horizon'],
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where target_date >= {{ refresh_start() }}
+            or target_date > (select max(period_date) from {{ ref('fct_product_sales') }}){% endif %}",
+        post_hook="{{ analyze_on_postgres() }}",
+    )
+}}
 with backtest as (
     select * from {{ source('model_evaluation', 'backtest_predictions') }}
 ),
@@ -29,6 +42,17 @@ backtest_by_horizon as (
     group by model_version, horizon
 ),
 
+-- The forecasts to score: all of them, or (incremental) those of a generation and step without a row.
+forecasts as (
+    select f.*
+    from {{ source('ml', 'forecasts') }} as f
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as t where t.generation_id = f.generation_id and t.horizon = f.horizon
+    )
+    {%- endif %}
+),
+
 scored as (
     select
         f.generation_id,
@@ -41,7 +65,7 @@ scored as (
         f.p50,
         f.p90,
         s.mase_scale
-    from {{ source('ml', 'forecasts') }} as f
+    from forecasts as f
     inner join {{ ref('fct_product_sales') }} as a
         on a.product_id = f.product_id and a.store_id = f.store_id and a.period_date = f.target_date
     left join series_scale as s
