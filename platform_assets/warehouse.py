@@ -10,6 +10,7 @@ subset of both dialects with `?` placeholders.
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -33,8 +34,22 @@ def typed(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Null)
 
 
-def predicate(where: Mapping[str, str]) -> str:
-    return " and ".join(f"{ident(c)} = ?" for c in where)
+@dataclass(frozen=True)
+class AtLeast:
+    """A `where` value matching `column >= value` (e.g. every period from a date on) instead of equality."""
+
+    value: object
+
+
+def predicate(where: Mapping[str, object]) -> str:
+    return " and ".join(
+        f"{ident(c)} >= ?" if isinstance(v, AtLeast) else f"{ident(c)} = ?" for c, v in where.items()
+    )
+
+
+def parameters(where: Mapping[str, object]) -> list:
+    """The values `predicate(where)` binds, in order."""
+    return [v.value if isinstance(v, AtLeast) else v for v in where.values()]
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -54,8 +69,11 @@ class Warehouse(dg.ConfigurableResource):
         """Swap the whole table in one transaction."""
         raise NotImplementedError
 
-    def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
-        """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs."""
+    def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
+        """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs.
+
+        `where` maps columns to values (`=`) or to `AtLeast(value)` (`>=`: a table's tail, e.g. the
+        periods an incremental build recomputed)."""
         if not where:
             raise ValueError("replace_slice needs a predicate; use append to add rows")
         return self._write(schema, table, typed(df), where)
@@ -64,7 +82,7 @@ class Warehouse(dg.ConfigurableResource):
         """Add rows in one transaction."""
         return self._write(schema, table, typed(df), {})
 
-    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         raise NotImplementedError
 
 
@@ -110,7 +128,7 @@ class DuckDBWarehouse(Warehouse):
             con.execute("commit")
         return df.height
 
-    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         target = qualified(schema, table)
         with self.connect() as con:
             con.execute("begin")
@@ -118,7 +136,7 @@ class DuckDBWarehouse(Warehouse):
             con.register("incoming", df.to_arrow())
             con.execute(f"create table if not exists {target} as select * from incoming limit 0")
             if where:
-                con.execute(f"delete from {target} where {predicate(where)}", list(where.values()))
+                con.execute(f"delete from {target} where {predicate(where)}", parameters(where))
             con.execute(f"insert into {target} by name select * from incoming")
             con.execute("commit")
         return df.height

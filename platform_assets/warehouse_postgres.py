@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import dagster as dg
 import polars as pl
 
-from platform_assets.warehouse import Warehouse, ident, predicate, qualified, typed
+from platform_assets.warehouse import Warehouse, ident, parameters, predicate, qualified, typed
 
 if TYPE_CHECKING:
     import adbc_driver_postgresql.dbapi as adbc
@@ -120,7 +120,7 @@ class PostgresWarehouse(Warehouse):
             con.commit()
         return df.height
 
-    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, str]) -> int:
+    def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         target = qualified(schema, table)
         columns = ", ".join(ident(c) for c in df.columns)
         with self.connect() as con, con.cursor() as cur:
@@ -128,7 +128,7 @@ class PostgresWarehouse(Warehouse):
             cur.execute(f"create table if not exists {target} ({self._ddl(df)})")
             self._stage(cur, df)
             if where:
-                cur.execute(numbered(f"delete from {target} where {predicate(where)}"), list(where.values()))
+                cur.execute(numbered(f"delete from {target} where {predicate(where)}"), parameters(where))
             cur.execute(f"insert into {target} ({columns}) select {columns} from incoming")
             cur.execute(f"analyze {target}")
             con.commit()
