@@ -5,12 +5,23 @@ values dated t-H or older, so the same row answers any horizon 1..H and the back
 Known covariates (prices, promotions, calendar, product attributes) are read at t itself: in the future
 they come from the price plans and promotion calendar. Target features are divided by `scale`, a
 point-in-time level of the series, so one model can serve series of very different sizes.
+
+Incremental builds (`build_features_since`): because every feature of period t reads only periods
+t - `FeatureConfig.lookback` .. t (bounded lags and windows) or a per-series running state (first
+period, observed periods, last sale, last known price: `carry_in`), the rows from period `since` on
+can be rebuilt from the marts' rows from `since - lookback` on plus that state, and equal the rows a
+from-scratch build gives. Equal to the bit: window means and standard deviations are computed from
+rolling sums of values scaled to whole numbers (`exact_factors`: units, cents), which are exact, so
+they do not depend on where the rows start (polars' own rolling mean/std carry rounding from the
+first row of the frame). Values that cannot be scaled that way make `exact_factors` return None for
+the column, and callers build from scratch instead.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 
 KEYS = ["product_id", "store_id"]
@@ -26,6 +37,17 @@ PRICE_COVARIATES = ["price", "price_rel_own", "price_rel_category", "price_chang
 MAX_NUMERIC_ATTRIBUTES = 20
 # Columns the model does not read but forecasting and training need.
 META = ["y", "is_future", "scale", "n_obs", "recent_mean", "recent_q10", "recent_q90"]
+# Per-series state a build starting mid-history needs from the periods before its rows (`carry_in`).
+CARRY = {
+    "first_period": pl.Date,
+    "observed_before": pl.Int64,
+    "last_sale_before": pl.Date,
+    "last_price_before": pl.Float64,
+}
+# Scale factors tried to make a column's values whole numbers (exact window sums): units, cents.
+EXACT_FACTORS = (1, 100)
+# Window sums stay exact (below 2**53) for |scaled value| up to this, squares included.
+_EXACT_MAX = 2**23
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,13 @@ class FeatureConfig:
         """Short, medium and long rolling windows; the medium one also defines `scale`."""
         return {"D": (7, 28, 91), "W": (4, 13, 52), "M": (3, 6, 12)}[self.freq]
 
+    @property
+    def lookback(self) -> int:
+        """How many periods before t the features of t read (beyond the running state in CARRY):
+        the longest lag, a window over values shifted by the horizon, the price trail, the anchor price."""
+        short, mid, long = self.windows
+        return max(*self.lags, *self.seasonal_lags, self.horizon + long - 1, mid, self.horizon)
+
 
 def feature_columns(cfg: FeatureConfig, columns: list[str]) -> tuple[list[str], list[str]]:
     """(feature names, categorical names) for a frame built by `build_features` with `cfg`.
@@ -93,6 +122,15 @@ def offset_periods(day: date, n: int, freq: str) -> date:
     """The period n periods after (n < 0: before) `day`."""
     step = {"D": f"{n}d", "W": f"{7 * n}d", "M": f"{n}mo"}[freq]
     return pl.Series([day]).dt.offset_by(step)[0]
+
+
+def period_start(day: date, freq: str) -> date:
+    """The first day of the period holding `day` (weeks start on Monday)."""
+    if freq == "D":
+        return day
+    if freq == "W":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
 
 
 def future_dates(last: date, cfg: FeatureConfig) -> list[date]:
@@ -128,13 +166,23 @@ def numeric_attributes(products: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _future_rows(sales: pl.DataFrame, plans: pl.DataFrame, series: pl.DataFrame, cfg: FeatureConfig):
+def _future_rows(
+    sales: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    carry: pl.DataFrame | None,
+    cfg: FeatureConfig,
+):
     """The H periods after the last actual for every known series: planned price and promotion where
-    a plan exists, else the last known price and no promotion."""
+    a plan exists, else the last known price (before `sales` when it has none: `carry`) and no promotion."""
     last = sales["period_date"].max()
     dates = pl.DataFrame({"period_date": future_dates(last, cfg)})
     known = pl.concat([sales.select(*KEYS), series.select(*KEYS)]).unique().sort(KEYS)
     last_price = sales.group_by(KEYS).agg(pl.col("price").drop_nulls().last().alias("_last_price"))
+    if carry is not None:
+        last_price = last_price.join(carry.select(*KEYS, "last_price_before"), on=KEYS, how="left").select(
+            *KEYS, pl.coalesce("_last_price", "last_price_before").alias("_last_price")
+        )
     plan = plans.select(
         *KEYS, "period_date", pl.col("price").alias("_plan_price"), pl.col("on_promo").alias("_plan_promo")
     )
@@ -150,10 +198,90 @@ def _future_rows(sales: pl.DataFrame, plans: pl.DataFrame, series: pl.DataFrame,
     )
 
 
+def exact_factors(sales: pl.DataFrame, cfg: FeatureConfig) -> dict[str, int | None]:
+    """For the target and the price: the smallest of EXACT_FACTORS making every value a whole number
+    small enough for exact window sums, or None (then window sums round, and depend on the first row)."""
+
+    def factor(values: pl.Series) -> int | None:
+        v = values.drop_nulls().cast(pl.Float64).to_numpy()
+        for f in EXACT_FACTORS:
+            q = np.rint(v * f)
+            # numpy divides exactly rounded (polars multiplies by the reciprocal): q / f is the value.
+            if v.size == 0 or (bool(np.all(q / f == v)) and float(np.abs(q).max()) <= _EXACT_MAX):
+                return f
+        return None
+
+    return {"y": factor(sales[cfg.target]), "price": factor(sales["price"])}
+
+
+def carry_in(sales: pl.DataFrame, before: date) -> pl.DataFrame:
+    """Per series, the running state a build from `before` on needs of the earlier periods (CARRY):
+    its first period, how many periods were observed, the last period with a sale and the last known
+    price before `before`. The polars twin of the SQL the features asset runs on the warehouse."""
+    early = pl.col("period_date") < before
+    return (
+        sales.group_by(KEYS)
+        .agg(
+            pl.col("period_date").min().alias("first_period"),
+            (early & pl.col("is_observed")).sum().cast(pl.Int64).alias("observed_before"),
+            pl.col("period_date").filter(early & (pl.col("units_sold") > 0)).max().alias("last_sale_before"),
+            pl.col("price").filter(early & pl.col("price").is_not_null()).last().alias("last_price_before"),
+        )
+        .cast(CARRY)
+        .sort(KEYS)
+    )
+
+
 def build_features(
-    sales: pl.DataFrame, products: pl.DataFrame, plans: pl.DataFrame, series: pl.DataFrame, cfg: FeatureConfig
+    sales: pl.DataFrame,
+    products: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    cfg: FeatureConfig,
+    factors: dict[str, int | None] | None = None,
 ) -> pl.DataFrame:
-    """History rows plus the H future rows of every series, with point-in-time features (see module doc)."""
+    """History rows plus the H future rows of every series, with point-in-time features (see module doc).
+    `factors`: `exact_factors(sales, cfg)` when the caller has it already."""
+    factors = exact_factors(sales, cfg) if factors is None else factors
+    return _build(sales, products, plans, series, None, factors, cfg)
+
+
+def build_features_since(
+    sales: pl.DataFrame,
+    products: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    carry: pl.DataFrame,
+    since: date,
+    factors: dict[str, int | None],
+    cfg: FeatureConfig,
+) -> pl.DataFrame:
+    """The rows of `build_features` from period `since` on (history and future), from `sales` rows
+    dated `lookback_start(since, cfg)` or later, `carry = carry_in(all sales, lookback_start(...))` and the
+    `factors` the from-scratch build used (`exact_factors` of all sales; none may be None)."""
+    if any(f is None for f in factors.values()):
+        raise ValueError(f"an incremental build needs exact window sums, got factors {factors}")
+    start = lookback_start(since, cfg)
+    if sales.height and sales["period_date"].min() < start:
+        sales = sales.filter(pl.col("period_date") >= start)
+    frame = _build(sales, products, plans, series, carry, factors, cfg)
+    return frame.filter(pl.col("period_date") >= period_start(since, cfg.freq))
+
+
+def lookback_start(since: date, cfg: FeatureConfig) -> date:
+    """The first period an incremental build from `since` reads."""
+    return offset_periods(period_start(since, cfg.freq), -cfg.lookback, cfg.freq)
+
+
+def _build(
+    sales: pl.DataFrame,
+    products: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    carry: pl.DataFrame | None,
+    factors: dict[str, int | None],
+    cfg: FeatureConfig,
+) -> pl.DataFrame:
     history = sales.select(
         *KEYS,
         "period_date",
@@ -166,51 +294,85 @@ def build_features(
     _check_grid(history, cfg.freq)
     catalog = products.select("product_id", "category", "brand", "supplier_id")
     rows = (
-        pl.concat([history, _future_rows(history, plans, series, cfg)])
+        pl.concat([history, _future_rows(history, plans, series, carry, cfg)])
         .join(catalog, on="product_id", how="left")
         .join(numeric_attributes(products), on="product_id", how="left")
         .sort([*KEYS, "period_date"])  # every shift below relies on this order
     )
-    return _add_features(rows, cfg)
+    # A build from the first period carries nothing in (what carry_in(sales, date.min) would give).
+    rows = (
+        rows.join(carry, on=KEYS, how="left", maintain_order="left")
+        if carry is not None
+        else rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in CARRY.items())
+    )
+    return _add_features(rows, factors, cfg)
 
 
-def _add_features(rows: pl.DataFrame, cfg: FeatureConfig) -> pl.DataFrame:
+def _window_mean(value: str, window: int, sid: pl.Expr) -> pl.Expr:
+    """Rolling mean of a column of whole numbers (nulls skipped, null when the window has none), from
+    exact rolling sums: the result does not depend on how many rows precede the window."""
+    total = pl.col(value).fill_null(0).rolling_sum(window, min_samples=1).over(sid)
+    count = pl.col(value).is_not_null().cast(pl.Float64).rolling_sum(window, min_samples=1).over(sid)
+    return pl.when(count > 0).then(total / count)
+
+
+def _window_std(value: str, window: int, sid: pl.Expr) -> pl.Expr:
+    """Rolling sample standard deviation (ddof 1, at least 2 values) from exact sums and sums of squares."""
+    x = pl.col(value).fill_null(0)
+    total = x.rolling_sum(window, min_samples=1).over(sid)
+    squares = (x * x).rolling_sum(window, min_samples=1).over(sid)
+    count = pl.col(value).is_not_null().cast(pl.Float64).rolling_sum(window, min_samples=1).over(sid)
+    variance = ((squares - total * total / count) / (count - 1)).clip(lower_bound=0)
+    return pl.when(count >= 2).then(variance.sqrt())
+
+
+def _add_features(rows: pl.DataFrame, factors: dict[str, int | None], cfg: FeatureConfig) -> pl.DataFrame:
     h, (short, mid, long) = cfg.horizon, cfg.windows
     sid = pl.col("_sid")
-    rows = rows.with_columns(
+    fy, fp = factors["y"] or 1, factors["price"] or 1
+    period = period_number(pl.col("period_date"), cfg.freq)
+    rows = rows.lazy().with_columns(  # lazy: shared window sums are computed once (CSE)
         pl.struct(KEYS).rank("dense").alias("_sid"),
         pl.when(~pl.col("is_future")).then(pl.col(cfg.target)).alias("y"),
     )
     # Values as seen from t-H: every target feature below is computed from these shifted columns.
+    # Running state (periods since start, observed periods, last sale) continues the carried-in state
+    # (CARRY), so a build starting mid-history gives the same values as one from the first period.
+    first = pl.coalesce("first_period", pl.col("period_date").min().over(sid))
     rows = rows.with_columns(
-        pl.int_range(pl.len()).over(sid).alias("periods_since_start"),
+        (period - period_number(first, cfg.freq)).cast(pl.Int64).alias("periods_since_start"),
         pl.col("y").shift(h).over(sid).alias("_y_h"),
         pl.col("units_sold").shift(h).over(sid).alias("_units_h"),
         pl.col("is_observed").cast(pl.Float64).shift(h).over(sid).alias("_obs_h"),
-        pl.col("is_observed").cast(pl.Int32).cum_sum().shift(h).over(sid).fill_null(0).alias("n_obs"),
+        (
+            pl.col("is_observed").cast(pl.Int32).cum_sum().shift(h).over(sid).fill_null(0)
+            + pl.col("observed_before").fill_null(0)
+        )
+        .cast(pl.Int32)
+        .alias("n_obs"),
         pl.col("price").shift(h).over(sid).alias("_price_h"),
-        pl.col("price").shift(1).rolling_mean(mid, min_samples=1).over(sid).alias("_price_trail"),
+        ((pl.col("price") * fp).round() if factors["price"] else pl.col("price")).alias("_price_q"),
         pl.when(pl.col("units_sold") > 0)
-        .then(pl.int_range(pl.len()))
+        .then(period)
         .forward_fill()
         .over(sid)
+        .fill_null(period_number(pl.col("last_sale_before"), cfg.freq))
         .alias("_sale"),
     )
+    # Whole-number versions of the shifted target and price (exact window sums; see module doc).
+    rows = rows.with_columns(
+        ((pl.col("_y_h") * fy).round() if factors["y"] else pl.col("_y_h")).alias("_q_h"),
+        pl.col("_price_q").shift(1).over(sid).alias("_price_q1"),
+    ).with_columns(pl.col("_q_h").abs().alias("_q_abs_h"))
+    same_day = ("category", "store_id", "period_date")
+    category_price = pl.col("_price_q").sum().over(same_day) / pl.col("price").count().over(same_day) / fp
     scale_floor = 1.0 / mid  # a window with no sales at all still gets a finite scale
     rows = rows.with_columns(
-        pl.col("_y_h")
-        .abs()
-        .rolling_mean(mid, min_samples=1)
-        .over(sid)
-        .clip(lower_bound=scale_floor)
-        .alias("scale"),
+        (_window_mean("_q_abs_h", mid, sid) / fy).clip(lower_bound=scale_floor).alias("scale"),
         *[pl.col("y").shift(k).over(sid).alias(f"lag_{k}") for k in cfg.lags],
         *[pl.col("y").shift(k).over(sid).alias(f"slag_{k}") for k in cfg.seasonal_lags],
-        *[
-            pl.col("_y_h").rolling_mean(w, min_samples=1).over(sid).alias(f"roll_mean_{w}")
-            for w in (short, long)
-        ],
-        pl.col("_y_h").rolling_std(mid, min_samples=2).over(sid).alias(f"roll_std_{mid}"),
+        *[(_window_mean("_q_h", w, sid) / fy).alias(f"roll_mean_{w}") for w in (short, long)],
+        (_window_std("_q_h", mid, sid) / fy).alias(f"roll_std_{mid}"),
         pl.col("_y_h").rolling_max(mid, min_samples=1).over(sid).alias(f"roll_max_{mid}"),
         (pl.col("_units_h") == 0)
         .cast(pl.Float64)
@@ -218,15 +380,13 @@ def _add_features(rows: pl.DataFrame, cfg: FeatureConfig) -> pl.DataFrame:
         .over(sid)
         .alias(f"zero_share_{mid}"),
         pl.col("_obs_h").rolling_mean(mid, min_samples=1).over(sid).alias(f"observed_share_{mid}"),
-        (pl.col("periods_since_start") - h - pl.col("_sale").shift(h).over(sid)).alias("periods_since_sale"),
+        (period - h - pl.col("_sale").shift(h).over(sid)).cast(pl.Int64).alias("periods_since_sale"),
         # Unscaled level and spread of the recent actuals, for the forecasting fallback.
-        pl.col("_y_h").rolling_mean(mid, min_samples=1).over(sid).alias("recent_mean"),
+        (_window_mean("_q_h", mid, sid) / fy).alias("recent_mean"),
         pl.col("_y_h").rolling_quantile(0.1, "linear", mid, min_samples=1).over(sid).alias("recent_q10"),
         pl.col("_y_h").rolling_quantile(0.9, "linear", mid, min_samples=1).over(sid).alias("recent_q90"),
-        (pl.col("price") / pl.col("_price_trail")).alias("price_rel_own"),
-        (pl.col("price") / pl.col("price").mean().over("category", "store_id", "period_date")).alias(
-            "price_rel_category"
-        ),
+        (pl.col("price") / (_window_mean("_price_q1", mid, sid) / fp)).alias("price_rel_own"),
+        (pl.col("price") / category_price).alias("price_rel_category"),
         (pl.col("price") / pl.col("_price_h") - 1).alias("price_change_vs_anchor"),
         (
             pl.col("on_promo").cast(pl.Int32).sum().over("category", "store_id", "period_date")
@@ -240,7 +400,9 @@ def _add_features(rows: pl.DataFrame, cfg: FeatureConfig) -> pl.DataFrame:
     scaled = [f"lag_{k}" for k in cfg.lags] + [f"slag_{k}" for k in cfg.seasonal_lags]
     scaled += [f"roll_mean_{short}", f"roll_mean_{long}", f"roll_std_{mid}", f"roll_max_{mid}"]
     rows = rows.with_columns((pl.col(c) / pl.col("scale")).cast(pl.Float32) for c in scaled)
-    names, _ = feature_columns(cfg, rows.columns)
-    return rows.select(*KEYS, "period_date", *META, *[n for n in names if n not in KEYS]).with_columns(
-        pl.col(pl.Float64).exclude(META).cast(pl.Float32)
+    names, _ = feature_columns(cfg, rows.collect_schema().names())
+    return (
+        rows.select(*KEYS, "period_date", *META, *[n for n in names if n not in KEYS])
+        .with_columns(pl.col(pl.Float64).exclude(META).cast(pl.Float32))
+        .collect()
     )

@@ -1,14 +1,62 @@
-"""Features layer: point-in-time features for training and for the periods to forecast."""
+"""Features layer: point-in-time features for training and for the periods to forecast.
+
+A partitioned run (daily_refresh, a landing-sensor run) rebuilds `training_features` only from the
+first period whose marts rows may have changed: the first month of the run's partition range, or of any
+`raw_observations` partition landed since the last features build, whichever is earlier. It reads the
+marts from `lookback` periods before that, plus a per-series running state aggregated in SQL, and
+replaces the table's tail (`replace_slice` with `period_date >= since`); `inference_features` (the
+next horizon) is always rebuilt whole. The rows equal a from-scratch build's (see
+platform_assets/features.py and tests/test_features_incremental.py) provided the older rows still
+describe the same inputs, which is checked, and the build falls back to a full one when it is not
+known: no previous build, a changed catalog (category, brand, supplier, numeric attributes), feature
+settings or feature code (`FEATURE_CODE_VERSION`), a table whose row count or last period differs
+from what the last build recorded, or values whose window sums cannot be made exact. Unpartitioned runs
+(retrain, a manual materialization) always build from scratch, so do those after changing the marts'
+SQL: a dbt change that rewrites old periods is not a landed partition this asset can see.
+"""
+
+from datetime import date
 
 import dagster as dg
 import polars as pl
 
 from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.features import FeatureConfig, build_features
+from platform_assets.defs.orchestration import RANGE_START_TAG
+from platform_assets.features import (
+    KEYS,
+    FeatureConfig,
+    build_features,
+    build_features_since,
+    exact_factors,
+    lookback_start,
+    offset_periods,
+    period_start,
+)
 from platform_assets.resources import ShelfcastConfig
-from platform_assets.warehouse import Warehouse
+from platform_assets.warehouse import AtLeast, Warehouse
 
 MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
+# Bump when platform_assets/features.py changes what a row holds: the next run then builds from scratch.
+FEATURE_CODE_VERSION = 2
+SORT = "order by product_id, store_id, period_date"
+# The running state of every series before `?` (thrice), as features.carry_in computes it in polars.
+CARRY_SQL = """
+with state as (
+    select product_id, store_id,
+        min(period_date) as first_period,
+        count(*) filter (where is_observed and period_date < ?) as observed_before,
+        max(period_date) filter (where units_sold > 0 and period_date < ?) as last_sale_before,
+        max(period_date) filter (where price is not null and period_date < ?) as last_priced
+    from {sales}
+    group by product_id, store_id
+)
+select s.product_id, s.store_id, s.first_period, s.observed_before, s.last_sale_before,
+    p.price as last_price_before
+from state as s
+left join {sales} as p
+    on p.product_id = s.product_id and p.store_id = s.store_id and p.period_date = s.last_priced
+order by s.product_id, s.store_id
+"""
 
 
 def frame_digest(df: pl.DataFrame) -> str:
@@ -20,6 +68,88 @@ def feature_config(config: ShelfcastConfig) -> FeatureConfig:
     return FeatureConfig(target=config.target, horizon=config.horizon, freq=config.resolved_freq())
 
 
+def inputs_digest(products: pl.DataFrame, cfg: FeatureConfig) -> str:
+    """What every row of the table depends on besides the sales rows: the catalog's columns the features
+    read, the feature settings and the feature code's version."""
+    catalog = products.select("product_id", "category", "brand", "supplier_id", "attributes")
+    return f"v{FEATURE_CODE_VERSION}-{cfg.target}-{cfg.horizon}-{cfg.freq}-{frame_digest(catalog)}"
+
+
+def plan_build(
+    run_since: date | None,
+    landed: list[str] | None,
+    previous: dict | None,
+    digest: str,
+    table: tuple[int, date | None] | None,
+    cfg: FeatureConfig,
+) -> tuple[date | None, str]:
+    """(first period to rebuild or None for a full build, why). `run_since`: the first day of the run's
+    partition range (None: unpartitioned run); `landed`: raw_observations partition keys materialized
+    since the previous build (None: unknown); `previous`: the state the previous build recorded;
+    `table`: (rows, last period) of features.training_features now (None: no table)."""
+    if run_since is None:
+        return None, "unpartitioned run"
+    if previous is None or landed is None:
+        return None, "no previous build recorded"
+    if previous.get("digest") != digest:
+        return None, "catalog, feature settings or feature code changed since the previous build"
+    if any(f is None for f in previous.get("factors", {None: None}).values()):
+        return None, "the previous build's window sums were not exact"
+    history_end = date.fromisoformat(previous["history_end"]) if previous.get("history_end") else None
+    if table is None or history_end is None or table != (previous["rows"], history_end):
+        return None, f"table {table} is not what the previous build wrote ({previous.get('rows')} rows)"
+    since = min([run_since, *(date.fromisoformat(key[:10]) for key in landed)])
+    since = min(period_start(since, cfg.freq), offset_periods(history_end, 1, cfg.freq))  # no gap
+    if previous.get("history_start") is None or since <= date.fromisoformat(previous["history_start"]):
+        return None, "the run covers the whole history"
+    return since, f"rebuilt from {since} (lookback from {lookback_start(since, cfg)})"
+
+
+def _run_since(context: dg.AssetExecutionContext) -> date | None:
+    """The first day of the run's ingest partitions: a range (backfill, drift loop) or one key (schedule)."""
+    tags = context.run.tags
+    start = tags.get(RANGE_START_TAG) or tags.get("dagster/partition")
+    try:
+        return date.fromisoformat(start[:10]) if start else None
+    except ValueError:
+        return None
+
+
+def _previous(instance: dg.DagsterInstance) -> tuple[dict | None, list[str] | None]:
+    """The state the last training_features materialization recorded and the raw_observations partitions
+    materialized after it (this run's included)."""
+    records = instance.fetch_materializations(dg.AssetKey("training_features"), limit=1).records
+    if not records:
+        return None, None
+    state = records[0].asset_materialization.metadata.get("build_state")
+    landed = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("raw_observations"), after_storage_id=records[0].storage_id
+        ),
+        limit=10_000,
+    )
+    keys = None if landed.has_more else [r.partition_key for r in landed.records if r.partition_key]
+    return (state.data if isinstance(state, dg.JsonMetadataValue) else None), keys
+
+
+def _table(warehouse: Warehouse) -> tuple[int, date | None] | None:
+    if not warehouse.table_exists("features", "training_features"):
+        return None
+    row = warehouse.query(
+        "select count(*) as n, max(period_date) as last from features.training_features"
+    ).row(0)
+    return int(row[0]), row[1]
+
+
+def _first(sales: pl.DataFrame) -> str | None:
+    return sales["period_date"].min().isoformat() if sales.height else None
+
+
+def _compatible(stored: dict, now: dict) -> bool:
+    """The stored factors serve the new rows too: whole numbers stay whole at a larger factor."""
+    return all(now[k] is not None and stored.get(k) is not None and now[k] <= stored[k] for k in now)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("training_features", deps=MART_INPUTS, group_name="features", kinds={"polars"}),
@@ -27,29 +157,68 @@ def feature_config(config: ShelfcastConfig) -> FeatureConfig:
     ],
     pool=WAREHOUSE_POOL,
 )
-def features(config: ShelfcastConfig, warehouse: Warehouse):
+def features(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse):
     """History rows (target known) and the next horizon's rows (target to forecast), built together
-    so both use exactly the same feature code."""
-    sort = "order by product_id, store_id, period_date"
-    frame = build_features(
-        warehouse.query(f"select * from marts.fct_product_sales {sort}"),
-        warehouse.query("select * from marts.dim_product order by product_id"),
-        warehouse.query(f"select * from marts.fct_price_plans {sort}"),
-        warehouse.query("select * from marts.dim_series order by product_id, store_id"),
-        feature_config(config),
-    )
-    for name, part in (
-        ("training_features", frame.filter(~pl.col("is_future"))),
-        ("inference_features", frame.filter(pl.col("is_future"))),
+    so both use exactly the same feature code; incrementally in partitioned runs (module doc)."""
+    cfg = feature_config(config)
+    products = warehouse.query("select * from marts.dim_product order by product_id")
+    plans = warehouse.query(f"select * from marts.fct_price_plans {SORT}")
+    series = warehouse.query("select * from marts.dim_series order by product_id, store_id")
+    digest = inputs_digest(products, cfg)
+    previous, landed = _previous(context.instance)
+    since, reason = plan_build(_run_since(context), landed, previous, digest, _table(warehouse), cfg)
+    frame = None
+    if since is not None:
+        start = lookback_start(since, cfg)
+        sales = warehouse.query(
+            f"select * from marts.fct_product_sales where period_date >= ? {SORT}", [start]
+        )
+        if sales.is_empty() or offset_periods(sales["period_date"].max(), 1, cfg.freq) < since:
+            reason = "the marts end before the periods to rebuild (rows would be left behind)"
+        elif _compatible(previous["factors"], exact_factors(sales, cfg)):
+            carry = warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3)
+            factors = previous["factors"]
+            frame = build_features_since(sales, products, plans, series, carry, since, factors, cfg)
+        else:
+            reason = "new values need other window-sum factors than the previous build's"
+    if frame is None:
+        since = None
+        sales = warehouse.query(f"select * from marts.fct_product_sales {SORT}")
+        factors = exact_factors(sales, cfg)
+        frame = build_features(sales, products, plans, series, cfg, factors)
+    context.log.info(f"training_features: {'incremental' if since else 'full'} build ({reason})")
+    history, future = frame.filter(~pl.col("is_future")), frame.filter(pl.col("is_future"))
+    if since is None:
+        warehouse.replace_table("features", "training_features", history)
+    else:
+        warehouse.replace_slice("features", "training_features", history, {"period_date": AtLeast(since)})
+    warehouse.replace_table("features", "inference_features", future)
+    rows, history_end = _table(warehouse)
+    state = {
+        "digest": digest,
+        "factors": factors,
+        "rows": rows,
+        "history_end": history_end.isoformat() if history_end else None,
+        "history_start": previous["history_start"] if since else _first(sales),
+    }
+    written = {
+        "mode": dg.MetadataValue.text("incremental" if since else "full"),
+        "build_reason": dg.MetadataValue.text(reason),
+        "rows_written": dg.MetadataValue.int(history.height),
+    }
+    for name, part, extra in (
+        ("training_features", history, {**written, "build_state": dg.MetadataValue.json(state)}),
+        ("inference_features", future, {}),
     ):
-        warehouse.replace_table("features", name, part)
         yield dg.MaterializeResult(
             asset_key=name,
             metadata={
-                "rows": dg.MetadataValue.int(part.height),
+                "rows": dg.MetadataValue.int(rows if name == "training_features" else part.height),
                 "columns": dg.MetadataValue.int(part.width),
+                # the digest of what this run wrote: the whole table on full builds, the tail otherwise
                 "digest": dg.MetadataValue.text(frame_digest(part)),
-                "series": dg.MetadataValue.int(part.select("product_id", "store_id").n_unique()),
+                "series": dg.MetadataValue.int(part.select(*KEYS).n_unique()),
+                **extra,
             },
         )
 
