@@ -5,6 +5,7 @@ SciPy, matplotlib and MLflow are imported inside the bodies: loading the code lo
 
 import base64
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import dagster as dg
 import polars as pl
@@ -12,9 +13,9 @@ import polars as pl
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.monitoring import accuracy
-from platform_assets.monitoring.windows import drift_windows, monitored_columns
+from platform_assets.monitoring.windows import monitored_columns, split_windows, window_bounds
 from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import Warehouse
+from platform_assets.warehouse import Warehouse, ident
 
 # The failing checks that start a retrain (see sensors.py).
 RETRAIN_TRIGGERS = (
@@ -42,22 +43,26 @@ def _persist(warehouse: Warehouse, scores: pl.DataFrame, scope: str, evaluation_
 
 
 def _publish(
-    config: ShelfcastConfig, mlflow: MLflowResource, kind: str, evaluation_id: str, files: dict[str, bytes]
+    config: ShelfcastConfig,
+    mlflow: MLflowResource,
+    kind: str,
+    evaluation_id: str,
+    files: dict[str, bytes],
+    champion: "Champion",
 ) -> dict[str, dg.MetadataValue]:
     """Write a report under $SHELFCAST_HOME/reports/<kind>/<evaluation>/ and log it to the champion's
     MLflow run (next to the model it concerns); the PNG is inlined so the Dagster UI shows it."""
-    from platform_assets.registry import CHAMPION, alias_version, log_report
+    from platform_assets.registry import log_report
 
     folder = config.home_path / "reports" / kind / evaluation_id
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (folder / name).write_bytes(content)
     meta: dict[str, dg.MetadataValue] = {"report_dir": dg.MetadataValue.path(str(folder))}
-    champion = alias_version(mlflow.tracking_uri, CHAMPION)
-    if champion is not None:
+    if champion.run_id is not None:
         artifact_path = f"monitoring/{kind}/{evaluation_id}"
-        log_report(mlflow.tracking_uri, champion[1], files, artifact_path)
-        meta["mlflow_artifacts"] = dg.MetadataValue.text(f"runs:/{champion[1]}/{artifact_path}")
+        log_report(mlflow.tracking_uri, champion.run_id, files, artifact_path)
+        meta["mlflow_artifacts"] = dg.MetadataValue.text(f"runs:/{champion.run_id}/{artifact_path}")
     for name, content in files.items():
         if name.endswith(".png"):
             inline = f"![{name}](data:image/png;base64,{base64.b64encode(content).decode()})"
@@ -65,17 +70,27 @@ def _publish(
     return meta
 
 
-def _champion(warehouse: Warehouse, mlflow: MLflowResource) -> tuple[str | None, object]:
-    """The champion's version and the newest period it was trained on (None, None without one)."""
+class Champion(NamedTuple):
+    """The champion's version, the newest period it was trained on and its MLflow run (all None without
+    one). Looked up once per step: each MLflow registry call builds a client (~0.7 s on SQLite)."""
+
+    version: str | None
+    trained_until: object
+    run_id: str | None
+
+
+def _champion(warehouse: Warehouse, mlflow: MLflowResource) -> Champion:
     from platform_assets.registry import CHAMPION, alias_version
 
     champion = alias_version(mlflow.tracking_uri, CHAMPION)
-    if champion is None or not warehouse.table_exists("ml", "backtest_predictions"):
-        return None, None
+    if champion is None:
+        return Champion(None, None, None)
+    if not warehouse.table_exists("ml", "backtest_predictions"):
+        return Champion(None, None, champion[1])  # reports still go to its run, as before
     trained_until = warehouse.query(
         "select max(period_date) from ml.backtest_predictions where model_version = ?", [champion[0]]
     ).item()
-    return champion[0], trained_until
+    return Champion(champion[0], trained_until, champion[1])
 
 
 @dg.asset(
@@ -96,14 +111,23 @@ def drift_scores(
     from platform_assets.monitoring import reports
     from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
 
-    features = warehouse.query(
-        "select * from features.training_features order by product_id, store_id, period_date"
-    )
-    version, trained_until = _champion(warehouse, mlflow)
+    # Only the two windows' rows and the monitored columns are read, not the whole table.
+    table = "features.training_features"
+    periods = warehouse.query(f"select distinct period_date from {table} where y is not null")["period_date"]
+    champion = _champion(warehouse, mlflow)
+    version, trained_until = champion.version, champion.trained_until
     window = max(config.drift_window, 2 * config.horizon)
-    reference, current, bounds = drift_windows(features, window, trained_until)
+    bounds = window_bounds(periods, window, trained_until)
+    columns = monitored_columns(warehouse.query(f"select * from {table} limit 0"), feature_config(config))
+    rows = warehouse.query(
+        f"select period_date, {', '.join(ident(c) for c in columns)} from {table}"
+        " where period_date between ? and ? or period_date between ? and ?"
+        " order by product_id, store_id, period_date",
+        [bounds[k] for k in ("reference_start", "reference_end", "current_start", "current_end")],
+    )
+    reference, current = split_windows(rows, bounds)
     cfg = DriftConfig(drift_share=config.drift_share)
-    scores = feature_drift(reference, current, monitored_columns(features, feature_config(config)), cfg)
+    scores = feature_drift(reference, current, columns, cfg)
     summary = dataset_drift(scores, cfg)
     _persist(warehouse, scores, "features", context.run_id, {**bounds, "model_version": version})
     drifted = scores.filter(pl.col("drifted")).sort("score", descending=True)["feature"].to_list()
@@ -120,6 +144,7 @@ def drift_scores(
             "drift_report.html": reports.drift_report_html(reference, current, scores, title).encode(),
             "drift_summary.png": reports.drift_summary_png(scores),
         },
+        champion,
     )
     # The target is watched on its own too: a demand shift matters even when few features move.
     target_drift = "y" in drifted
@@ -159,7 +184,7 @@ def prediction_drift(
     newest backtest window: the model's outputs moving is drift the inputs' checks can miss."""
     from platform_assets.monitoring.drift import DriftConfig, feature_drift
 
-    version, _ = _champion(warehouse, mlflow)
+    version = _champion(warehouse, mlflow).version
     # Its newest backtest origin only: the window nearest to now, and after a retrain on changed data
     # the one that already shows the change (older origins would keep the alarm ringing).
     current_rows = """select product_id, store_id, p50 from marts.forecasts
@@ -209,7 +234,8 @@ def accuracy_decay(
     than its backtest by more than SHELFCAST_DECAY_FACTOR."""
     from platform_assets.monitoring import reports
 
-    version, _ = _champion(warehouse, mlflow)
+    champion = _champion(warehouse, mlflow)
+    version = champion.version
     rows = accuracy.recent_accuracy(
         warehouse.query("select * from monitoring.forecast_accuracy order by generation_id, horizon"),
         str(version),
@@ -220,7 +246,8 @@ def accuracy_decay(
     plot = {}
     if table is not None:
         png = reports.accuracy_by_horizon_png(table)
-        plot = _publish(config, mlflow, "accuracy", context.run.run_id, {"accuracy_by_horizon.png": png})
+        files = {"accuracy_by_horizon.png": png}
+        plot = _publish(config, mlflow, "accuracy", context.run.run_id, files, champion)
     return dg.AssetCheckResult(
         passed=verdict.passed,
         severity=dg.AssetCheckSeverity.WARN,

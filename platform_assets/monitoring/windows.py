@@ -17,6 +17,35 @@ def monitored_columns(features: pl.DataFrame, cfg: FeatureConfig) -> list[str]:
     return [c for c in names if c not in NOT_MONITORED] + ["y"]
 
 
+def window_bounds(periods: pl.Series, window: int, reference_end: date | None = None) -> dict:
+    """The reference and current windows' first and last periods, from the sorted distinct periods with
+    actuals (see `drift_windows`): what a warehouse query needs to read only those rows."""
+    periods = periods.unique().sort()
+    if periods.len() < 2 * window:
+        raise ValueError(f"drift needs {2 * window} periods of history, found {periods.len()}")
+    current_start = periods[-window]
+    last_before_current = periods[-window - 1]
+    end = last_before_current if reference_end is None else min(reference_end, last_before_current)
+    eligible = periods.filter(periods <= end)
+    if eligible.len() < window:  # a champion trained on too little history: fall back to adjacent
+        eligible = periods.filter(periods <= last_before_current)
+    return {
+        "reference_start": eligible[-window],
+        "reference_end": eligible[-1],
+        "current_start": current_start,
+        "current_end": periods[-1],
+    }
+
+
+def split_windows(rows: pl.DataFrame, bounds: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(reference, current) rows of `rows` by the windows in `bounds`."""
+    current = rows.filter(pl.col("period_date").is_between(bounds["current_start"], bounds["current_end"]))
+    reference = rows.filter(
+        pl.col("period_date").is_between(bounds["reference_start"], bounds["reference_end"])
+    )
+    return reference, current
+
+
 def drift_windows(
     features: pl.DataFrame, window: int, reference_end: date | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
@@ -27,22 +56,6 @@ def drift_windows(
     Anchoring the reference to training means a retrain on drifted data moves the reference with it:
     drift measured against what the model knows, and no alarm once the model has learnt the change.
     """
-    periods = features.filter(pl.col("y").is_not_null())["period_date"].unique().sort()
-    if periods.len() < 2 * window:
-        raise ValueError(f"drift needs {2 * window} periods of history, found {periods.len()}")
-    current_start = periods[-window]
-    last_before_current = periods[-window - 1]
-    end = last_before_current if reference_end is None else min(reference_end, last_before_current)
-    eligible = periods.filter(periods <= end)
-    if eligible.len() < window:  # a champion trained on too little history: fall back to adjacent
-        eligible = periods.filter(periods <= last_before_current)
-    reference_start, reference_last = eligible[-window], eligible[-1]
-    current = features.filter(pl.col("period_date").is_between(current_start, periods[-1]))
-    reference = features.filter(pl.col("period_date").is_between(reference_start, reference_last))
-    bounds = {
-        "reference_start": reference_start,
-        "reference_end": reference_last,
-        "current_start": current_start,
-        "current_end": periods[-1],
-    }
+    bounds = window_bounds(features.filter(pl.col("y").is_not_null())["period_date"], window, reference_end)
+    reference, current = split_windows(features, bounds)
     return reference, current, bounds
