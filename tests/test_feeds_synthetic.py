@@ -71,6 +71,26 @@ def test_windows_add_up_to_one_call():
     assert all(p.rejected.height == 0 for p in parts)
 
 
+def test_a_month_alone_draws_the_rows_the_whole_history_has():
+    """Units are drawn per slice (the costly part): a month asked alone, with a cold cache, gives the
+    rows of the whole history's generation, which is pinned to the values the feed had before."""
+    config = SynthConfig(**{**SMALL.__dict__, "drift_from": DRIFT_FROM, "drift_kind": "both"})
+    generate.cache_clear()
+    april = SyntheticFeed(config).observations(date(2025, 4, 1), date(2025, 5, 1)).accepted
+    generate.cache_clear()
+    whole = generate(config)[2]
+    assert april.equals(
+        whole.filter((pl.col("date") >= date(2025, 4, 1)) & (pl.col("date") < date(2025, 5, 1)))
+    )
+    first = april.filter(pl.col("date") == date(2025, 4, 1)).head(2)
+    assert first.select("product_id", "store_id", "units_sold", "price", "source_line").rows() == [
+        ("P0001", "S01", 3.0, 5.5, 1675),
+        ("P0001", "S02", 4.0, 5.5, 1676),
+    ]
+    assert (whole.height, whole["units_sold"].sum(), whole["source_line"].max()) == (2705, 20480.0, 2705)
+    assert whole["price"].sum() == pytest.approx(50358.43)
+
+
 def test_plan_rows_follow_the_last_actual_day():
     feed = SyntheticFeed(SMALL)
     obs = all_rows(feed)

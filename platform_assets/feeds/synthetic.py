@@ -124,7 +124,8 @@ _MISSING_RATE = 0.015  # share of actual product-store-days with no row (feed ga
 
 
 class SyntheticFeed:
-    """The default feed: generated once per configuration and process, then sliced."""
+    """The default feed: its skeleton (catalog, prices, demand means, which rows exist) generated once
+    per configuration and process; units are drawn only for the days a slice asks for."""
 
     name = "synthetic"
 
@@ -133,26 +134,71 @@ class SyntheticFeed:
         self.freq = check_freq(freq) or "D"
 
     def products(self) -> FeedResult:
-        df = generate(self.config)[0]
+        df = _skeleton(self.config).catalog["products"]
         return FeedResult(df, empty(REJECTED_ROWS), df.height)
 
     def suppliers(self) -> FeedResult:
-        df = generate(self.config)[1]
+        df = _skeleton(self.config).catalog["suppliers"]
         return FeedResult(df, empty(REJECTED_ROWS), df.height)
 
     def observations(self, start: date, end: date) -> FeedResult:
-        obs = generate(self.config)[2]
-        df = obs.filter((pl.col("date") >= start) & (pl.col("date") < end))
+        df = _observations(self.config, start, end)
         return FeedResult(df, empty(REJECTED_ROWS), df.height)
 
     def span(self) -> tuple[date, date]:
-        dates = generate(self.config)[2]["date"]
-        return dates.min(), dates.max()
+        days = np.flatnonzero(_skeleton(self.config).present.any(axis=(0, 1)))
+        return tuple(self.config.start + timedelta(days=int(d)) for d in (days[0], days[-1]))
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """Everything but the units: drawing those (the negative-binomial inverse CDF) is ~90% of the cost,
+    so a slice draws them for its own days only. Each unit depends on its own uniform, dispersion and
+    mean alone, so the slice's units are the ones the whole history would have."""
+
+    catalog: dict
+    price: np.ndarray  # (products, days)
+    on_promo: np.ndarray  # (products, days)
+    mu: np.ndarray  # (products, stores, days)
+    u: np.ndarray  # (products, stores, days)
+    present: np.ndarray  # (products, stores, days)
+
+
+def generate(config: SynthConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(products, suppliers, observations over the whole history) for a configuration."""
+    sk = _skeleton(config)
+    end = config.start + timedelta(days=sk.present.shape[2])
+    return sk.catalog["products"], sk.catalog["suppliers"], _observations(config, config.start, end)
+
+
+generate.cache_clear = lambda: _skeleton.cache_clear()  # regenerate for real (tests)
+
+
+def _observations(config: SynthConfig, start: date, end: date) -> pl.DataFrame:
+    """The observation rows dated start <= date < end, exactly as in the whole history."""
+    from scipy import stats  # imported here: 1.5 s that loading the code location should not pay
+
+    sk = _skeleton(config)
+    n_days = sk.present.shape[2]
+    lo = min(max((start - config.start).days, 0), n_days)
+    hi = min(max((end - config.start).days, lo), n_days)
+    window = slice(lo, hi)
+    r = sk.catalog["dispersion"][:, None, None]
+    mu = sk.mu[:, :, window]
+    units = np.zeros(mu.shape)
+    present = sk.present[:, :, window]
+    if present.any():
+        units[present] = stats.nbinom.ppf(sk.u[:, :, window], r, r / (r + mu))[present]
+    first_line = int(sk.present[:, :, :lo].sum())  # source lines count rows from the first day
+    return _rows(
+        config, sk.catalog, present, units, sk.price[:, window], sk.on_promo[:, window], lo, first_line
+    )
 
 
 @functools.lru_cache(maxsize=4)
-def generate(config: SynthConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(products, suppliers, observations) for a configuration, cached: every asset asks for them."""
+def _skeleton(config: SynthConfig) -> _Skeleton:
+    """The configuration's catalog, prices, demand means, uniforms and row mask, cached: every asset
+    asks for them."""
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
     cat_rng, price_rng, promo_rng, noise_rng, gap_rng, drift_rng = rngs
     catalog = _catalog(config, cat_rng)
@@ -177,11 +223,7 @@ def generate(config: SynthConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
     mu = _demand(
         config, catalog, drift, regular, price, on_promo, depth, weekday, doy, month, dom, after_drift
     )
-    from scipy import stats  # imported here: 1.5 s that loading the code location should not pay
-
     u = np.clip(noise_rng.random(mu.shape), 1e-12, 1 - 1e-12)
-    r = catalog["dispersion"][:, None, None]
-    units = stats.nbinom.ppf(u, r, r / (r + mu))
 
     gaps = gap_rng.random(mu.shape) < _MISSING_RATE
     closed = np.zeros(n_days, dtype=bool)
@@ -189,7 +231,7 @@ def generate(config: SynthConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
         closed |= (month == m) & (dom == d)
     alive = (day[None, :] >= catalog["launch"][:, None]) & (day[None, :] < catalog["discontinue"][:, None])
     present = alive[:, None, :] & ~closed[None, None, :] & ~(gaps & (day < config.days)[None, None, :])
-    return catalog["products"], catalog["suppliers"], _rows(config, catalog, present, units, price, on_promo)
+    return _Skeleton(catalog, price, on_promo, mu, u, present)
 
 
 def _catalog(config: SynthConfig, rng: np.random.Generator) -> dict:
@@ -408,12 +450,15 @@ def _rows(
     units: np.ndarray,
     price: np.ndarray,
     on_promo: np.ndarray,
+    first_day: int = 0,
+    first_line: int = 0,
 ) -> pl.DataFrame:
-    """The observation rows sorted by date, product and store; units null on plan days."""
+    """The observation rows sorted by date, product and store; units null on plan days. The arrays'
+    days start `first_day` days after the feed's start, with `first_line` rows before them."""
     # (day, product, store) order makes np.nonzero return rows already in the contract's sort order.
     t, p, s = np.nonzero(present.transpose(2, 0, 1))
     stores = [f"S{i + 1:02d}" for i in range(config.stores)]
-    epoch = (config.start - date(1970, 1, 1)).days
+    epoch = (config.start - date(1970, 1, 1)).days + first_day
     df = pl.DataFrame(
         {
             "date": pl.Series(t + epoch, dtype=pl.Int32).cast(pl.Date),
@@ -422,7 +467,7 @@ def _rows(
             "price": price[p, t],
             "units_sold": units[p, s, t],
             "on_promo": on_promo[p, t],
-            "source_line": np.arange(1, t.size + 1),
+            "source_line": np.arange(first_line + 1, first_line + t.size + 1),
         }
     ).with_columns(
         pl.when(pl.col("date") <= config.last_actual).then(pl.col("units_sold")).alias("units_sold"),
