@@ -192,6 +192,13 @@ def test_plan_build_falls_back_to_full_unless_the_table_is_what_was_recorded():
         pl.when(pl.col("product_id") == "p01").then(pl.lit("cat2")).otherwise("category").alias("category")
     )
     assert inputs_digest(products, cfg) != inputs_digest(changed, cfg)
+    # a non-numeric attribute is no feature: changing it keeps the rows, so incremental builds go on
+    relabelled = products.with_columns(pl.col("attributes").str.replace("red", "green"))
+    assert inputs_digest(products, cfg) == inputs_digest(relabelled, cfg)
+    reweighed = products.with_columns(
+        pl.col("attributes").str.replace('"weight_kg": 0.1', '"weight_kg": 0.2')
+    )
+    assert inputs_digest(products, cfg) != inputs_digest(reweighed, cfg)
     assert inputs_digest(products, cfg) != inputs_digest(products, FeatureConfig(horizon=8))
 
 

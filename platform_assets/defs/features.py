@@ -29,6 +29,7 @@ from platform_assets.features import (
     build_features_since,
     exact_factors,
     lookback_start,
+    numeric_attributes,
     offset_periods,
     period_start,
 )
@@ -70,8 +71,11 @@ def feature_config(config: ShelfcastConfig) -> FeatureConfig:
 
 def inputs_digest(products: pl.DataFrame, cfg: FeatureConfig) -> str:
     """What every row of the table depends on besides the sales rows: the catalog's columns the features
-    read, the feature settings and the feature code's version."""
-    catalog = products.select("product_id", "category", "brand", "supplier_id", "attributes")
+    read (not the raw attributes: only their numeric ones become features), the feature settings and the
+    feature code's version."""
+    catalog = products.select("product_id", "category", "brand", "supplier_id").join(
+        numeric_attributes(products), on="product_id", how="left"
+    )
     return f"v{FEATURE_CODE_VERSION}-{cfg.target}-{cfg.horizon}-{cfg.freq}-{frame_digest(catalog)}"
 
 
