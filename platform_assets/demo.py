@@ -34,7 +34,12 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     cols = ("wape", "mase", "smape", "rmse", "coverage_p10_p90")
     rows = [
         f"  {label:<16}" + "".join(f"{metrics.get(f'{prefix}{c}', float('nan')):>10.3f}" for c in cols[:4])
-        for label, prefix in (("champion", ""), ("naive", "naive_"), ("seasonal naive", "seasonal_naive_"))
+        for label, prefix in (
+            ("champion", ""),
+            ("naive", "naive_"),
+            ("seasonal naive", "seasonal_naive_"),
+            ("recent median", "recent_median_"),
+        )
     ]
     return "\n".join(
         [

@@ -16,7 +16,8 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from platform_assets.features import KEYS  # noqa: E402
+from platform_assets.features import KEYS, period_number  # noqa: E402
+from platform_assets.origin_features import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
 # Below this many rows thread start-up and synchronisation cost more than a second thread saves
@@ -40,6 +41,11 @@ class Forecaster:
     freq: str
     min_history: int
     params: dict = field(default_factory=dict)
+    # Rows weighted by `scale`: the loss on y / scale then equals the loss in target units, so a series
+    # counts by its volume, as WAPE counts it, instead of every series counting alike.
+    weight_by_scale: bool = False
+    # (short, mid) windows of the origin features (origin_features.py) the model reads; None: none.
+    origin_windows: tuple[int, int] | None = None
     _booster: lgb.Booster | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -57,6 +63,21 @@ class Forecaster:
         """Rows the model may answer: a defined scale and enough observed history behind it."""
         return pl.col("scale").is_not_null() & (pl.col("n_obs") >= self.min_history)
 
+    def with_origin_features(self, rows: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+        """`rows` (with `horizon`) plus the origin features this model reads, from `history`'s actuals
+        (keys, period_date, y); unchanged for a model that reads none."""
+        if self.origin_windows is None:
+            return rows
+        numbered = [
+            frame
+            if "_pn" in frame.columns
+            else frame.with_columns(period_number(pl.col("period_date"), self.freq).alias("_pn"))
+            for frame in (rows, history)
+        ]
+        stats = origin_stats(numbered[1], *self.origin_windows)
+        out = attach(numbered[0], stats)
+        return out if "_pn" in rows.columns else out.drop("_pn")
+
     def matrix(self, rows: pl.DataFrame) -> np.ndarray:
         """Feature matrix in training column order; categoricals become their training level codes."""
         exprs = []
@@ -68,17 +89,30 @@ class Forecaster:
             exprs.append(col.cast(pl.Float32).alias(name))
         return rows.select(exprs).to_numpy().astype(np.float32, copy=False)
 
+    def training_data(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(matrix, label y / scale, weight) for rows with y and scale non-null."""
+        z = (rows["y"] / rows["scale"]).clip(lower_bound=0).to_numpy()
+        weight = rows["scale"].to_numpy() if self.weight_by_scale else None
+        return self.matrix(rows), z, weight
+
     def fit(self, rows: pl.DataFrame, num_boost_round: int) -> "Forecaster":
         """A copy fitted on `rows` (y and scale non-null); self is left untouched."""
-        z = (rows["y"] / rows["scale"]).clip(lower_bound=0).to_numpy()
+        return self.fit_arrays(*self.training_data(rows), num_boost_round)
+
+    def fit_arrays(
+        self, matrix: np.ndarray, z: np.ndarray, weight: np.ndarray | None, num_boost_round: int
+    ) -> "Forecaster":
+        """`fit` on arrays from `training_data`: several fits can slice one matrix instead of each
+        building its own from a filtered copy of the frame."""
         data = lgb.Dataset(
-            self.matrix(rows),
+            matrix,
             label=z,
+            weight=weight,
             feature_name=self.feature_names,
             categorical_feature=self.categorical_names,
             free_raw_data=True,
         )
-        params = {**self.params, "num_threads": _threads(self.params, rows.height)}
+        params = {**self.params, "num_threads": _threads(self.params, len(z))}
         booster = lgb.train(params, data, num_boost_round=num_boost_round)
         return replace(self, model_str=booster.model_to_string(), _booster=booster)
 

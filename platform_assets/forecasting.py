@@ -28,10 +28,14 @@ def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def make_forecasts(model: Forecaster, features: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+def make_forecasts(
+    model: Forecaster, features: pl.DataFrame, series: pl.DataFrame, history: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """product_id, store_id, target_date, horizon (1..H), p10, p50, p90, method for each ACTIVE series.
 
-    `features` may hold only the future rows (inference_features) or history too.
+    `features` may hold only the future rows (inference_features) or history too. `history` (keys,
+    period_date, y: the newest actuals, as far back as the model's origin windows) feeds the origin
+    features of a model that reads them; taken from `features` when not given.
     """
     future = features.filter(pl.col("is_future"))
     dates = future["period_date"].unique().sort()
@@ -56,10 +60,14 @@ def make_forecasts(model: Forecaster, features: pl.DataFrame, series: pl.DataFra
         )
     )
     by_model = grid.filter("_model")
+    actuals = features.filter(~pl.col("is_future")) if history is None else history
+    if model.origin_windows is not None and actuals.is_empty() and not by_model.is_empty():
+        raise ValueError("the model reads the newest actuals (origin features): pass `history`")
+    with_origin = model.with_origin_features(by_model, actuals.select(*KEYS, "period_date", "y"))
     forecast = pl.concat(
         [
             by_model.select(*KEYS, "period_date", "horizon")
-            .join(model.predict(by_model), on=[*KEYS, "period_date"], how="left")
+            .join(model.predict(with_origin), on=[*KEYS, "period_date"], how="left")
             .with_columns(pl.lit("model").alias("method")),
             _recent_fallback(grid.filter(~pl.col("_model"))),
         ],

@@ -15,7 +15,12 @@ import math
 import numpy as np
 import polars as pl
 
-METHODS = {"": "p50", "naive_": "naive", "seasonal_naive_": "seasonal_naive"}
+METHODS = {
+    "": "p50",
+    "naive_": "naive",
+    "seasonal_naive_": "seasonal_naive",
+    "recent_median_": "recent_median",
+}
 POINT_METRICS = ("wape", "smape", "mase", "rmse")
 
 
@@ -84,7 +89,7 @@ def _point_metrics(frame: pl.DataFrame, pred: str) -> dict[str, float]:
 
 
 def backtest_metrics(backtest: pl.DataFrame) -> dict[str, float]:
-    """Metrics of the model (p50) and both baselines, each averaged over the backtest origins.
+    """Metrics of the model (p50) and each baseline in the frame, each averaged over the backtest origins.
 
     Coverage is measured on the latest origin only: its intervals were calibrated on earlier origins,
     so it is the one honest out-of-sample estimate.
@@ -92,6 +97,8 @@ def backtest_metrics(backtest: pl.DataFrame) -> dict[str, float]:
     origins = backtest["origin"].unique().sort()
     out: dict[str, float] = {}
     for prefix, column in METHODS.items():
+        if column not in backtest.columns:  # a backtest stored before this baseline existed
+            continue
         per_origin = [_point_metrics(backtest.filter(pl.col("origin") == o), column) for o in origins]
         for name in POINT_METRICS:
             out[f"{prefix}{name}"] = float(np.mean([m[name] for m in per_origin])) if per_origin else math.nan

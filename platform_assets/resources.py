@@ -33,6 +33,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
     drift_share: float = 0.5
     decay_factor: float = 1.3
     retrain_cooldown_hours: float = 24.0
+    tune_trials: int = 0  # Optuna trials before each training (tuning.py); 0 keeps DEFAULT_PARAMS
 
     @property
     def home_path(self) -> Path:

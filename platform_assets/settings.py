@@ -47,6 +47,7 @@ _CONFIG_FIELDS: dict[str, tuple[str, type]] = {
     "drift_share": ("DRIFT_SHARE", float),
     "decay_factor": ("DECAY_FACTOR", float),
     "retrain_cooldown_hours": ("RETRAIN_COOLDOWN_HOURS", float),
+    "tune_trials": ("TUNE_TRIALS", int),
 }
 
 

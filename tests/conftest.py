@@ -44,7 +44,8 @@ def shelfcast_graph(home: Path, instance: dg.DagsterInstance | None = None, **en
         for var in [v for v in os.environ if v.startswith("SHELFCAST_")]:
             mp.delenv(var)
         mp.setenv("SHELFCAST_HOME", str(home))
-        for key, value in env.items():
+        # Graph tests train many models: no hyperparameter search unless a test asks (test_tuning covers it).
+        for key, value in {"TUNE_TRIALS": "0", **env}.items():
             mp.setenv(f"SHELFCAST_{key}", value)
         defs = build_defs(load_settings())
         resolved = {

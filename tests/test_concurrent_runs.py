@@ -24,6 +24,7 @@ ENV = {
     "SYNTH_DAYS": "200",
     "HORIZON": "7",
     "FRESHNESS_MAX_AGE_DAYS": "100000",
+    "TUNE_TRIALS": "0",
 }
 POOL = "warehouse"
 JOBS = ("daily_refresh", "retrain")

@@ -76,7 +76,7 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
         run.data.params["feature_set_digest"] == "digest-123"
         and run.data.params["feature_set_rows"] == "1234"
     )
-    assert run.data.params["objective"] == "tweedie" and run.data.params["deterministic"] == "True"
+    assert run.data.params["objective"] == "l1" and run.data.params["deterministic"] == "True"
     assert run.data.metrics == pytest.approx(good.metrics)
     assert {"plots/feature_importance.png", "plots/forecast_vs_actual.png"} <= {
         a.path for a in client.list_artifacts(run_id, "plots")
@@ -123,7 +123,9 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
     weak_run, weak_version = _log(weak, uri, tmp_path, "old")
     assert weak_run != stale.info.run_id and client.get_run(stale.info.run_id).info.status == "FAILED"
     first = decide_promotion(run_metrics(uri, weak_run), None)
-    assert first.promote, first.reason  # no champion yet, and even 2 trees beat seasonal naive here
+    # No champion yet, and even 2 trees beat seasonal naive here (not the recent median: flagged).
+    assert first.promote and "not the recent median" in first.reason, first.reason
+    assert first.evidence["beats_recent_median"] is False
     set_champion(uri, weak_version)
 
     good_run, good_version = _log(good, uri, tmp_path, "better")
@@ -135,12 +137,14 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
     assert better.evidence["champion"]["wape"] > better.evidence["challenger"]["wape"]
     set_champion(uri, good_version)
 
-    worse_run, _ = _log(weak, uri, tmp_path, "worse")
+    # The same recipe again beats every baseline, but not the champion scored on its windows (which
+    # the champion's final fit has seen).
+    again_run, _ = _log(good, uri, tmp_path, "again")
     incumbent = load_forecaster(uri, "champion")
-    champion_metrics = evaluate_on_backtest(incumbent[0], features, weak.backtest)
-    worse = decide_promotion(run_metrics(uri, worse_run), champion_metrics)
-    assert not worse.promote
-    assert "does not beat champion" in worse.reason
+    champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
+    again = decide_promotion(run_metrics(uri, again_run), champion_metrics)
+    assert not again.promote
+    assert "does not beat champion" in again.reason
     assert load_forecaster(uri, "champion")[1] == good_version
     assert load_forecaster(uri, "challenger")[1] == 3
 
@@ -165,6 +169,9 @@ def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
         ({"wape": 0.4, "seasonal_naive_wape": 0.6}, {"wape": 0.5}, True, "beats champion"),
         ({"wape": math.nan, "seasonal_naive_wape": 0.6}, None, False, "not finite"),
         ({"wape": 0.5, "seasonal_naive_wape": 0.6}, {"wape": math.nan}, False, "could not be scored"),
+        # The recent median is reported, not required.
+        ({"wape": 0.5, "seasonal_naive_wape": 0.6, "recent_median_wape": 0.45}, None, True, "not the recent"),
+        ({"wape": 0.4, "seasonal_naive_wape": 0.6, "recent_median_wape": 0.45}, None, True, "no champion"),
     ],
 )
 def test_decide_promotion_rules(challenger, champion, promote, phrase):

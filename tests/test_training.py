@@ -60,12 +60,21 @@ def test_backtest_windows_and_baselines(result, history):
         (pl.col("product_id") == key[0]) & (pl.col("origin") == origin) & (pl.col("store_id") == key[1])
     )
     assert scale["mase_scale"][0] == pytest.approx(np.abs(seen[7:] - seen[:-7]).mean())
+    # recent_median: the median of the medium window's (28 days) actuals up to the origin, by hand.
+    window = history.filter(
+        (pl.col("product_id") == key[0])
+        & (pl.col("store_id") == key[1])
+        & pl.col("period_date").is_between(origin - timedelta(days=27), origin)
+    )["y"]
+    assert scale["recent_median"][0] == pytest.approx(window.median())
+    assert window.len() == 28
 
 
-def test_model_beats_both_baselines(result):
+def test_model_beats_every_baseline(result):
     m = result.metrics
     assert all(np.isfinite(v) for v in m.values())
     assert m["wape"] < m["seasonal_naive_wape"] and m["wape"] < m["naive_wape"]
+    assert m["wape"] < m["recent_median_wape"]
     assert m["mase"] < m["seasonal_naive_mase"] and m["rmse"] < m["seasonal_naive_rmse"]
     assert result.n_train_rows > 0 and result.importance["gain"].sum() > 0
 
@@ -125,8 +134,14 @@ def test_forecaster_predicts_after_pickling_and_tolerates_unseen_categories(resu
 
 
 def test_forecasts_cover_every_active_series_exactly_once(result, frame, data):
-    fc = make_forecasts(result.model, frame.filter("is_future"), data["series"])
+    past = frame.filter(~pl.col("is_future"))
+    fc = make_forecasts(result.model, frame.filter("is_future"), data["series"], history=past)
     assert fc.equals(make_forecasts(result.model, frame, data["series"]))
+    # The origin features need only the newest 28 days of actuals (what the forecasts asset reads).
+    recent = past.filter(pl.col("period_date") >= past["period_date"].max() - timedelta(days=28))
+    assert fc.equals(make_forecasts(result.model, frame.filter("is_future"), data["series"], history=recent))
+    with pytest.raises(ValueError, match="origin features"):
+        make_forecasts(result.model, frame.filter("is_future"), data["series"])
     active = data["series"].filter("is_active").select(KEYS).sort(KEYS)
     assert fc.select(KEYS).unique().sort(KEYS).equals(active)
     per_series = fc.group_by(KEYS).agg(pl.col("horizon").sort(), pl.col("target_date").sort())
@@ -146,7 +161,7 @@ def test_forecasts_cover_every_active_series_exactly_once(result, frame, data):
 
 
 def test_fallback_values(result, frame, data):
-    fc = make_forecasts(result.model, frame.filter("is_future"), data["series"])
+    fc = make_forecasts(result.model, frame, data["series"])
     short = data["sales"].filter((pl.col("product_id") == "p11") & (pl.col("store_id") == "s1"))
     assert short.height == 3
     got = fc.filter((pl.col("product_id") == "p11") & (pl.col("store_id") == "s1"))

@@ -15,6 +15,7 @@ from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import Warehouse
 
 KEYS = "product_id, store_id, period_date"
+PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}  # at least one period, in days, for date arithmetic in SQL
 FORECAST_COLUMNS = [
     "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
     "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
@@ -56,7 +57,10 @@ def trained_model(
 
     frame = warehouse.query(f"select * from features.training_features order by {KEYS}")
     fcfg = feature_config(config)
-    result = train(frame, TrainConfig(horizon=fcfg.horizon, freq=fcfg.freq, target=fcfg.target))
+    cfg = TrainConfig(
+        horizon=fcfg.horizon, freq=fcfg.freq, target=fcfg.target, tune_trials=config.tune_trials
+    )
+    result = train(frame, cfg)
     run_id, version = log_training(
         result,
         tracking_uri=mlflow.tracking_uri,
@@ -136,7 +140,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
 
 @dg.asset(group_name="ml", deps=[champion_model, "inference_features"], kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def forecasts(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
     from platform_assets.forecasting import make_forecasts
@@ -146,10 +150,18 @@ def forecasts(
     if champion is None:
         raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")
     model, version, run_id = champion
+    fcfg = feature_config(config)
+    recent = warehouse.query(
+        "select product_id, store_id, period_date, y from features.training_features"
+        " where period_date >= (select max(period_date) from features.training_features) - cast(? as integer)"
+        f" order by {KEYS}",
+        [PERIOD_DAYS[fcfg.freq] * fcfg.windows[1]],
+    )
     rows = make_forecasts(
         model,
         warehouse.query(f"select * from features.inference_features order by {KEYS}"),
         warehouse.query("select * from marts.dim_series order by product_id, store_id"),
+        history=recent,
     )
     generation = rows.with_columns(
         pl.lit(MODEL_NAME).alias("model_name"),
