@@ -164,6 +164,7 @@ def dbt_summary(nodes: dict) -> dict:
 
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
+    from platform_assets import origin_features
     from platform_assets.training import TrainConfig, base_forecaster, history_of
 
     warehouse = str(home / "warehouse.duckdb")
@@ -216,11 +217,16 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     base, rounds = base_forecaster(history, cfg)
     params, names, categorical = base.params, base.feature_names, base.categorical_names
     usable = history.filter(base.eligible() & pl.col("y").is_not_null())
-    matrix, label = base.matrix(usable), (usable["y"] / usable["scale"]).clip(lower_bound=0).to_numpy()
+    if base.origin_windows is not None:  # the training rows as train() builds them
+        stats = origin_features.origin_stats(history, *base.origin_windows)
+        usable = origin_features.attach(origin_features.assign_horizon(usable, cfg.horizon), stats)
+    matrix, label, weight = base.training_data(usable)
     booster, fit = timed(
         lambda: lgb.train(
             params,
-            lgb.Dataset(matrix, label=label, feature_name=names, categorical_feature=categorical),
+            lgb.Dataset(
+                matrix, label=label, weight=weight, feature_name=names, categorical_feature=categorical
+            ),
             num_boost_round=rounds,
         )
     )
