@@ -409,7 +409,7 @@ def render(rows: list[dict], meta: dict) -> str:
     lines += ["", "shelfcast WAPE / best peer WAPE (aim on tafeng: <= 0.85): " + ", ".join(
         f"{d} {v:.3f} (vs {peer})" for d, (v, peer) in ratios(rows).items()
     ) + "."]  # fmt: skip
-    return "\n".join([*lines, END]) + "\n"
+    return "\n".join([*lines, "", FINDINGS.strip(), END]) + "\n"
 
 
 # Hand-written explanation kept next to the generator so every regeneration keeps it.
@@ -435,6 +435,22 @@ series has more than 2H days of history at each origin: not on Ta Feng, whose ne
 scored on the same rows; the ratio below is for the default settings and counts the baselines as peers.
 Fit seconds: shelfcast is the Dagster `trained_model` step (3 backtest refits + final fit + MLflow logging);
 peers are fit + predict summed over the 3 origins. The machine is shared: times are noisy.
+"""
+
+
+# Hand-written reading of the 2026-11-23 run; rewrite it when the numbers move.
+FINDINGS = """
+What the numbers say (2026-11-23 run). **Ta Feng**: shelfcast 0.913 is 0.81x AutoTheta (the best statistical
+peer) but level with mlforecast given the same loss (0.914 with recursive recent lags, 0.930 with our lags)
+and 0.99x the 28-day median, so the aim (<= 0.85x the best peer) is met against the statistical peers only.
+The step from last run's 1.098 came mostly from the loss: a Tweedie mean became an L1 median (the mlforecast
+rows use our loss, so they moved with us, from 1.178 / 1.394). On all 12,360 series, calling `train()`:
+Tweedie 1.091, L1 0.987, + scale weights and origin features (the newest actuals at each row's forecast
+origin) 0.949, + learning rate 0.1 0.924. Where we still lose: on zero days (three quarters of Ta Feng's) a
+small positive p50 costs the full sMAPE, hence sMAPE 1.79 vs 0.52 for the median; a zero-inflated route for
+intermittent series (occurrence x size) is the next step. The 8-trial Optuna search gains 0.006 (Ta Feng)
+and 0.002 (synthetic), within run-to-run noise for its cost, so it stays opt-in. **Synthetic** (prices,
+promotions and cross-price effects by design): 0.962x the best peer (mlforecast, our lags), 0.78x AutoETS.
 """
 
 
