@@ -211,10 +211,11 @@ What the numbers say (2026-11-23 runs):
   nested-loop semi join: `EXPLAIN ANALYZE` on a kept 10x warehouse showed *Rows Removed by Join Filter:
   874,588,260*, 38.0 s; after `ANALYZE` a hash join in 47 ms. Every `PostgresWarehouse` write now ends
   with `analyze` on its table, inside the write's transaction; the table above is the run after that fix.
-- After that fix every step stays within 4x. At 10x Postgres pays 1.6-2x on the warehouse-bound steps
-  (`raw_observations`, `warehouse_models`, `features`) and 1.4x on `drift_scores`; `trained_model`
-  (~135 s on both) dominates, so the whole job is 193 s on DuckDB vs 220 s on Postgres (+14%), and
-  59 s vs 78 s at the default size. The machine was otherwise idle during this run (one run per cell).
+- Rerun after the median forecast (scale-weighted L1): every step stays within 2.2x. `trained_model` now
+  dominates both engines alike (55 s at the default size, 533-534 s at 10x, was ~22 s and ~135 s with
+  the Tweedie loss: LightGBM renews each leaf as a weighted median), so the job is 578 s on DuckDB vs 608 s
+  on Postgres at 10x (+5%) and 82 s vs 87 s at the default size. Postgres pays 2.1x on `warehouse_models`
+  and 1.6x on `features` at 10x. The machine was otherwise idle during this run (one run per cell).
 """
 
 
