@@ -211,11 +211,12 @@ What the numbers say (2026-11-23 runs):
   nested-loop semi join: `EXPLAIN ANALYZE` on a kept 10x warehouse showed *Rows Removed by Join Filter:
   874,588,260*, 38.0 s; after `ANALYZE` a hash join in 47 ms. Every `PostgresWarehouse` write now ends
   with `analyze` on its table, inside the write's transaction; the table above is the run after that fix.
-- Rerun after the median forecast (scale-weighted L1): every step stays within 2.2x. `trained_model` now
-  dominates both engines alike (55 s at the default size, 533-534 s at 10x, was ~22 s and ~135 s with
-  the Tweedie loss: LightGBM renews each leaf as a weighted median), so the job is 578 s on DuckDB vs 608 s
-  on Postgres at 10x (+5%) and 82 s vs 87 s at the default size. Postgres pays 2.1x on `warehouse_models`
-  and 1.6x on `features` at 10x. The machine was otherwise idle during this run (one run per cell).
+- Rerun after the median forecast (scale-weighted L1): every step stays within 4x (the largest ratios on
+  sub-second steps). `trained_model` now dominates both engines alike (55 s at the default size, 533-534 s
+  at 10x, was ~22 s and ~135 s with the Tweedie loss: LightGBM renews each leaf as a weighted median), so
+  the job is 578 s on DuckDB vs 608 s on Postgres at 10x (+5%) and 82 s vs 87 s at the default size.
+  Postgres pays 2.1x on `warehouse_models` and 1.6x on `features` at 10x. The machine was otherwise idle
+  during this run (one run per cell).
 """
 
 
