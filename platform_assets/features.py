@@ -118,6 +118,11 @@ def period_number(col: pl.Expr, freq: str) -> pl.Expr:
     return col.dt.year().cast(pl.Int32) * 12 + col.dt.month().cast(pl.Int32) - 1
 
 
+def numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
+    """`frame` with `_pn`, the period number of its period_date."""
+    return frame.with_columns(period_number(pl.col("period_date"), freq).alias("_pn"))
+
+
 def offset_periods(day: date, n: int, freq: str) -> date:
     """The period n periods after (n < 0: before) `day`."""
     step = {"D": f"{n}d", "W": f"{7 * n}d", "M": f"{n}mo"}[freq]

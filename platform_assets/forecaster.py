@@ -16,7 +16,7 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from platform_assets.features import KEYS, period_number  # noqa: E402
+from platform_assets.features import KEYS, numbered  # noqa: E402
 from platform_assets.origin_features import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
@@ -68,14 +68,8 @@ class Forecaster:
         (keys, period_date, y); unchanged for a model that reads none."""
         if self.origin_windows is None:
             return rows
-        numbered = [
-            frame
-            if "_pn" in frame.columns
-            else frame.with_columns(period_number(pl.col("period_date"), self.freq).alias("_pn"))
-            for frame in (rows, history)
-        ]
-        stats = origin_stats(numbered[1], *self.origin_windows)
-        out = attach(numbered[0], stats)
+        rows_n, history_n = (f if "_pn" in f.columns else numbered(f, self.freq) for f in (rows, history))
+        out = attach(rows_n, origin_stats(history_n, *self.origin_windows))
         return out if "_pn" in rows.columns else out.drop("_pn")
 
     def matrix(self, rows: pl.DataFrame) -> np.ndarray:

@@ -20,6 +20,7 @@ from platform_assets.features import (
     SEASON,
     FeatureConfig,
     feature_columns,
+    numbered,
     offset_periods,
     period_number,
 )
@@ -107,10 +108,6 @@ class TrainingResult:
     search: SearchResult | None = None  # the hyperparameter search, when one ran
 
 
-def _numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
-    return frame.with_columns(period_number(pl.col("period_date"), freq).alias("_pn"))
-
-
 def _baselines(
     history: pl.DataFrame, window: pl.DataFrame, origin_pn: int, season: int, recent: int
 ) -> pl.DataFrame:
@@ -166,7 +163,7 @@ def _origins(usable: pl.DataFrame, last: date, cfg: TrainConfig) -> list[date]:
 
 def history_of(features: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
     """The rows with actuals or gaps (not the future), numbered by period, in a stable order."""
-    return _numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
+    return numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
 
 
 def base_forecaster(history: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
