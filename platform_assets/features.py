@@ -36,7 +36,7 @@ CALENDAR = {
 PRICE_COVARIATES = ["price", "price_rel_own", "price_rel_category", "price_change_vs_anchor"]
 MAX_NUMERIC_ATTRIBUTES = 20
 # Columns the model does not read but forecasting and training need.
-META = ["y", "is_future", "scale", "n_obs", "recent_mean", "recent_q10", "recent_q90"]
+META = ["y", "is_future", "scale", "n_obs", "recent_median", "recent_q10", "recent_q90"]
 # Per-series state a build starting mid-history needs from the periods before its rows (`carry_in`).
 CARRY = {
     "first_period": pl.Date,
@@ -387,7 +387,7 @@ def _add_features(rows: pl.DataFrame, factors: dict[str, int | None], cfg: Featu
         pl.col("_obs_h").rolling_mean(mid, min_samples=1).over(sid).alias(f"observed_share_{mid}"),
         (period - h - pl.col("_sale").shift(h).over(sid)).cast(pl.Int64).alias("periods_since_sale"),
         # Unscaled level and spread of the recent actuals, for the forecasting fallback.
-        (_window_mean("_q_h", mid, sid) / fy).alias("recent_mean"),
+        pl.col("_y_h").rolling_quantile(0.5, "linear", mid, min_samples=1).over(sid).alias("recent_median"),
         pl.col("_y_h").rolling_quantile(0.1, "linear", mid, min_samples=1).over(sid).alias("recent_q10"),
         pl.col("_y_h").rolling_quantile(0.9, "linear", mid, min_samples=1).over(sid).alias("recent_q90"),
         (pl.col("price") / (_window_mean("_price_q1", mid, sid) / fp)).alias("price_rel_own"),

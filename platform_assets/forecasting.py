@@ -3,9 +3,10 @@
 A series gets the model's forecast when all of its H future rows are ones the model was trained to
 answer (defined scale, at least `min_history` observed periods behind the row). Otherwise, flagged
 `method = "fallback"`:
-1. a series with history: the mean of its most recent actual values (the medium feature window
+1. a series with history: the median of its most recent actual values (the medium feature window
    ending at the last actual period, zeros included as the mart records them) with their empirical
-   10% / 90% quantiles as the band, flat over the horizon;
+   10% / 90% quantiles as the band, flat over the horizon (a median, like the model's p50: on sparse
+   demand a mean over-forecasts the typical period);
 2. a series with no history (a new product): per horizon step, the median p10 / p50 / p90 of the
    other forecasts in its category (all stores), or of all forecasts when the category has none.
 """
@@ -89,11 +90,11 @@ def _recent_fallback(rows: pl.DataFrame) -> pl.DataFrame:
     actual period); series without observed history are left to the category fallback."""
     stats = (
         rows.filter(pl.col("horizon") == pl.col("horizon").max())
-        .filter(pl.col("recent_mean").is_not_null())
+        .filter(pl.col("recent_median").is_not_null())
         .select(
             *KEYS,
             pl.col("recent_q10").alias("p10"),
-            pl.col("recent_mean").alias("p50"),
+            pl.col("recent_median").alias("p50"),
             pl.col("recent_q90").alias("p90"),
         )
     )

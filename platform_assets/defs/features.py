@@ -38,7 +38,7 @@ from platform_assets.warehouse import AtLeast, Warehouse
 
 MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
 # Bump when platform_assets/features.py changes what a row holds: the next run then builds from scratch.
-FEATURE_CODE_VERSION = 2
+FEATURE_CODE_VERSION = 3
 SORT = "order by product_id, store_id, period_date"
 # The running state of every series before `?` (thrice), as features.carry_in computes it in polars.
 CARRY_SQL = """
