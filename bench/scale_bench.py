@@ -165,6 +165,7 @@ def dbt_summary(nodes: dict) -> dict:
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
     from platform_assets import origin_features
+    from platform_assets.sampling import capped
     from platform_assets.training import TrainConfig, base_forecaster, history_of
 
     warehouse = str(home / "warehouse.duckdb")
@@ -220,6 +221,7 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     if base.origin_windows is not None:  # the training rows as train() builds them
         stats = origin_features.origin_stats(history, *base.origin_windows)
         usable = origin_features.attach(origin_features.assign_horizon(usable, cfg.horizon), stats)
+    usable = capped(usable, cfg.seed, cfg.max_fit_rows)
     matrix, label, weight = base.training_data(usable)
     booster, fit = timed(
         lambda: lgb.train(

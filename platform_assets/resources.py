@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.feeds import Feed, SynthConfig, make_feed
+from platform_assets.sampling import MAX_FIT_ROWS
 
 
 class ShelfcastConfig(dg.ConfigurableResource):
@@ -34,6 +35,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
     decay_factor: float = 1.3
     retrain_cooldown_hours: float = 24.0
     tune_trials: int = 0  # Optuna trials before each training (tuning.py); 0 keeps DEFAULT_PARAMS
+    max_fit_rows: int = MAX_FIT_ROWS  # rows per LightGBM fit (sampling.py); 0: no cap
 
     @property
     def home_path(self) -> Path:

@@ -48,6 +48,7 @@ _CONFIG_FIELDS: dict[str, tuple[str, type]] = {
     "decay_factor": ("DECAY_FACTOR", float),
     "retrain_cooldown_hours": ("RETRAIN_COOLDOWN_HOURS", float),
     "tune_trials": ("TUNE_TRIALS", int),
+    "max_fit_rows": ("MAX_FIT_ROWS", int),
 }
 
 

@@ -26,6 +26,7 @@ from platform_assets.features import (
 )
 from platform_assets.forecaster import Forecaster, conformal_offsets, with_intervals
 from platform_assets.metrics import backtest_metrics, in_sample_scale
+from platform_assets.sampling import MAX_FIT_ROWS, sample_series
 from platform_assets.tuning import SearchResult, search
 
 # Demand: L1 on y/scale with rows weighted by scale, i.e. absolute error in units: the p50 is a median,
@@ -78,6 +79,9 @@ class TrainConfig:
     # window (13 weeks, 6 months) so weekly and monthly feeds with a year or two of history are usable.
     min_history: int | None = None
     tune_trials: int = 0  # > 0: an Optuna search (tuning.py) picks the hyperparameters first
+    # Rows a fit may use: above it, each fit takes a seeded sample of whole series (sampling.py); the
+    # backtest still scores every series. None: no cap.
+    max_fit_rows: int | None = MAX_FIT_ROWS
     origin_features: bool = True  # read the newest actuals at each row's origin (origin_features.py)
 
     @property
@@ -166,11 +170,15 @@ def history_of(features: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
     return numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
 
 
-def base_forecaster(history: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
-    """The untrained forecaster every fit starts from (features, category levels, LightGBM params),
-    and its number of boosting rounds."""
+def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
+    """The untrained forecaster every fit starts from (features, category levels of the history
+    rows, LightGBM params), and its number of boosting rounds."""
     fcfg = FeatureConfig(cfg.target, cfg.horizon, cfg.freq)
-    names, categorical = feature_columns(fcfg, history.columns)
+    names, categorical = feature_columns(fcfg, features.columns)
+    past = features.lazy().filter(~pl.col("is_future"))
+    levels = {
+        c: past.select(pl.col(c).drop_nulls().unique().sort()).collect()[c].to_list() for c in categorical
+    }
     origin = fcfg.windows[0], fcfg.windows[1]
     if cfg.origin_features:
         names = [*names, *origin_features.names(*origin)]
@@ -180,7 +188,7 @@ def base_forecaster(history: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster
         model_str="",
         feature_names=names,
         categorical_names=categorical,
-        category_levels={c: history[c].drop_nulls().unique().sort().to_list() for c in categorical},
+        category_levels=levels,
         offsets=[],
         target=cfg.target,
         horizon=cfg.horizon,
@@ -194,36 +202,55 @@ def base_forecaster(history: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster
 
 
 def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
-    """Backtest on rolling origins, calibrate intervals, then fit the final model on all history."""
-    history = history_of(features, cfg)
-    base, rounds = base_forecaster(history, cfg)
+    """Backtest on rolling origins, calibrate intervals, then fit the final model on all history.
+
+    Memory at scale: only the rows some fit or backtest window uses are copied with all their columns
+    (every row of the sampled series, the backtest windows of the others); the rest is read as
+    (keys, period, y) for the baselines and origin statistics.
+    """
+    base, rounds = base_forecaster(features, cfg)
+    history = history_of(features.select(*KEYS, "period_date", "y", "is_future"), cfg).drop("is_future")
     recent = FeatureConfig(cfg.target, cfg.horizon, cfg.freq).windows[1]
-    usable = history.filter(base.eligible() & pl.col("y").is_not_null())
+    ok = ~pl.col("is_future") & base.eligible() & pl.col("y").is_not_null()
+    usable = numbered(features.lazy().filter(ok).select(*KEYS, "period_date").collect(), cfg.freq)
     origins = _origins(usable, history["period_date"].max(), cfg)
-    # Statistics at every period are computed once: the one at period s reads actuals up to s only.
-    stats = (
-        None if base.origin_windows is None else origin_features.origin_stats(history, *base.origin_windows)
-    )
-    rows = (
-        usable
-        if stats is None
-        else origin_features.attach(origin_features.assign_horizon(usable, cfg.horizon), stats)
-    )
-    # Memory at scale: from here on only `rows` carries the features; history keeps what baselines read.
+    oldest_pn = pl.select(period_number(pl.lit(origins[0]), cfg.freq)).item()
+    sample, eligible_rows = None, usable.height
+    if cfg.max_fit_rows is not None and eligible_rows > cfg.max_fit_rows:
+        sample = sample_series(usable, cfg.seed, cfg.max_fit_rows).with_columns(pl.lit(True).alias("_fit"))
     del usable
-    history = history.select(*KEYS, "period_date", "_pn", "y")
+
+    def kept(frame: pl.LazyFrame, after_pn: int) -> pl.LazyFrame:
+        """Rows of sampled series, and rows of the others after period `after_pn`; all without a cap."""
+        if sample is None:
+            return frame
+        marked = frame.join(sample.lazy(), on=KEYS, how="left", maintain_order="left")
+        return marked.filter(pl.col("_fit").fill_null(False) | (pl.col("_pn") > after_pn)).drop("_fit")
+
+    rows = (
+        kept(numbered(features.lazy().filter(ok), cfg.freq), oldest_pn).sort([*KEYS, "period_date"]).collect()
+    )
+    # Statistics at every period are computed once: the one at period s reads actuals up to s only (a
+    # series outside the sample is read from `mid` periods before the oldest origin: exact from there).
+    stats = None
+    if base.origin_windows is not None:
+        source = kept(history.lazy(), oldest_pn - base.origin_windows[1]).collect()
+        stats = origin_features.origin_stats(source, *base.origin_windows)
+        del source
+        rows = origin_features.attach(origin_features.assign_horizon(rows, cfg.horizon), stats)
 
     def at_origin(window: pl.DataFrame, origin_pn: int) -> pl.DataFrame:
         """Rows after an origin, as forecasts made at it: true horizon, origin features read there."""
         stepped = window.with_columns((pl.col("_pn") - origin_pn).cast(pl.Int32).alias("horizon"))
         return stepped if stats is None else origin_features.attach(stepped, stats)
 
+    fit = rows if sample is None else rows.join(sample, on=KEYS, how="semi", maintain_order="left")
     tuned = None
     if cfg.tune_trials > 0:
         before_backtest = offset_periods(origins[0], -cfg.horizon, cfg.freq)
         defaults = {**base.params, "num_iterations": rounds}
         tuned = search(
-            rows, base, defaults, before_backtest, at_origin, cfg.freq, cfg.horizon, cfg.tune_trials, cfg.seed
+            fit, base, defaults, before_backtest, at_origin, cfg.freq, cfg.horizon, cfg.tune_trials, cfg.seed
         )
         best = dict(tuned.best.params)
         rounds = int(best.pop("num_iterations"))
@@ -233,8 +260,10 @@ def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
         5
     )
     # One matrix for every fit: each origin's fit takes a row slice of it, not a filtered frame copy.
-    matrix, z, weight = base.training_data(rows)
-    period = rows["_pn"].to_numpy()
+    matrix, z, weight = base.training_data(fit)
+    period = fit["_pn"].to_numpy()
+    fit_rows, fit_series = fit.height, fit.select(KEYS).n_unique()
+    del fit
     windows = []
     for origin in origins:
         origin_pn = pl.select(period_number(pl.lit(origin), cfg.freq)).item()
@@ -256,7 +285,6 @@ def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
     ]
     backtest = pl.concat(per_origin).sort("origin", *KEYS, "period_date").select(BACKTEST)
 
-    n_train_rows = rows.height
     del rows  # the final fit needs only the matrix
     final = base.fit_arrays(matrix, z, weight, rounds)
     del matrix
@@ -274,13 +302,15 @@ def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
         metrics=backtest_metrics(backtest),
         backtest=backtest,
         importance=importance,
-        n_train_rows=n_train_rows,
+        n_train_rows=fit_rows,
         params={
             "n_origins_used": len(windows),
             **{k: v for k, v in asdict(cfg).items() if k != "params"},
             **params,
             "num_iterations": rounds,
             "n_features": len(names),
+            "fit_series": fit_series,
+            "eligible_rows": eligible_rows,
             **(
                 {}
                 if tuned is None

@@ -58,7 +58,11 @@ def trained_model(
     frame = warehouse.query(f"select * from features.training_features order by {KEYS}")
     fcfg = feature_config(config)
     cfg = TrainConfig(
-        horizon=fcfg.horizon, freq=fcfg.freq, target=fcfg.target, tune_trials=config.tune_trials
+        horizon=fcfg.horizon,
+        freq=fcfg.freq,
+        target=fcfg.target,
+        tune_trials=config.tune_trials,
+        max_fit_rows=config.max_fit_rows or None,
     )
     result = train(frame, cfg)
     run_id, version = log_training(

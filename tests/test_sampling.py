@@ -1,0 +1,55 @@
+"""Seeded series samples (sampling.py) and the row cap they give every fit (training.py)."""
+
+import polars as pl
+import pytest
+
+from platform_assets.sampling import capped, sample_series
+from platform_assets.training import TrainConfig, train
+from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
+
+
+def test_sample_fits_the_budget_and_keeps_whole_series(history):  # noqa: F811
+    counts = history.group_by(KEYS).len()
+    budget = history.height // 3
+    kept = capped(history, seed=7, max_rows=budget)
+    assert 0 < kept.height <= budget
+    # whole series: each kept series has every one of its rows, in the original order
+    assert (
+        kept.group_by(KEYS)
+        .len()
+        .join(counts, on=KEYS, suffix="_all")
+        .filter(pl.col("len") != pl.col("len_all"))
+        .is_empty()
+    )
+    assert kept.equals(history.join(kept.select(KEYS).unique(), on=KEYS, how="semi", maintain_order="left"))
+    # the budget is spent: the next series in the seeded order would not have fit
+    assert budget - kept.height < counts["len"].max()
+
+
+def test_sample_is_seeded_and_independent_of_row_order(history):  # noqa: F811
+    budget = history.height // 3
+    a = sample_series(history, seed=7, max_rows=budget)
+    shuffled = history.sample(fraction=1.0, shuffle=True, seed=1)
+    assert a.equals(sample_series(shuffled, seed=7, max_rows=budget))
+    assert not a.equals(sample_series(history, seed=8, max_rows=budget))
+    assert capped(history, seed=7, max_rows=None) is history
+    assert capped(history, seed=7, max_rows=history.height) is history
+    assert sample_series(history, seed=7, max_rows=1).height == 1  # never an empty fit
+
+
+@pytest.fixture(scope="module")
+def capped_result(history):  # noqa: F811
+    return train(history, TrainConfig(horizon=H, max_fit_rows=history.height // 2))
+
+
+def test_capped_fit_scores_every_series(capped_result, history):  # noqa: F811
+    full = train(history, TrainConfig(horizon=H, max_fit_rows=None))
+    assert capped_result.n_train_rows <= history.height // 2 < full.n_train_rows
+    assert capped_result.params["fit_series"] < full.params["fit_series"]
+    assert capped_result.params["eligible_rows"] == full.n_train_rows
+    # the backtest still scores every series, on the same rows as the uncapped model
+    rows = [*KEYS, "origin", "period_date", "y", "naive", "seasonal_naive"]
+    assert capped_result.backtest.select(rows).equals(full.backtest.select(rows))
+    assert not capped_result.backtest["p50"].equals(full.backtest["p50"])
+    m = capped_result.metrics
+    assert m["wape"] < m["seasonal_naive_wape"] and m["wape"] < m["naive_wape"]
