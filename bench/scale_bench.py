@@ -162,27 +162,34 @@ def dbt_summary(nodes: dict) -> dict:
     }
 
 
+def ingest_floor(con: duckdb.DuckDBPyConnection, scratch: duckdb.DuckDBPyConnection) -> dict:
+    """Writing raw.observations whole and its newest month (a function of its own so the frame, a full
+    table, is freed before the next floor: memory at 50k series)."""
+    obs = con.sql("select * from raw.observations").pl()
+    month = obs["ingest_partition"].max()
+    _, write_all = timed(lambda: write(scratch, "obs", obs))
+    newest = obs.filter(pl.col("ingest_partition") == month)
+    _, write_month = timed(lambda: write(scratch, "m", newest))
+    return {
+        "seconds": write_all,
+        "what": f"DuckDB insert of raw.observations ({obs.height:,} rows) from a polars frame",
+        "refresh_seconds": write_month,
+        "refresh_what": f"the same for its newest month partition ({newest.height:,} rows)",
+    }
+
+
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
     from platform_assets import origin_features
-    from platform_assets.sampling import capped
+    from platform_assets.features import KEYS
+    from platform_assets.sampling import sample_series
     from platform_assets.training import TrainConfig, base_forecaster, history_of
 
     warehouse = str(home / "warehouse.duckdb")
     scratch = duckdb.connect(str(tmp / "scratch.duckdb"))
     out: dict[str, dict] = {}
     with duckdb.connect(warehouse, read_only=True) as con:
-        obs = con.sql("select * from raw.observations").pl()
-        month = obs["ingest_partition"].max()
-        _, write_all = timed(lambda: write(scratch, "obs", obs))
-        newest = obs.filter(pl.col("ingest_partition") == month)
-        _, write_month = timed(lambda: write(scratch, "m", newest))
-        out["ingest"] = {
-            "seconds": write_all,
-            "what": f"DuckDB insert of raw.observations ({obs.height:,} rows) from a polars frame",
-            "refresh_seconds": write_month,
-            "refresh_what": f"the same for its newest month partition ({newest.height:,} rows)",
-        }
+        out["ingest"] = ingest_floor(con, scratch)
 
         models = {k: v for k, v in nodes.items() if k.startswith("model.")}
 
@@ -213,15 +220,23 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
 
     import lightgbm as lgb
 
+    # The final fit's rows as train() builds them (the seeded sample of series within the row cap, with
+    # their origin features), without copying every row of the table at 50k series.
     cfg = TrainConfig()
-    history = history_of(feats, cfg)
-    base, rounds = base_forecaster(history, cfg)
+    base, rounds = base_forecaster(feats, cfg)
     params, names, categorical = base.params, base.feature_names, base.categorical_names
-    usable = history.filter(base.eligible() & pl.col("y").is_not_null())
-    if base.origin_windows is not None:  # the training rows as train() builds them
+    ok = ~pl.col("is_future") & base.eligible() & pl.col("y").is_not_null()
+    keys = feats.lazy().filter(ok).select(*KEYS, "period_date").collect()
+    series = keys.select(KEYS).unique()
+    if cfg.max_fit_rows is not None and keys.height > cfg.max_fit_rows:
+        series = sample_series(keys, cfg.seed, cfg.max_fit_rows)
+    del keys
+    usable = history_of(feats.lazy().join(series.lazy(), on=KEYS, how="semi").collect(), cfg)
+    history = usable.select(*KEYS, "period_date", "_pn", "y")
+    usable = usable.filter(ok)
+    if base.origin_windows is not None:
         stats = origin_features.origin_stats(history, *base.origin_windows)
         usable = origin_features.attach(origin_features.assign_horizon(usable, cfg.horizon), stats)
-    usable = capped(usable, cfg.seed, cfg.max_fit_rows)
     matrix, label, weight = base.training_data(usable)
     booster, fit = timed(
         lambda: lgb.train(
