@@ -18,6 +18,7 @@ the column, and callers build from scratch instead.
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,6 +26,9 @@ import numpy as np
 import polars as pl
 
 KEYS = ["product_id", "store_id"]
+# The only features reading other series compare a series with its peers: the same category in the same
+# store on the same day. A build over whole peer groups gives their rows exactly (`category_chunks`).
+PEERS = ("category", "store_id")
 SEASON = {"D": 7, "W": 52, "M": 12}
 TARGETS = ("units_sold", "price")
 CATEGORICAL = ["store_id", "category", "brand", "supplier_id"]
@@ -176,11 +180,12 @@ def _future_rows(
     plans: pl.DataFrame,
     series: pl.DataFrame,
     carry: pl.DataFrame | None,
+    last: date,
     cfg: FeatureConfig,
 ):
-    """The H periods after the last actual for every known series: planned price and promotion where
-    a plan exists, else the last known price (before `sales` when it has none: `carry`) and no promotion."""
-    last = sales["period_date"].max()
+    """The H periods after the last actual (`last`) for every known series: planned price and promotion
+    where a plan exists, else the last known price (before `sales` when it has none: `carry`) and no
+    promotion."""
     dates = pl.DataFrame({"period_date": future_dates(last, cfg)})
     known = pl.concat([sales.select(*KEYS), series.select(*KEYS)]).unique().sort(KEYS)
     last_price = sales.group_by(KEYS).agg(pl.col("price").drop_nulls().last().alias("_last_price"))
@@ -206,17 +211,35 @@ def _future_rows(
 def exact_factors(sales: pl.DataFrame, cfg: FeatureConfig) -> dict[str, int | None]:
     """For the target and the price: the smallest of EXACT_FACTORS making every value a whole number
     small enough for exact window sums, or None (then window sums round, and depend on the first row)."""
+    return common_factors([factor_candidates(sales, cfg)])
 
-    def factor(values: pl.Series) -> int | None:
+
+def factor_candidates(sales: pl.DataFrame, cfg: FeatureConfig) -> dict[str, set[int]]:
+    """For the target ("y") and the price: every factor of EXACT_FACTORS that makes each value a whole
+    number small enough for exact window sums. A test of each value alone, so the candidates of a frame
+    are those common to any split of its rows (`common_factors`): the sales can be read in parts."""
+
+    def fitting(values: pl.Series) -> set[int]:
         v = values.drop_nulls().cast(pl.Float64).to_numpy()
-        for f in EXACT_FACTORS:
-            q = np.rint(v * f)
-            # numpy divides exactly rounded (polars multiplies by the reciprocal): q / f is the value.
-            if v.size == 0 or (bool(np.all(q / f == v)) and float(np.abs(q).max()) <= _EXACT_MAX):
-                return f
-        return None
+        if v.size == 0:
+            return set(EXACT_FACTORS)
+        q = {f: np.rint(v * f) for f in EXACT_FACTORS}
+        # numpy divides exactly rounded (polars multiplies by the reciprocal): q / f is the value.
+        return {
+            f
+            for f in EXACT_FACTORS
+            if bool(np.all(q[f] / f == v)) and float(np.abs(q[f]).max()) <= _EXACT_MAX
+        }
 
-    return {"y": factor(sales[cfg.target]), "price": factor(sales["price"])}
+    return {"y": fitting(sales[cfg.target]), "price": fitting(sales["price"])}
+
+
+def common_factors(candidates: Iterable[dict[str, set[int]]]) -> dict[str, int | None]:
+    """`exact_factors` of all the rows, from the `factor_candidates` of each part of them."""
+    common = {"y": set(EXACT_FACTORS), "price": set(EXACT_FACTORS)}
+    for part in candidates:
+        common = {k: v & part[k] for k, v in common.items()}
+    return {k: min(v, default=None) for k, v in common.items()}
 
 
 def carry_in(sales: pl.DataFrame, before: date) -> pl.DataFrame:
@@ -237,6 +260,64 @@ def carry_in(sales: pl.DataFrame, before: date) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Whole peer groups (PEERS) built together: the products of `categories` (None: the products with
+    no category or missing from the catalog) in every store, or in `stores` only."""
+
+    categories: tuple[str | None, ...]
+    stores: tuple[str, ...] | None = None
+
+    def select(self, frame: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
+        """The rows of `frame` (sales, series, plans: keyed by product and store) in this chunk."""
+        named = [c for c in self.categories if c is not None]
+        inside = pl.col("product_id").is_in(products.filter(pl.col("category").is_in(named))["product_id"])
+        if None in self.categories:
+            categorized = products.filter(pl.col("category").is_not_null())["product_id"]
+            inside = inside | ~pl.col("product_id").is_in(categorized)
+        if self.stores is not None:
+            inside = inside & pl.col("store_id").is_in(self.stores)
+        return frame.filter(inside)
+
+
+def category_chunks(products: pl.DataFrame, rows: pl.DataFrame, max_rows: int) -> list[Chunk]:
+    """Peer groups packed, in sorted order, into chunks of at most `max_rows` rows: whole categories while
+    they fit, a bigger category split by store (a store's group bigger still is a chunk of its own).
+    `rows`: product_id, store_id and n, the series' rows (listed more than once, they add up; list the
+    series without rows too, with n = 0, so a chunk builds their future rows)."""
+    groups = (
+        rows.join(products.select("product_id", "category"), on="product_id", how="left")
+        .group_by(PEERS)
+        .agg(pl.col("n").sum())
+        .sort(PEERS, nulls_last=True)
+        .group_by("category", maintain_order=True)
+        .agg("store_id", "n")
+    )
+    chunks: list[Chunk] = []
+    pending: list[str | None] = []  # whole categories waiting for the next chunk
+    size = 0
+    for category, stores, counts in groups.iter_rows():
+        if pending and size + sum(counts) > max_rows:
+            chunks.append(Chunk(tuple(pending)))
+            pending, size = [], 0
+        if sum(counts) <= max_rows:
+            pending.append(category)
+            size += sum(counts)
+            continue
+        part: list[str] = []
+        part_size = 0
+        for store, n in zip(stores, counts, strict=True):
+            if part and part_size + n > max_rows:
+                chunks.append(Chunk((category,), tuple(part)))
+                part, part_size = [], 0
+            part.append(store)
+            part_size += n
+        chunks.append(Chunk((category,), tuple(part)))
+    if pending:
+        chunks.append(Chunk(tuple(pending)))
+    return chunks
+
+
 def build_features(
     sales: pl.DataFrame,
     products: pl.DataFrame,
@@ -244,11 +325,14 @@ def build_features(
     series: pl.DataFrame,
     cfg: FeatureConfig,
     factors: dict[str, int | None] | None = None,
+    last: date | None = None,
 ) -> pl.DataFrame:
     """History rows plus the H future rows of every series, with point-in-time features (see module doc).
-    `factors`: `exact_factors(sales, cfg)` when the caller has it already."""
+    `factors`: `exact_factors(sales, cfg)` when the caller has it already. To build whole peer groups
+    only (a `Chunk` of the sales, series and plans, the whole catalog), pass the factors and `last`
+    period of all the sales: the rows are then exactly those of the build over everything."""
     factors = exact_factors(sales, cfg) if factors is None else factors
-    return _build(sales, products, plans, series, None, factors, cfg)
+    return _build(sales, products, plans, series, None, factors, last, cfg)
 
 
 def build_features_since(
@@ -269,7 +353,7 @@ def build_features_since(
     start = lookback_start(since, cfg)
     if sales.height and sales["period_date"].min() < start:
         sales = sales.filter(pl.col("period_date") >= start)
-    frame = _build(sales, products, plans, series, carry, factors, cfg)
+    frame = _build(sales, products, plans, series, carry, factors, None, cfg)
     return frame.filter(pl.col("period_date") >= period_start(since, cfg.freq))
 
 
@@ -285,6 +369,7 @@ def _build(
     series: pl.DataFrame,
     carry: pl.DataFrame | None,
     factors: dict[str, int | None],
+    last: date | None,
     cfg: FeatureConfig,
 ) -> pl.DataFrame:
     history = sales.select(
@@ -297,9 +382,10 @@ def _build(
         pl.lit(False).alias("is_future"),
     ).sort([*KEYS, "period_date"])
     _check_grid(history, cfg.freq)
+    last = history["period_date"].max() if last is None else last
     catalog = products.select("product_id", "category", "brand", "supplier_id")
     rows = (
-        pl.concat([history, _future_rows(history, plans, series, carry, cfg)])
+        pl.concat([history, _future_rows(history, plans, series, carry, last, cfg)])
         .join(catalog, on="product_id", how="left")
         .join(numeric_attributes(products), on="product_id", how="left")
         .sort([*KEYS, "period_date"])  # every shift below relies on this order
@@ -369,7 +455,7 @@ def _add_features(rows: pl.DataFrame, factors: dict[str, int | None], cfg: Featu
         ((pl.col("_y_h") * fy).round() if factors["y"] else pl.col("_y_h")).alias("_q_h"),
         pl.col("_price_q").shift(1).over(sid).alias("_price_q1"),
     ).with_columns(pl.col("_q_h").abs().alias("_q_abs_h"))
-    same_day = ("category", "store_id", "period_date")
+    same_day = (*PEERS, "period_date")
     category_price = pl.col("_price_q").sum().over(same_day) / pl.col("price").count().over(same_day) / fp
     scale_floor = 1.0 / mid  # a window with no sales at all still gets a finite scale
     rows = rows.with_columns(
@@ -393,10 +479,9 @@ def _add_features(rows: pl.DataFrame, factors: dict[str, int | None], cfg: Featu
         (pl.col("price") / (_window_mean("_price_q1", mid, sid) / fp)).alias("price_rel_own"),
         (pl.col("price") / category_price).alias("price_rel_category"),
         (pl.col("price") / pl.col("_price_h") - 1).alias("price_change_vs_anchor"),
-        (
-            pl.col("on_promo").cast(pl.Int32).sum().over("category", "store_id", "period_date")
-            - pl.col("on_promo").cast(pl.Int32)
-        ).alias("category_promo_others"),
+        (pl.col("on_promo").cast(pl.Int32).sum().over(same_day) - pl.col("on_promo").cast(pl.Int32)).alias(
+            "category_promo_others"
+        ),
         pl.col("period_date").dt.weekday().alias("day_of_week"),
         pl.col("period_date").dt.day().alias("day_of_month"),
         pl.col("period_date").dt.week().alias("week_of_year"),

@@ -2,13 +2,14 @@
 
 Assets call `query`, `replace_table`, `replace_slice` and `append` on a `Warehouse`; each write is one
 transaction, so a failed or killed run leaves the previous table (or slice) as it was, and re-running
-a slice replaces it instead of duplicating it. DuckDB (one file) is the embedded default; Postgres
-(`platform_assets/warehouse_postgres.py`) is the production one. SQL passed to `query` is the common
-subset of both dialects with `?` placeholders.
+a slice replaces it instead of duplicating it (`replace_table_chunks`, for a table built a part at a
+time, writes the parts aside and swaps them in with one transaction). DuckDB (one file) is the embedded
+default; Postgres (`platform_assets/warehouse_postgres.py`) is the production one. SQL passed to
+`query` is the common subset of both dialects with `?` placeholders.
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,13 @@ def qualified(schema: str, table: str) -> str:
 def typed(df: pl.DataFrame) -> pl.DataFrame:
     """Columns that are all-null literals get a concrete type both engines can store."""
     return df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Null)
+
+
+def chunk_schema(first: pl.Schema | None, df: pl.DataFrame) -> pl.Schema:
+    """The columns of a table written in chunks: the first chunk's, which every later one must repeat."""
+    if first is not None and df.schema != first:
+        raise ValueError(f"a chunk's columns {dict(df.schema)} differ from the first chunk's {dict(first)}")
+    return df.schema
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,13 @@ class Warehouse(dg.ConfigurableResource):
 
     def replace_table(self, schema: str, table: str, df: pl.DataFrame) -> int:
         """Swap the whole table in one transaction."""
+        raise NotImplementedError
+
+    def replace_table_chunks(self, schema: str, table: str, chunks: Iterable[pl.DataFrame]) -> int:
+        """Swap the whole table for the rows of `chunks` (one schema; at least one chunk), taking each
+        chunk from the iterable only once the previous one is written, so a caller building them one by
+        one holds one at a time. The rows go to `<table>__building` and one transaction swaps it in: an
+        error (one raised by the iterable too) or a kill leaves the previous table as it was."""
         raise NotImplementedError
 
     def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
@@ -127,6 +142,32 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"create or replace table {qualified(schema, table)} as select * from incoming")
             con.execute("commit")
         return df.height
+
+    def replace_table_chunks(self, schema: str, table: str, chunks: Iterable[pl.DataFrame]) -> int:
+        # A transaction and a connection per chunk: DuckDB holds what a transaction wrote in memory until
+        # it ends, and caches blocks until the last connection closes (measured: ~200 bytes a feature
+        # row, as much as the rows themselves, in one transaction).
+        building, columns, rows = qualified(schema, f"{table}__building"), None, 0
+        for chunk in chunks:
+            df = typed(chunk)
+            first, columns = columns is None, chunk_schema(columns, df)
+            with self.connect() as con:
+                con.execute(f"create schema if not exists {ident(schema)}")
+                con.register("incoming", df.to_arrow())
+                if first:  # replaces what a failed run left
+                    con.execute(f"create or replace table {building} as select * from incoming")
+                else:
+                    con.execute(f"insert into {building} by name select * from incoming")
+            rows += df.height
+            del chunk, df  # not held while the iterable builds the next chunk
+        if columns is None:
+            raise ValueError(f"no chunks to write to {qualified(schema, table)}")
+        with self.connect() as con:
+            con.execute("begin")
+            con.execute(f"drop table if exists {qualified(schema, table)}")
+            con.execute(f"alter table {building} rename to {ident(table)}")
+            con.execute("commit")
+        return rows
 
     def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         target = qualified(schema, table)

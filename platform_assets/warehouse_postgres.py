@@ -7,7 +7,7 @@ and no row ever travels through a Python loop.
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import dagster as dg
 import polars as pl
 
-from platform_assets.warehouse import Warehouse, ident, parameters, predicate, qualified, typed
+from platform_assets.warehouse import Warehouse, chunk_schema, ident, parameters, predicate, qualified, typed
 
 if TYPE_CHECKING:
     import adbc_driver_postgresql.dbapi as adbc
@@ -120,6 +120,34 @@ class PostgresWarehouse(Warehouse):
             con.commit()
         return df.height
 
+    def replace_table_chunks(self, schema: str, table: str, chunks: Iterable[pl.DataFrame]) -> int:
+        # One transaction: the server, not this process, holds what it wrote. The previous table is
+        # locked only by the swap at the end, not while the chunks are built.
+        target, building = qualified(schema, table), qualified(schema, f"{table}__building")
+        columns, rows = None, 0
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f"create schema if not exists {ident(schema)}")
+            for chunk in chunks:
+                df = typed(chunk)
+                first, columns = columns is None, chunk_schema(columns, df)
+                if first:
+                    self._stage(cur, df)
+                    cur.execute(f"drop table if exists {building}")
+                    cur.execute(f"create table {building} ({self._ddl(df)})")
+                else:
+                    cur.execute("truncate incoming")
+                    self._load(cur, df)
+                cur.execute(f"insert into {building} select * from incoming")
+                rows += df.height
+                del chunk, df  # not held while the iterable builds the next chunk
+            if columns is None:
+                raise ValueError(f"no chunks to write to {target}")
+            cur.execute(f"drop table if exists {target}")
+            cur.execute(f"alter table {building} rename to {ident(table)}")
+            cur.execute(f"analyze {target}")
+            con.commit()
+        return rows
+
     def _write(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         target = qualified(schema, table)
         columns = ", ".join(ident(c) for c in df.columns)
@@ -141,5 +169,10 @@ class PostgresWarehouse(Warehouse):
     def _stage(self, cur: "adbc.Cursor", df: pl.DataFrame) -> None:
         """The incoming rows in a temporary table of the transaction, loaded by COPY."""
         cur.execute(f"create temporary table incoming ({self._ddl(df)}) on commit drop")
+        self._load(cur, df)
+
+    @staticmethod
+    def _load(cur: "adbc.Cursor", df: pl.DataFrame) -> None:
+        """Append `df` to the staged `incoming` by COPY."""
         if df.height:
             cur.adbc_ingest("incoming", df.to_arrow(), mode="append", temporary=True)

@@ -10,7 +10,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from platform_assets.features import FeatureConfig, build_features, feature_columns, numeric_attributes
+from platform_assets.features import (
+    Chunk,
+    FeatureConfig,
+    build_features,
+    category_chunks,
+    common_factors,
+    exact_factors,
+    factor_candidates,
+    feature_columns,
+    numeric_attributes,
+)
 
 KEYS = ["product_id", "store_id"]
 
@@ -338,3 +348,76 @@ def test_numeric_attributes_keep_only_numbers():
     attrs = numeric_attributes(products)
     assert attrs.columns == ["product_id", "attr_w"]
     assert attrs["attr_w"].to_list() == [1.0, None, 2.5]
+
+
+def test_category_chunks_pack_whole_peer_groups():
+    products = pl.DataFrame({"product_id": ["a", "b", "c", "d"], "category": ["x", "x", "y", None]})
+    rows = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "a", "b", "c", "d", "e", "c"],  # e: not in the catalog
+            "store_id": ["s1", "s1", "s2", "s2", "s1", "s1", "s2", "s1"],
+            "n": [15, 15, 20, 10, 10, 5, 5, 0],
+        }
+    )
+    assert category_chunks(products, rows, 100) == [Chunk(("x", "y", None))]
+    # x (60 rows) is split by store; y and the products without a category (with e) share a chunk
+    assert category_chunks(products, rows, 40) == [
+        Chunk(("x",), ("s1",)),
+        Chunk(("x",), ("s2",)),
+        Chunk(("y", None)),
+    ]
+    assert category_chunks(products, rows, 15)[2:] == [Chunk(("y",)), Chunk((None,))]
+    assert category_chunks(products, rows.clear(), 15) == []
+
+
+def chunkable(data: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """`data` plus what chunks must get right: a product without a category and one missing from the
+    catalog (one peer group: category null), and a category whose one series has no sales yet."""
+    products = data["products"]
+    lone = products.filter(pl.col("product_id") == "p_new").with_columns(
+        product_id=pl.lit("p_lone"), category=pl.lit("cat9")
+    )
+    products = pl.concat([products.filter(pl.col("product_id") != "p05"), lone]).with_columns(
+        pl.when(pl.col("product_id") == "p04").then(None).otherwise("category").alias("category")
+    )
+    series = data["series"]
+    new = series.filter(pl.col("product_id") == "p_new").with_columns(product_id=pl.lit("p_lone"))
+    return {**data, "products": products, "series": pl.concat([series, new]).sort(KEYS)}
+
+
+@pytest.mark.parametrize("cents", [False, True], ids=["any-prices", "cent-prices"])
+@pytest.mark.parametrize("max_rows", [0, 1000, 2500, 10**9])
+def test_a_build_in_chunks_of_peer_groups_equals_the_whole_build(daily, max_rows, cents):
+    """What the features asset's full build does: chunks of whole peer groups, the factors of all the
+    sales and their last period; the rows are the whole build's to the bit (any prices: window sums
+    round; cents: exact)."""
+    data = chunkable(daily)
+    if cents:
+        for name in ("sales", "plans"):
+            data[name] = data[name].with_columns(
+                pl.Series("price", np.round(data[name]["price"].to_numpy(), 2))
+            )
+    cfg = FeatureConfig(horizon=7)
+    whole = features_for(data, cfg)
+    rows = pl.concat(
+        [
+            data["sales"].group_by(KEYS).agg(n=pl.len().cast(pl.Int64)),
+            data["series"].select(*KEYS, n=pl.lit(0, pl.Int64)),
+        ]
+    )
+    chunks = category_chunks(data["products"], rows, max_rows)
+    parts = [
+        [c.select(data[name], data["products"]) for name in ("sales", "plans", "series")] for c in chunks
+    ]
+    factors = common_factors(factor_candidates(sales, cfg) for sales, _, _ in parts)
+    assert factors == exact_factors(data["sales"], cfg) == {"y": 1, "price": 100 if cents else None}
+    last = data["sales"]["period_date"].max()
+    built = [
+        build_features(sales, data["products"], plans, series, cfg, factors, last)
+        for sales, plans, series in parts
+    ]
+    assert pl.concat(built).sort([*KEYS, "period_date"]).equals(whole)
+    if max_rows == 0:  # every peer group alone, cat9 too: a chunk with no sales rows
+        assert len(chunks) == 9 and Chunk(("cat9",)) in chunks
+    if max_rows == 1000:
+        assert len(chunks) >= 3 and any(c.stores for c in chunks)

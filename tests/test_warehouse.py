@@ -65,6 +65,37 @@ def test_replace_table_swaps_everything(warehouse):
     assert rows(warehouse) == [("c", 3)]
 
 
+def test_replace_table_chunks_writes_every_chunk(warehouse):
+    warehouse.replace_table("raw", "t", pl.DataFrame({"part": ["old"], "x": [0]}))
+    chunks = (pl.DataFrame({"part": [p] * 2, "x": [i, i + 1]}) for i, p in enumerate("abc"))
+    assert warehouse.replace_table_chunks("raw", "t", chunks) == 6
+    assert rows(warehouse) == [("a", 0), ("a", 1), ("b", 1), ("b", 2), ("c", 2), ("c", 3)]
+    # one chunk without rows still makes the table, with its columns
+    warehouse.replace_table_chunks("raw", "t", [pl.DataFrame(schema={"part": pl.String, "x": pl.Int64})])
+    assert warehouse.query("select * from raw.t").columns == ["part", "x"] and rows(warehouse) == []
+
+
+def test_replace_table_chunks_failing_midway_leaves_the_previous_table(warehouse):
+    before = pl.DataFrame({"part": ["old", "old"], "x": [1, 2]})
+    warehouse.replace_table("raw", "t", before)
+
+    def failing():
+        yield pl.DataFrame({"part": ["a"], "x": [1]})
+        raise RuntimeError("building the second chunk failed")
+
+    with pytest.raises(RuntimeError, match="second chunk"):
+        warehouse.replace_table_chunks("raw", "t", failing())
+    with pytest.raises(ValueError, match="differ from the first"):
+        chunks = [pl.DataFrame({"part": ["a"], "x": [1]}), pl.DataFrame({"part": ["b"], "x": [2.5]})]
+        warehouse.replace_table_chunks("raw", "t", chunks)
+    with pytest.raises(ValueError, match="no chunks"):
+        warehouse.replace_table_chunks("raw", "t", [])
+    assert rows(warehouse) == [("old", 1), ("old", 2)]
+    # what a failed write left aside does not get in the way of the next one
+    assert warehouse.replace_table_chunks("raw", "t", [before.with_columns(part=pl.lit("new"))]) == 2
+    assert rows(warehouse) == [("new", 1), ("new", 2)]
+
+
 def test_unsafe_identifiers_are_refused(warehouse):
     with pytest.raises(ValueError, match="unsafe"):
         warehouse.replace_table("raw", "t; drop table raw.t", pl.DataFrame({"x": [1]}))
@@ -106,23 +137,28 @@ KILLED_WRITER = """
 import sys, polars as pl
 from platform_assets.warehouse import DuckDBWarehouse
 from platform_assets.warehouse_postgres import PostgresWarehouse
-kind, target = sys.argv[1], sys.argv[2]
+kind, target, how = sys.argv[1:4]
 w = DuckDBWarehouse(path=target) if kind == "duckdb" else PostgresWarehouse(dsn=target)
 big = pl.DataFrame({"part": ["a"] * 3_000_000, "x": range(3_000_000)})
+chunks = [big.slice(0, 1_500_000), big.slice(1_500_000), pl.DataFrame({"part": ["b"], "x": [3]})]
 print("writing", flush=True)
-while True:  # rewrite the slice until killed: the kill lands inside a transaction
-    w.replace_slice("killed", "t", big, {"part": "a"})
+while True:  # rewrite until killed: the kill lands inside a write
+    if how == "slice":
+        w.replace_slice("killed", "t", big, {"part": "a"})
+    else:  # the whole table, the same rows
+        w.replace_table_chunks("killed", "t", iter(chunks))
 """
 
 
+@pytest.mark.parametrize("how", ["slice", "chunks"])
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
-def test_sigkill_mid_write_leaves_the_previous_slice(kind, tmp_path, request):
+def test_sigkill_mid_write_leaves_the_previous_rows(kind, how, tmp_path, request):
     target = str(tmp_path / "w.duckdb") if kind == "duckdb" else request.getfixturevalue("pg_dsn")
     w = DuckDBWarehouse(path=target) if kind == "duckdb" else PostgresWarehouse(dsn=target)
     before = pl.DataFrame({"part": ["a", "a", "b"], "x": [1, 2, 3]})
     w.replace_table("killed", "t", before)
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, kind, target],
+        [sys.executable, "-c", KILLED_WRITER, kind, target, how],
         stdout=subprocess.PIPE,
         text=True,
         cwd=os.getcwd(),
@@ -134,5 +170,5 @@ def test_sigkill_mid_write_leaves_the_previous_slice(kind, tmp_path, request):
     after = w.query(
         "select part, count(*) as n, count(distinct x) as xs from killed.t group by part order by part"
     )
-    # Either the slice as it was or one complete rewrite: never a partial or doubled slice.
+    # Either the rows as they were or one complete rewrite: never a partial or doubled slice or table.
     assert after.rows() in ([("a", 2, 2), ("b", 1, 1)], [("a", 3_000_000, 3_000_000), ("b", 1, 1)])

@@ -13,8 +13,13 @@ settings or feature code (`FEATURE_CODE_VERSION`), a table whose row count or la
 from what the last build recorded, or values whose window sums cannot be made exact. Unpartitioned runs
 (retrain, a manual materialization) always build from scratch, so do those after changing the marts'
 SQL: a dbt change that rewrites old periods is not a landed partition this asset can see.
+
+A full build holds one chunk of the history in memory at a time (`full_build`): whole peer groups
+(category and store) of at most CHUNK_ROWS sales rows, read, built and written aside, then swapped in
+at once (`Warehouse.replace_table_chunks`). Its rows equal those of one build over all the marts.
 """
 
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -24,10 +29,14 @@ from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.defs.orchestration import RANGE_START_TAG
 from platform_assets.features import (
     KEYS,
+    Chunk,
     FeatureConfig,
     build_features,
     build_features_since,
+    category_chunks,
+    common_factors,
     exact_factors,
+    factor_candidates,
     lookback_start,
     numeric_attributes,
     offset_periods,
@@ -40,6 +49,22 @@ MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_serie
 # Bump when platform_assets/features.py changes what a row holds: the next run then builds from scratch.
 FEATURE_CODE_VERSION = 3
 SORT = "order by product_id, store_id, period_date"
+ORDER = [*KEYS, "period_date"]
+# Sales rows per chunk of a full build: a build peaks at ~0.9 KB a sales row (1k-series synthetic feed).
+CHUNK_ROWS = 2_000_000
+# Every series' rows and span, to plan the chunks of a full build.
+SPANS_SQL = """
+select product_id, store_id, count(*) as n, min(period_date) as first_period, max(period_date) as last_period
+from marts.fct_product_sales
+group by product_id, store_id
+"""
+# One chunk's sales rows (`_chunk_query`).
+CHUNK_SQL = """
+select {columns}
+from marts.fct_product_sales as s
+left join marts.dim_product as p on p.product_id = s.product_id
+where {where}
+"""
 # The running state of every series before `?` (thrice), as features.carry_in computes it in polars.
 CARRY_SQL = """
 with state as (
@@ -62,7 +87,91 @@ order by s.product_id, s.store_id
 
 def frame_digest(df: pl.DataFrame) -> str:
     """A content digest logged with the model, so a run can be traced to the exact feature set."""
-    return f"{int(df.hash_rows(seed=7).sum()) & (2**64 - 1):016x}-{df.height}x{df.width}"
+    return Tally().add(df).digest
+
+
+@dataclass
+class Tally:
+    """Rows, columns and `frame_digest` of frames added one by one: the digest sums row hashes (as
+    integers, masked at the end), so chunks of one schema give the digest of the whole frame."""
+
+    rows: int = 0
+    columns: int = 0
+    hashes: int = 0
+
+    def add(self, df: pl.DataFrame) -> "Tally":
+        self.rows, self.columns = self.rows + df.height, df.width
+        self.hashes += int(df.hash_rows(seed=7).sum())
+        return self
+
+    @property
+    def digest(self) -> str:
+        return f"{self.hashes & (2**64 - 1):016x}-{self.rows}x{self.columns}"
+
+
+@dataclass
+class Built:
+    """A build: what it wrote to training_features (tally, series), the future rows for
+    inference_features, the window-sum factors of its rows, the first sales period and its chunks."""
+
+    written: Tally
+    series: int
+    future: pl.DataFrame
+    factors: dict[str, int | None]
+    history_start: str | None
+    chunks: int = 1
+
+
+def _chunk_query(warehouse: Warehouse, columns: str, chunk: Chunk) -> pl.DataFrame:
+    """`columns` of the sales rows in `chunk`, picked as `Chunk.select` picks them (a product missing
+    from the catalog has no category); categories and stores are bound as parameters."""
+    named = [c for c in chunk.categories if c is not None]
+    terms = [f"p.category in ({', '.join('?' * len(named))})"] if named else []
+    terms += ["p.category is null"] if None in chunk.categories else []
+    where = f"({' or '.join(terms)})"
+    if chunk.stores is not None:
+        where += f" and s.store_id in ({', '.join('?' * len(chunk.stores))})"
+    return warehouse.query(CHUNK_SQL.format(columns=columns, where=where), [*named, *(chunk.stores or ())])
+
+
+def full_build(
+    warehouse: Warehouse,
+    products: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    cfg: FeatureConfig,
+    max_rows: int = CHUNK_ROWS,
+) -> Built:
+    """Build every row from scratch a chunk of peer groups at a time (`category_chunks`), replacing
+    training_features with the history rows at once (`Warehouse.replace_table_chunks`); the future rows
+    are returned. The window-sum factors come first, from every chunk's values: they must be those of
+    all the sales, as `last` must be their last period."""
+    spans = warehouse.query(SPANS_SQL)
+    if spans.is_empty():
+        raise ValueError("marts.fct_product_sales has no rows: there is nothing to build features from")
+    counts = pl.concat(
+        [spans.select(*KEYS, pl.col("n").cast(pl.Int64)), series.select(*KEYS, n=pl.lit(0, pl.Int64))]
+    )
+    chunks = category_chunks(products, counts, max_rows)
+    # Distinct values are enough (the candidates test each value alone) and far fewer rows travel.
+    values = "distinct s.units_sold, s.price"
+    factors = common_factors(factor_candidates(_chunk_query(warehouse, values, c), cfg) for c in chunks)
+    last, written, futures = spans["last_period"].max(), Tally(), []
+
+    def history(chunk: Chunk) -> pl.DataFrame:
+        """The chunk's history rows, built from its sales (read in any order: the build sorts them)."""
+        sales = _chunk_query(warehouse, "s.*", chunk)
+        picked = [chunk.select(frame, products) for frame in (plans, series)]
+        frame = build_features(sales, products, *picked, cfg, factors, last)
+        futures.append(frame.filter("is_future"))
+        rows = frame.filter(~pl.col("is_future"))
+        written.add(rows)
+        return rows
+
+    warehouse.replace_table_chunks("features", "training_features", (history(c) for c in chunks))
+    future = pl.concat(futures).sort(ORDER)
+    first = spans["first_period"].min().isoformat()
+    return Built(written, spans.height, future, factors, first, len(chunks))
 
 
 def feature_config(config: ShelfcastConfig) -> FeatureConfig:
@@ -145,13 +254,47 @@ def _table(warehouse: Warehouse) -> tuple[int, date | None] | None:
     return int(row[0]), row[1]
 
 
-def _first(sales: pl.DataFrame) -> str | None:
-    return sales["period_date"].min().isoformat() if sales.height else None
-
-
 def _compatible(stored: dict, now: dict) -> bool:
     """The stored factors serve the new rows too: whole numbers stay whole at a larger factor."""
     return all(now[k] is not None and stored.get(k) is not None and now[k] <= stored[k] for k in now)
+
+
+def _tail(
+    warehouse: Warehouse,
+    products: pl.DataFrame,
+    plans: pl.DataFrame,
+    series: pl.DataFrame,
+    factors: dict[str, int | None],
+    since: date,
+    reason: str,
+    cfg: FeatureConfig,
+) -> tuple[pl.DataFrame | None, str]:
+    """An incremental build's rows from `since` on with the previous build's `factors` (module doc) and
+    `reason`, or None and why there can be none."""
+    start = lookback_start(since, cfg)
+    sales = warehouse.query(f"select * from marts.fct_product_sales where period_date >= ? {SORT}", [start])
+    if sales.is_empty() or offset_periods(sales["period_date"].max(), 1, cfg.freq) < since:
+        return None, "the marts end before the periods to rebuild (rows would be left behind)"
+    if not _compatible(factors, exact_factors(sales, cfg)):
+        return None, "new values need other window-sum factors than the previous build's"
+    carry = warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3)
+    return build_features_since(sales, products, plans, series, carry, since, factors, cfg), reason
+
+
+def _materialized(
+    name: str, rows: int, tally: Tally, series: int, **extra: dg.MetadataValue
+) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        asset_key=name,
+        metadata={
+            "rows": dg.MetadataValue.int(rows),
+            "columns": dg.MetadataValue.int(tally.columns),
+            # the digest of what this run wrote: the whole table on full builds, the tail otherwise
+            "digest": dg.MetadataValue.text(tally.digest),
+            "series": dg.MetadataValue.int(series),
+            **extra,
+        },
+    )
 
 
 @dg.multi_asset(
@@ -173,58 +316,42 @@ def features(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehou
     since, reason = plan_build(_run_since(context), landed, previous, digest, _table(warehouse), cfg)
     frame = None
     if since is not None:
-        start = lookback_start(since, cfg)
-        sales = warehouse.query(
-            f"select * from marts.fct_product_sales where period_date >= ? {SORT}", [start]
-        )
-        if sales.is_empty() or offset_periods(sales["period_date"].max(), 1, cfg.freq) < since:
-            reason = "the marts end before the periods to rebuild (rows would be left behind)"
-        elif _compatible(previous["factors"], exact_factors(sales, cfg)):
-            carry = warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3)
-            factors = previous["factors"]
-            frame = build_features_since(sales, products, plans, series, carry, since, factors, cfg)
-        else:
-            reason = "new values need other window-sum factors than the previous build's"
+        frame, reason = _tail(warehouse, products, plans, series, previous["factors"], since, reason, cfg)
     if frame is None:
         since = None
-        sales = warehouse.query(f"select * from marts.fct_product_sales {SORT}")
-        factors = exact_factors(sales, cfg)
-        frame = build_features(sales, products, plans, series, cfg, factors)
     context.log.info(f"training_features: {'incremental' if since else 'full'} build ({reason})")
-    history, future = frame.filter(~pl.col("is_future")), frame.filter(pl.col("is_future"))
     if since is None:
-        warehouse.replace_table("features", "training_features", history)
+        built = full_build(warehouse, products, plans, series, cfg)
+        context.log.info(f"training_features: built in {built.chunks} chunk(s) of <= {CHUNK_ROWS} sales rows")
     else:
+        history = frame.filter(~pl.col("is_future"))
         warehouse.replace_slice("features", "training_features", history, {"period_date": AtLeast(since)})
-    warehouse.replace_table("features", "inference_features", future)
+        n_series = history.select(*KEYS).n_unique()
+        future = frame.filter(pl.col("is_future"))
+        built = Built(Tally().add(history), n_series, future, previous["factors"], previous["history_start"])
+    warehouse.replace_table("features", "inference_features", built.future)
     rows, history_end = _table(warehouse)
     state = {
         "digest": digest,
-        "factors": factors,
+        "factors": built.factors,
         "rows": rows,
         "history_end": history_end.isoformat() if history_end else None,
-        "history_start": previous["history_start"] if since else _first(sales),
+        "history_start": built.history_start,
     }
-    written = {
-        "mode": dg.MetadataValue.text("incremental" if since else "full"),
-        "build_reason": dg.MetadataValue.text(reason),
-        "rows_written": dg.MetadataValue.int(history.height),
-    }
-    for name, part, extra in (
-        ("training_features", history, {**written, "build_state": dg.MetadataValue.json(state)}),
-        ("inference_features", future, {}),
-    ):
-        yield dg.MaterializeResult(
-            asset_key=name,
-            metadata={
-                "rows": dg.MetadataValue.int(rows if name == "training_features" else part.height),
-                "columns": dg.MetadataValue.int(part.width),
-                # the digest of what this run wrote: the whole table on full builds, the tail otherwise
-                "digest": dg.MetadataValue.text(frame_digest(part)),
-                "series": dg.MetadataValue.int(part.select(*KEYS).n_unique()),
-                **extra,
-            },
-        )
+    yield _materialized(
+        "training_features",
+        rows,
+        built.written,
+        built.series,
+        mode=dg.MetadataValue.text("incremental" if since else "full"),
+        build_reason=dg.MetadataValue.text(reason),
+        rows_written=dg.MetadataValue.int(built.written.rows),
+        build_state=dg.MetadataValue.json(state),
+    )
+    future = built.future
+    yield _materialized(
+        "inference_features", future.height, Tally().add(future), future.select(*KEYS).n_unique()
+    )
 
 
 def build_features_defs() -> dg.Definitions:
