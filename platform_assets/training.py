@@ -173,6 +173,12 @@ def history_of(features: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
     return numbered(features.filter(~pl.col("is_future")).sort([*KEYS, "period_date"]), cfg.freq)
 
 
+def min_history(cfg: TrainConfig) -> int:
+    """Observed periods a row needs behind it to be eligible (see TrainConfig.min_history)."""
+    mid = FeatureConfig(cfg.target, cfg.horizon, cfg.freq).windows[1]
+    return min(cfg.season, mid) if cfg.min_history is None else cfg.min_history
+
+
 def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
     """The untrained forecaster every fit starts from (features, category levels of the history
     rows, LightGBM params), and its number of boosting rounds."""
@@ -196,7 +202,7 @@ def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaste
         target=cfg.target,
         horizon=cfg.horizon,
         freq=cfg.freq,
-        min_history=min(cfg.season, fcfg.windows[1]) if cfg.min_history is None else cfg.min_history,
+        min_history=min_history(cfg),
         params=params,
         weight_by_scale=cfg.target == "units_sold",
         origin_windows=origin if cfg.origin_features else None,
@@ -204,24 +210,52 @@ def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaste
     return base, rounds
 
 
-def train(features: pl.DataFrame, cfg: TrainConfig) -> TrainingResult:
+@dataclass(frozen=True)
+class RowPlan:
+    """Which rows a training needs with all their columns: every row of the sampled series (all series
+    when `sample` is None) and, of the others, the rows after the oldest backtest origin."""
+
+    origins: list[date]
+    oldest_pn: int
+    sample: pl.DataFrame | None  # keys of the series the fits use, with `_fit` = True
+    eligible_rows: int
+
+
+def plan_rows(narrow: pl.DataFrame, cfg: TrainConfig) -> RowPlan:
+    """The backtest origins and the fits' series sample, from the NARROW columns of every row."""
+    ok = ~pl.col("is_future") & pl.col("scale").is_not_null() & (pl.col("n_obs") >= min_history(cfg))
+    usable = numbered(
+        narrow.lazy().filter(ok & pl.col("y").is_not_null()).select(*KEYS, "period_date").collect(), cfg.freq
+    )
+    last = narrow.lazy().filter(~pl.col("is_future")).select(pl.col("period_date").max()).collect().item()
+    origins = _origins(usable, last, cfg)
+    sample = None
+    if cfg.max_fit_rows is not None and usable.height > cfg.max_fit_rows:
+        sample = sample_series(usable, cfg.seed, cfg.max_fit_rows).with_columns(pl.lit(True).alias("_fit"))
+    oldest_pn = pl.select(period_number(pl.lit(origins[0]), cfg.freq)).item()
+    return RowPlan(origins, oldest_pn, sample, usable.height)
+
+
+# The columns `plan_rows` reads, and `train` reads of every row (the rest only of the planned rows).
+NARROW = [*KEYS, "period_date", "y", "is_future", "scale", "n_obs"]
+
+
+def train(features: pl.DataFrame, cfg: TrainConfig, narrow: pl.DataFrame | None = None) -> TrainingResult:
     """Backtest on rolling origins, calibrate intervals, then fit the final model on all history.
 
     Memory at scale: only the rows some fit or backtest window uses are copied with all their columns
     (every row of the sampled series, the backtest windows of the others); the rest is read as
-    (keys, period, y) for the baselines and origin statistics.
+    (keys, period, y) for the baselines and origin statistics. With `narrow` (the NARROW columns of
+    every row), `features` need only hold the rows `plan_rows(narrow, cfg)` asks for.
     """
+    narrow = features.select(NARROW) if narrow is None else narrow
+    plan = plan_rows(narrow, cfg)
+    origins, oldest_pn, sample, eligible_rows = plan.origins, plan.oldest_pn, plan.sample, plan.eligible_rows
     base, rounds = base_forecaster(features, cfg)
-    history = history_of(features.select(*KEYS, "period_date", "y", "is_future"), cfg).drop("is_future")
+    history = history_of(narrow.select(*KEYS, "period_date", "y", "is_future"), cfg).drop("is_future")
+    del narrow
     recent = FeatureConfig(cfg.target, cfg.horizon, cfg.freq).windows[1]
     ok = ~pl.col("is_future") & base.eligible() & pl.col("y").is_not_null()
-    usable = numbered(features.lazy().filter(ok).select(*KEYS, "period_date").collect(), cfg.freq)
-    origins = _origins(usable, history["period_date"].max(), cfg)
-    oldest_pn = pl.select(period_number(pl.lit(origins[0]), cfg.freq)).item()
-    sample, eligible_rows = None, usable.height
-    if cfg.max_fit_rows is not None and eligible_rows > cfg.max_fit_rows:
-        sample = sample_series(usable, cfg.seed, cfg.max_fit_rows).with_columns(pl.lit(True).alias("_fit"))
-    del usable
 
     def kept(frame: pl.LazyFrame, after_pn: int) -> pl.LazyFrame:
         """Rows of sampled series, and rows of the others after period `after_pn`; all without a cap."""

@@ -3,8 +3,10 @@
 import polars as pl
 import pytest
 
+from platform_assets.defs.ml import training_rows
 from platform_assets.sampling import capped, sample_series
 from platform_assets.training import TrainConfig, train
+from platform_assets.warehouse import DuckDBWarehouse
 from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
 
 
@@ -53,3 +55,18 @@ def test_capped_fit_scores_every_series(capped_result, history):  # noqa: F811
     assert not capped_result.backtest["p50"].equals(full.backtest["p50"])
     m = capped_result.metrics
     assert m["wape"] < m["seasonal_naive_wape"] and m["wape"] < m["naive_wape"]
+
+
+def test_training_reads_only_the_planned_rows_and_trains_the_same_model(history, tmp_path):  # noqa: F811
+    """trained_model's read (the narrow columns of every row, all columns of the planned rows only)
+    gives the model a whole-table read gives: same booster, same backtest."""
+    cfg = TrainConfig(horizon=H, max_fit_rows=history.height // 2, params={"num_iterations": 40})
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    odd = history.with_columns(pl.col("product_id") + ":x|")  # ids holding the key's separators
+    warehouse.replace_table("features", "training_features", odd)
+    narrow, rows = training_rows(warehouse, cfg)
+    assert narrow.height == odd.height and rows.height < odd.height
+    whole = train(odd.sort([*KEYS, "period_date"]), cfg)
+    planned = train(rows, cfg, narrow=narrow)
+    assert planned.model.model_str == whole.model.model_str
+    assert planned.backtest.equals(whole.backtest)
