@@ -8,6 +8,7 @@ MLflow's URIs are process-global, so each public function points MLflow at the U
 import math
 import tempfile
 from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib.metadata import version as installed
 from pathlib import Path
 
@@ -204,6 +205,14 @@ def run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
 
 def set_champion(tracking_uri: str, version: int | str) -> None:
     _client(tracking_uri).set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+
+
+def evaluation_since(model: Forecaster, windows: pl.DataFrame, period_days: int) -> date:
+    """The day after which `evaluate_on_backtest` reads features: the windows' rows and the actuals
+    the model's origin features read before the oldest origin (its medium window, plus one period).
+    `period_days`: at least one period, in days."""
+    lookback = 0 if model.origin_windows is None else model.origin_windows[1]
+    return windows["origin"].min() - timedelta(days=period_days * (lookback + 1))
 
 
 def evaluate_on_backtest(

@@ -2,6 +2,7 @@
 
 import math
 from dataclasses import replace
+from datetime import timedelta
 
 import mlflow
 import polars as pl
@@ -14,6 +15,7 @@ from platform_assets.registry import (
     MODEL_NAME,
     decide_promotion,
     evaluate_on_backtest,
+    evaluation_since,
     load_forecaster,
     log_training,
     run_metrics,
@@ -158,6 +160,14 @@ def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
     mute = replace(good.model, min_history=10**6)
     muted = evaluate_on_backtest(mute, features, good.backtest)
     assert muted["wape"] == pytest.approx(good.metrics["naive_wape"])
+    # champion_model reads only the rows after evaluation_since: the score is the same
+    since = evaluation_since(good.model, good.backtest, period_days=1)
+    recent = features.filter(pl.col("period_date") > since)
+    assert recent.height < features.height
+    assert evaluate_on_backtest(good.model, recent, good.backtest) == scored
+    # one period less and the oldest origin's origin features change
+    short = features.filter(pl.col("period_date") > since + timedelta(days=2))
+    assert evaluate_on_backtest(good.model, short, good.backtest) != scored
 
 
 @pytest.mark.parametrize(
