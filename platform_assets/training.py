@@ -121,26 +121,33 @@ def _baselines(
     """naive, seasonal_naive, recent_median and the MASE scale for `window` rows, from history up to
     the origin only. recent_median (the median of the last `recent` periods' actuals) is the bar on
     intermittent demand, where any mean-like forecast loses to "mostly nothing" on WAPE."""
-    seen = history.filter(pl.col("_pn") <= origin_pn)
+    # Lazy, and the seasonal source limited to the last season: at 50k series `history` is 36M rows and
+    # eager copies of it per origin cost several GB (the 50k scale bench's training spikes).
+    seen = history.lazy().filter(pl.col("_pn") <= origin_pn)
     last = seen.group_by(KEYS).agg(pl.col("y").drop_nulls().last().alias("naive"))
     median = (
         seen.filter(pl.col("_pn") > origin_pn - recent)
         .group_by(KEYS)
         .agg(pl.col("y").median().alias("recent_median"))
     )
-    seasonal = seen.select(*KEYS, pl.col("_pn").alias("_src"), pl.col("y").alias("_snaive"))
+    seasonal = seen.filter(pl.col("_pn") > origin_pn - season).select(
+        *KEYS, pl.col("_pn").alias("_src"), pl.col("y").alias("_snaive")
+    )
+    scale = in_sample_scale(seen.select(*KEYS, "y").collect(), KEYS, season)
     source = origin_pn - season + 1 + (pl.col("horizon") - 1) % season
     return (
-        window.with_columns(source.cast(pl.Int32).alias("_src"))
-        .join(last, on=KEYS, how="left")
-        .join(median, on=KEYS, how="left")
-        .join(seasonal, on=[*KEYS, "_src"], how="left")
-        .join(in_sample_scale(seen.select(*KEYS, "y"), KEYS, season), on=KEYS, how="left")
+        window.lazy()
+        .with_columns(source.cast(pl.Int32).alias("_src"))
+        .join(last, on=KEYS, how="left", maintain_order="left")
+        .join(median, on=KEYS, how="left", maintain_order="left")
+        .join(seasonal, on=[*KEYS, "_src"], how="left", maintain_order="left")
+        .join(scale.lazy(), on=KEYS, how="left", maintain_order="left")
         .with_columns(
             pl.coalesce("_snaive", "naive").alias("seasonal_naive"),
             pl.coalesce("recent_median", "naive").alias("recent_median"),
         )
         .drop("_src", "_snaive")
+        .collect()
     )
 
 
