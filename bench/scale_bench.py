@@ -476,39 +476,38 @@ def render(results: dict) -> str:
 
 # Hand-written reading of the numbers kept next to the generator so every regeneration keeps it.
 NOTES = """
-What the numbers say (1k and 10k: the 2026-11-28 run of `--sizes 1k,10k`; 50k: `--sizes 50k` the same day;
-all after capping the rows of each fit; only the 50k run has the chunked features build and the planned
-training read, both made for memory at 50k and not yet rerun at 1k/10k: expect features a little slower
-there, 4 chunks at 10k each scanning the sales table, and training the same).
-- **Full graph: 218 s at 1k, 425 s at 10k (aim < 10 min met; the 2026-11-23 run did not finish within
-  40 minutes), 787 s at 50k.** Training is 179 / 319 / 350 s: each of the 4 fits (3 backtest origins +
-  final) takes a seeded sample of whole series up to `SHELFCAST_MAX_FIT_ROWS` = 1,000,000 rows (~15% of
-  the eligible rows at 10k, ~3% at 50k) while the backtest still scores every series, so training
-  stops growing with the catalog; the floor is one `lightgbm.train` on that matrix (89 s at 10k), 3.6x
-  for 4 fits plus backtest scoring and MLflow logging. Why a cap and not a cheaper loss: weighted Huber
-  fits 2.4x faster but loses to the recent median on the test generator (see `platform_assets/training.py`);
-  sampling series costs little: `train()` on the 1k warehouse, WAPE 0.4122 with all 672k rows (233 s),
-  0.4142 with 300k (87 s), 0.4162 with 150k (45 s). On Ta Feng (782k rows, cap not reached by default) a
-  500k cap costs 0.011 (0.9239 -> 0.9352): heterogeneous catalogs want the larger sample, hence 1M. At
-  50k the rest grows linearly: ingest 129 s (floor 20 s: the synthetic feed draws the rows), features 186
-  s (26 chunks of <= 2M sales rows; floor 51 s), dbt 77 s (floor 39 s).
-- **Daily refresh: 28 s at 1k, 41 s at 10k (aim < 1 min met), 76 s at 50k (missed)**, and it grows with
-  the new data, not with history, except monitoring: features 0.6 / 3.1 / 13.3 s (18% / 10% / 7% of the
-  full build), ingest 1.6 / 2.7 / 4.2 s, dbt 14.9 / 17.8 / 18.2 s of which 2.7 / 4.6 / 4.7 s in the
-  database (the rest is fixed cost per dbt invocation: start-up and a full re-parse, because the run's
-  `--vars`, its partition window, differ from the stored manifest's). At 50k `drift_scores` (23 s) is the
-  largest step: it compares two 28-period windows of every series, a cost that grows with the catalog
-  (not with history), and is the next thing to make incremental or sampled.
-- **Peak RSS** (largest process): 1.9 GiB at 1k, 6.1 GiB at 10k, **15.2 GiB at 50k, over the 8 GB aim**,
-  and it is the Dagster process in `trained_model`: the 7 narrow columns of all 36.5M rows (~8 GB held
-  while training; before the planned read, the whole-table read alone peaked at 16.7 GB) plus three
-  short spikes of ~5-7 GB, one per backtest origin, which by their timing are the baselines
-  (`training._baselines` takes the in-sample MASE scale over every series' whole history). Sampled from
-  /proc every 5 s: dbt's DuckDB peaked at 6.7 GB, the chunked features build at ~2.4 GB. The 50k
-  refresh: 5.4 GiB. The 10k refresh's 9.0 GiB is, as far as I can tell, an artifact of this bench: the
-  refresh child was forked from the benchmark process after the floors had loaded the full tables into
-  it, and Linux counts the parent's pages at fork in the child's `ru_maxrss`; the floors now run in a
-  process of their own (the 1k/10k rows predate that fix).
+What the numbers say (the 2026-11-28 run of `--sizes 1k,10k,50k`, after capping the rows of each fit,
+the chunked full features build and the planned training read).
+- **Full graph: 216 s at 1k, 386 s at 10k (aim < 10 min met; the 2026-11-23 run did not finish within
+  40 minutes), 806 s at 50k.** Training is 176 / 277 / 357 s: each of the 4 fits (3 backtest
+  origins + final) takes a seeded sample of whole series up to `SHELFCAST_MAX_FIT_ROWS` = 1,000,000 rows
+  (~15% of the eligible rows at 10k, ~3% at 50k) while the backtest still scores every series, so
+  training stops growing with the catalog; the floor is one `lightgbm.train` on that matrix (67 s at
+  10k), ~4x for 4 fits plus backtest scoring and MLflow logging. Why a cap and not a cheaper loss:
+  weighted Huber fits 2.4x faster but loses to the recent median on the test generator (see
+  `platform_assets/training.py`); sampling series costs little: `train()` on the 1k warehouse, WAPE
+  0.4122 with all 672k rows (233 s), 0.4142 with 300k (87 s), 0.4162 with 150k (45 s). On Ta Feng (782k
+  rows, cap not reached by default) a 500k cap costs 0.011 (0.9239 -> 0.9352): heterogeneous catalogs want
+  the larger sample, hence 1M. At 50k the other stages grow linearly: ingest 134 s (floor 21 s: the
+  synthetic feed draws the rows), features 194 s (chunks of <= 2M sales rows; floor 55 s), dbt 77 s
+  (floor 42 s).
+- **Daily refresh: 30 s at 1k, 38 s at 10k (aim < 1 min met), 79 s at 50k**, growing with the new
+  data, not with history, except monitoring: features 0.7 / 3.0 / 14.1 s, ingest 1.5 / 2.0 / 4.4 s, dbt
+  16.0 / 16.6 / 19.1 s of which 3-5 s in the database (the rest is fixed cost per dbt invocation:
+  start-up and a full re-parse, because the run's `--vars`, its partition window, differ from the stored
+  manifest's). At 50k `drift_scores` (23 s) is the largest step: it compares two 28-period
+  windows of every series, a cost that grows with the catalog (not with history), and is the next thing
+  to make incremental or sampled.
+- **Peak RSS** (largest process): 1.8 GiB at 1k, 4.1 GiB at 10k, **12.6 GiB at 50k** (aim < 8 GB: missed), the
+  Dagster process in `trained_model`: it holds the 7 narrow columns of all 36.5M rows (the asset's copy
+  and train()'s sorted one). Before this run's changes: 15.2 GiB at 50k (plus three ~5-7 GB spikes, one
+  per backtest origin, from eager copies of the whole history in the baselines; lazy now, the spikes
+  are ~4 GB) and 16.7 GB for
+  the whole-table read before that. Sampled from /proc every 5 s in an earlier 50k run: dbt's DuckDB
+  peaked at 6.7 GB, the chunked features build at ~2.4 GB. Daily refresh: 0.7 / 1.6 / 5.4 GiB. (The
+  previous run's 9.0 GiB for the 10k refresh was this bench's artifact: the refresh child was forked
+  from the benchmark process after the floors had loaded the full tables into it, and Linux counts the
+  parent's pages at fork in the child's `ru_maxrss`; the floors now run in a process of their own.)
 """
 
 
