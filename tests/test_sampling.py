@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from platform_assets.defs.ml import training_rows
-from platform_assets.sampling import capped, sample_series
+from platform_assets.sampling import sample_series
 from platform_assets.training import TrainConfig, train
 from platform_assets.warehouse import DuckDBWarehouse
 from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
@@ -13,7 +13,8 @@ from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fi
 def test_sample_fits_the_budget_and_keeps_whole_series(history):  # noqa: F811
     counts = history.group_by(KEYS).len()
     budget = history.height // 3
-    kept = capped(history, seed=7, max_rows=budget)
+    series = sample_series(history, seed=7, max_rows=budget)
+    kept = history.join(series, on=KEYS, how="semi", maintain_order="left")
     assert 0 < kept.height <= budget
     # whole series: each kept series has every one of its rows, in the original order
     assert (
@@ -34,8 +35,9 @@ def test_sample_is_seeded_and_independent_of_row_order(history):  # noqa: F811
     shuffled = history.sample(fraction=1.0, shuffle=True, seed=1)
     assert a.equals(sample_series(shuffled, seed=7, max_rows=budget))
     assert not a.equals(sample_series(history, seed=8, max_rows=budget))
-    assert capped(history, seed=7, max_rows=None) is history
-    assert capped(history, seed=7, max_rows=history.height) is history
+    assert sample_series(history, seed=7, max_rows=history.height).equals(
+        history.select(KEYS).unique().sort(KEYS)
+    )
     assert sample_series(history, seed=7, max_rows=1).height == 1  # never an empty fit
 
 
