@@ -227,7 +227,7 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     from platform_assets import origin_features
     from platform_assets.defs.ml import training_rows
     from platform_assets.features import KEYS
-    from platform_assets.training import TrainConfig, base_forecaster, history_of, plan_rows
+    from platform_assets.training import TrainConfig, base_forecaster, history_of
     from platform_assets.warehouse import DuckDBWarehouse
 
     warehouse = str(home / "warehouse.duckdb")
@@ -256,8 +256,7 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     # The final fit's rows as train() builds them (the seeded sample of series within the row cap, with
     # their origin features), read as trained_model reads them.
     cfg = TrainConfig()
-    narrow, rows = training_rows(DuckDBWarehouse(path=warehouse), cfg)
-    plan = plan_rows(narrow, cfg)
+    narrow, rows, plan = training_rows(DuckDBWarehouse(path=warehouse), cfg)
     del narrow
     base, rounds = base_forecaster(rows, cfg)
     params, names, categorical = base.params, base.feature_names, base.categorical_names

@@ -247,16 +247,22 @@ def plan_rows(narrow: pl.DataFrame, cfg: TrainConfig) -> RowPlan:
 NARROW = [*KEYS, "period_date", "y", "is_future", "scale", "n_obs"]
 
 
-def train(features: pl.DataFrame, cfg: TrainConfig, narrow: pl.DataFrame | None = None) -> TrainingResult:
+def train(
+    features: pl.DataFrame,
+    cfg: TrainConfig,
+    narrow: pl.DataFrame | None = None,
+    plan: RowPlan | None = None,
+) -> TrainingResult:
     """Backtest on rolling origins, calibrate intervals, then fit the final model on all history.
 
     Memory at scale: only the rows some fit or backtest window uses are copied with all their columns
     (every row of the sampled series, the backtest windows of the others); the rest is read as
     (keys, period, y) for the baselines and origin statistics. With `narrow` (the NARROW columns of
-    every row), `features` need only hold the rows `plan_rows(narrow, cfg)` asks for.
+    every row), `features` need only hold the rows `plan_rows(narrow, cfg)` asks for; pass that `plan`
+    too when the caller already made it.
     """
     narrow = features.select(NARROW) if narrow is None else narrow
-    plan = plan_rows(narrow, cfg)
+    plan = plan_rows(narrow, cfg) if plan is None else plan
     origins, oldest_pn, sample, eligible_rows = plan.origins, plan.oldest_pn, plan.sample, plan.eligible_rows
     base, rounds = base_forecaster(features, cfg)
     history = history_of(narrow.select(*KEYS, "period_date", "y", "is_future"), cfg).drop("is_future")

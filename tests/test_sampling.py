@@ -66,9 +66,9 @@ def test_training_reads_only_the_planned_rows_and_trains_the_same_model(history,
     warehouse = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
     odd = history.with_columns(pl.col("product_id") + ":x|")  # ids holding the key's separators
     warehouse.replace_table("features", "training_features", odd)
-    narrow, rows = training_rows(warehouse, cfg)
+    narrow, rows, plan = training_rows(warehouse, cfg)
     assert narrow.height == odd.height and rows.height < odd.height
     whole = train(odd.sort([*KEYS, "period_date"]), cfg)
-    planned = train(rows, cfg, narrow=narrow)
+    planned = train(rows, cfg, narrow=narrow, plan=plan)
     assert planned.model.model_str == whole.model.model_str
     assert planned.backtest.equals(whole.backtest)

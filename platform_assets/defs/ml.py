@@ -5,6 +5,7 @@ this module, and only the steps that train or forecast should pay for them.
 """
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
@@ -13,6 +14,9 @@ from platform_assets.defs.features import feature_config, frame_digest
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.resources import MLflowResource, ShelfcastConfig
 from platform_assets.warehouse import Warehouse
+
+if TYPE_CHECKING:  # training imports LightGBM: only the steps that train load it
+    from platform_assets.training import RowPlan, TrainConfig
 
 KEYS = "product_id, store_id, period_date"
 PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}  # at least one period, in days, for date arithmetic in SQL
@@ -26,8 +30,9 @@ def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
     return {k: dg.MetadataValue.float(float(v)) for k, v in sorted(metrics.items())}
 
 
-def training_rows(warehouse: Warehouse, cfg) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the few columns `train` reads of every row, all columns of the rows it plans to use): at 50k
+def training_rows(warehouse: Warehouse, cfg: "TrainConfig") -> tuple[pl.DataFrame, pl.DataFrame, "RowPlan"]:
+    """(the few columns `train` reads of every row, all columns of the rows it plans to use, the plan
+    `training.plan_rows` made, for `train` not to make it again): at 50k
     series the whole table is 36M rows x 41 columns, and a fit uses a sample of series. Series are
     matched by a length-prefixed key, unambiguous whatever characters the ids hold."""
     from platform_assets.training import NARROW, plan_rows
@@ -35,7 +40,7 @@ def training_rows(warehouse: Warehouse, cfg) -> tuple[pl.DataFrame, pl.DataFrame
     narrow = warehouse.query(f"select {', '.join(NARROW)} from features.training_features order by {KEYS}")
     plan = plan_rows(narrow, cfg)
     if plan.sample is None:  # every series is fitted on: every row is needed
-        return narrow, warehouse.query(f"select * from features.training_features order by {KEYS}")
+        return narrow, warehouse.query(f"select * from features.training_features order by {KEYS}"), plan
     key = "cast(length(product_id) as varchar) || ':' || product_id || store_id"
     keys = (
         plan.sample.select(
@@ -53,7 +58,7 @@ def training_rows(warehouse: Warehouse, cfg) -> tuple[pl.DataFrame, pl.DataFrame
         f"({', '.join('?' * len(keys))}) order by {KEYS}",
         [oldest, *keys],
     )
-    return narrow, rows
+    return narrow, rows, plan
 
 
 @dg.asset(
@@ -93,8 +98,8 @@ def trained_model(
         tune_trials=config.tune_trials,
         max_fit_rows=config.max_fit_rows or None,
     )
-    narrow, frame = training_rows(warehouse, cfg)
-    result = train(frame, cfg, narrow=narrow)
+    narrow, frame, plan = training_rows(warehouse, cfg)
+    result = train(frame, cfg, narrow=narrow, plan=plan)
     run_id, version = log_training(
         result,
         tracking_uri=mlflow.tracking_uri,
