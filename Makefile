@@ -28,16 +28,16 @@ $(BIN)/.installed: pyproject.toml uv.lock
 install: $(BIN)/.installed
 
 manifest: install
-	$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/dbt.py
+	$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/storage/dbt_project.py
 
 # The instance follows the warehouse: copied on every run so switching SHELFCAST_WAREHOUSE just works.
 instance: install
 	mkdir -p $(DAGSTER_HOME)
 	cp $(INSTANCE_TEMPLATE) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m platform_assets.postgres_setup
+	$(BIN)/python -m platform_assets.cli.setup_databases
 
 demo: manifest instance
-	$(BIN)/python -m platform_assets.demo
+	$(BIN)/python -m platform_assets.cli.demo
 
 # The monitoring loop on its own home (fresh each time): clean history, drifted periods, drift check,
 # retrain sensor, retrain, promotion gate. `make dev SHELFCAST_HOME=data/drift-demo` shows it after.
@@ -47,7 +47,7 @@ drift-demo: manifest
 	mkdir -p $(DRIFT_HOME)/dagster_home
 	cp deploy/dagster-local.yaml $(DRIFT_HOME)/dagster_home/dagster.yaml
 	SHELFCAST_HOME=$(DRIFT_HOME) DAGSTER_HOME=$(DRIFT_HOME)/dagster_home \
-	SHELFCAST_DUCKDB_PATH=$(DRIFT_HOME)/warehouse.duckdb $(BIN)/python -m platform_assets.drift_loop
+	SHELFCAST_DUCKDB_PATH=$(DRIFT_HOME)/warehouse.duckdb $(BIN)/python -m platform_assets.cli.drift_demo
 
 dev: manifest instance
 	$(BIN)/dagster dev -w workspace.yaml

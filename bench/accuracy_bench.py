@@ -34,9 +34,9 @@ import numpy as np
 import polars as pl
 
 from bench import common
-from platform_assets.features import FeatureConfig
-from platform_assets.metrics import backtest_metrics
-from platform_assets.training import DEFAULT_PARAMS, OBJECTIVE
+from platform_assets.features.build import FeatureConfig
+from platform_assets.modeling.metrics import backtest_metrics
+from platform_assets.modeling.training import DEFAULT_PARAMS, OBJECTIVE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.json"
@@ -83,7 +83,7 @@ def run_graph(home: Path, env: dict[str, str]) -> None:
     log = home / "demo.log"
     with log.open("w") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "platform_assets.demo"], cwd=ROOT, env=full_env, stdout=out, stderr=out
+            [sys.executable, "-m", "platform_assets.cli.demo"], cwd=ROOT, env=full_env, stdout=out, stderr=out
         )
     if done.returncode:
         raise RuntimeError(f"the graph failed for {env or 'synthetic'}; see {log}")
@@ -416,7 +416,7 @@ def render(rows: list[dict], meta: dict) -> str:
 ACCURACY_NOTES = """
 Every method forecasts exactly the rows of the champion's rolling-origin backtest (origins T-3H, T-2H, T-H;
 H = 14 days; refit at each origin on history up to it) and goes through the same
-`platform_assets.metrics.backtest_metrics`: WAPE, sMAPE and MASE (pooled, the champion's per-series
+`platform_assets.modeling.metrics.backtest_metrics`: WAPE, sMAPE and MASE (pooled, the champion's per-series
 `mase_scale`) per origin then averaged, coverage of the 80% band on the newest origin. Naive, seasonal naive
 and the recent median (of the 28 days up to the origin) are the backtest's own columns. When a dataset has
 more backtest series than `MAX_SERIES`, every row of the table is scored on the same seeded sample of series
@@ -431,7 +431,8 @@ model on the same information minus scaling, categories, attributes and cross-pr
 is conformal (`PredictionIntervals(n_windows=2, h=H)`), on the our-lags variant only and only where every
 series has more than 2H days of history at each origin: not on Ta Feng, whose new products are younger
 (coverage "-" there). "shelfcast, tuned" is the same graph in a second fresh home with
-`SHELFCAST_TUNE_TRIALS=8` (Optuna on the window just before the backtest, see `platform_assets/tuning.py`),
+`SHELFCAST_TUNE_TRIALS=8` (Optuna on the window just before the backtest, see
+`platform_assets/modeling/tuning.py`),
 scored on the same rows; the ratio below is for the default settings and counts the baselines as peers.
 Fit seconds: shelfcast is the Dagster `trained_model` step (3 backtest refits + final fit + MLflow logging);
 peers are fit + predict summed over the 3 origins. The machine is shared: times are noisy.

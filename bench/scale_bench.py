@@ -9,7 +9,7 @@ with history rather than with the new day, says where the time goes.
     python bench/scale_bench.py --sizes 50k     # opt-in: long; other sizes' stored results are kept
     python bench/scale_bench.py --quick         # 20 series, a smoke run: prints, writes nothing
 
-Per size, in a fresh SHELFCAST_HOME / DAGSTER_HOME: (1) `python -m platform_assets.demo` (job
+Per size, in a fresh SHELFCAST_HOME / DAGSTER_HOME: (1) `python -m platform_assets.cli.demo` (job
 `full_refresh` over the whole history); (2) the floors, on that warehouse file, in this process; (3) one
 more day (SHELFCAST_SYNTH_DAYS + 1) and job `daily_refresh` over the newest month partition, in a second
 child process. Needs the dbt manifest (`make manifest`).
@@ -66,7 +66,7 @@ result = defs.resolve_job_def("daily_refresh").execute_in_process(
     tags=partition_range_tags(new_day.replace(day=1).isoformat(), last.replace(day=1).isoformat()),
     raise_on_error=False,
 )
-from platform_assets.demo import peak_memory
+from platform_assets.runner.report import peak_memory
 print(peak_memory())
 sys.exit(0 if result.success else 1)
 """
@@ -224,11 +224,11 @@ def features_floor(con: duckdb.DuckDBPyConnection, scratch: duckdb.DuckDBPyConne
 
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
-    from platform_assets import origin_features
     from platform_assets.defs.ml import training_rows
-    from platform_assets.features import KEYS
-    from platform_assets.training import TrainConfig, base_forecaster, history_of
-    from platform_assets.warehouse import DuckDBWarehouse
+    from platform_assets.features import origin as origin_features
+    from platform_assets.features.build import KEYS
+    from platform_assets.modeling.training import TrainConfig, base_forecaster, history_of
+    from platform_assets.storage.warehouse import DuckDBWarehouse
 
     warehouse = str(home / "warehouse.duckdb")
     scratch = duckdb.connect(str(tmp / "scratch.duckdb"))
@@ -320,7 +320,7 @@ def run_size(label: str, products: int) -> dict:
         dagster_home.mkdir(parents=True)
         shutil.copy(common.ROOT / "deploy" / "dagster-local.yaml", dagster_home / "dagster.yaml")
         full = graph_run(
-            [sys.executable, "-m", "platform_assets.demo"],
+            [sys.executable, "-m", "platform_assets.cli.demo"],
             child_env(home, dagster_home, products, DAYS),
             tmp,
             "full graph",
@@ -457,7 +457,8 @@ def render(results: dict) -> str:
         f"polars {m['polars']}, lightgbm {m['lightgbm']}. Shared with other jobs: the load average is given "
         "with each measurement; one run per cell, expect tens of percent of noise.",
         "",
-        "Per size, on a fresh home: the full graph is `python -m platform_assets.demo` (job `full_refresh` "
+        "Per size, on a fresh home: the full graph is `python -m platform_assets.cli.demo` "
+        "(job `full_refresh` "
         f"over the whole history, DuckDB warehouse, synthetic feed, {STORES} stores); the daily refresh adds "
         "one day (`SHELFCAST_SYNTH_DAYS` + 1) and runs job `daily_refresh` over the month partitions that "
         "day touches. Stage seconds are the sum of their steps in the run's event log (ingest: `raw_*`, "
@@ -484,7 +485,7 @@ the chunked full features build and the planned training read).
   training stops growing with the catalog; the floor is one `lightgbm.train` on that matrix (67 s at
   10k), ~4x for 4 fits plus backtest scoring and MLflow logging. Why a cap and not a cheaper loss:
   weighted Huber fits 2.4x faster but loses to the recent median on the test generator (see
-  `platform_assets/training.py`); sampling series costs little: `train()` on the 1k warehouse, WAPE
+  `platform_assets/modeling/training.py`); sampling series costs little: `train()` on the 1k warehouse, WAPE
   0.4122 with all 672k rows (233 s), 0.4142 with 300k (87 s), 0.4162 with 150k (45 s). On Ta Feng (782k
   rows, cap not reached by default) a 500k cap costs 0.011 (0.9239 -> 0.9352): heterogeneous catalogs want
   the larger sample, hence 1M. At 50k the other stages grow linearly: ingest 134 s (floor 21 s: the

@@ -1,7 +1,7 @@
 """Full-graph wall time on Postgres vs DuckDB, at the default synthetic size and at 10x the products.
 
 Why: SHELFCAST_WAREHOUSE=postgres moves the warehouse, the Dagster instance and MLflow onto one server;
-this measures what that costs end to end (`python -m platform_assets.demo`, i.e. `make demo`) and, from
+this measures what that costs end to end (`python -m platform_assets.cli.demo`, i.e. `make demo`) and, from
 the run's event log, which step pays it.
 
     python bench/warehouse_bench.py          # both sizes: bench/results/warehouse.json + BENCHMARKS.md
@@ -29,8 +29,8 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as adbc
 
 from bench import common
-from platform_assets.postgres_setup import ensure_databases
-from platform_assets.settings import sibling_database
+from platform_assets.config.settings import sibling_database
+from platform_assets.storage.databases import ensure_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "warehouse.json"
@@ -75,7 +75,7 @@ def fresh_databases(name: str) -> Iterator[str]:
 
 
 def run_graph(engine: str, products: int, label: str) -> dict:
-    """One `python -m platform_assets.demo` in a fresh process on fresh state; exits on failure."""
+    """One `python -m platform_assets.cli.demo` in a fresh process on fresh state; exits on failure."""
     with tempfile.TemporaryDirectory(prefix=f"shelfcast-bench-{engine}-{label}-") as tmp:
         home, dagster_home = Path(tmp) / "home", Path(tmp) / "dagster_home"
         dagster_home.mkdir(parents=True)
@@ -88,7 +88,7 @@ def run_graph(engine: str, products: int, label: str) -> dict:
         with databases as dsn:
             env = clean_env(home, dagster_home, engine, products, dsn)
             log_path = Path(tmp) / "demo.log"
-            child = common.run_child([sys.executable, "-m", "platform_assets.demo"], env, log_path)
+            child = common.run_child([sys.executable, "-m", "platform_assets.cli.demo"], env, log_path)
             wall, usage = child.wall_seconds, child.usage
             output = log_path.read_text()
             if child.exit_code != 0:
@@ -155,7 +155,8 @@ def render(results: dict) -> str:
         f"machine (shared_buffers {pg['shared_buffers']}, work_mem {pg['work_mem']}, "
         f"synchronous_commit {pg['synchronous_commit']}, fsync {pg['fsync']}).",
         "",
-        "Each cell is one `python -m platform_assets.demo` (what `make demo` runs: job `full_refresh` over "
+        "Each cell is one `python -m platform_assets.cli.demo` (what `make demo` runs: "
+        "job `full_refresh` over "
         f"the feed's whole history) in a fresh process on fresh state, synthetic feed, {STORES} stores x "
         f"{DAYS} days. On Postgres the warehouse, the Dagster instance and MLflow are all on the server "
         "(fresh databases per run); on DuckDB they are a file, SQLite and SQLite. *Wall* is the whole "

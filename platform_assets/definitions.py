@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from platform_assets.config.settings import Settings, build_resources, load_settings
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
 from platform_assets.defs.landing import build_landing_defs
@@ -11,7 +12,6 @@ from platform_assets.defs.orchestration import build_orchestration_defs
 from platform_assets.defs.quality import build_quality_defs
 from platform_assets.defs.retraining import build_retraining_defs
 from platform_assets.defs.warehouse import build_warehouse_defs
-from platform_assets.settings import Settings, build_resources, load_settings
 
 
 def _default_executor(settings: Settings) -> dg.ExecutorDefinition:

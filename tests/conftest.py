@@ -9,10 +9,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.orchestration import partition_range_tags
-from platform_assets.demo import history_range
-from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import Warehouse
+from platform_assets.runner.history import history_range
+from platform_assets.storage.warehouse import Warehouse
 
 
 @dataclass
@@ -37,8 +37,8 @@ class Graph:
 def shelfcast_graph(home: Path, instance: dg.DagsterInstance | None = None, **env: str) -> Iterator[Graph]:
     """Build the definitions with SHELFCAST_* set to `env` only (the rest of the environment cleared),
     run against `instance` (an ephemeral one by default)."""
+    from platform_assets.config.settings import load_settings
     from platform_assets.definitions import build_defs
-    from platform_assets.settings import load_settings
 
     with pytest.MonkeyPatch.context() as mp:
         for var in [v for v in os.environ if v.startswith("SHELFCAST_")]:
@@ -77,7 +77,7 @@ def pg_dsn() -> Iterator[str]:
     reason; in CI (CI set) it fails them."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    from platform_assets.postgres_setup import ensure_databases
+    from platform_assets.storage.databases import ensure_databases
 
     dsn = f"postgresql://postgres@127.0.0.1:5432/shelfcast_test_{os.getpid()}"
     try:

@@ -138,7 +138,7 @@ def main(job: str, sync: Path, name: str) -> int:
     sensor would launch it."""
     from platform_assets.definitions import defs
     from platform_assets.defs.orchestration import partition_range_tags
-    from platform_assets.demo import history_range
+    from platform_assets.runner.history import history_range
 
     first, last = history_range(defs.resources["config"].process_config_and_initialize())
     kwargs = {

@@ -18,7 +18,7 @@ import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from polars.testing import assert_frame_equal
 
-from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 FORECASTS = {
@@ -413,9 +413,9 @@ def postgres_engine(pg_dsn: str) -> Iterator[Engine]:
     """A database of its own beside the session's (the parity tests own that one)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    from platform_assets.postgres_setup import COLLATION
-    from platform_assets.settings import sibling_database
-    from platform_assets.warehouse_postgres import PostgresWarehouse, dbt_environment
+    from platform_assets.config.settings import sibling_database
+    from platform_assets.storage.databases import COLLATION
+    from platform_assets.storage.postgres_warehouse import PostgresWarehouse, dbt_environment
     from tests.conftest import PG_SERVER
 
     dsn = sibling_database(pg_dsn, "dbt")

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from platform_assets.features import (
+from platform_assets.features.build import (
     Chunk,
     FeatureConfig,
     build_features,

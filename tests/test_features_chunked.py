@@ -7,12 +7,12 @@ from urllib.parse import urlparse
 import polars as pl
 import pytest
 
+from platform_assets.config.settings import sibling_database
 from platform_assets.defs.features import frame_digest, full_build
-from platform_assets.features import KEYS, FeatureConfig, exact_factors
-from platform_assets.postgres_setup import COLLATION
-from platform_assets.settings import sibling_database
-from platform_assets.warehouse import DuckDBWarehouse, Warehouse
-from platform_assets.warehouse_postgres import PostgresWarehouse
+from platform_assets.features.build import KEYS, FeatureConfig, exact_factors
+from platform_assets.storage.databases import COLLATION
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
+from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
 from tests.conftest import PG_SERVER
 from tests.test_features import chunkable, features_for, make_data
 

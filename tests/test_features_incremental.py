@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from platform_assets.defs.features import CARRY_SQL, inputs_digest, plan_build
-from platform_assets.features import (
+from platform_assets.features.build import (
     KEYS,
     FeatureConfig,
     build_features,
@@ -22,8 +22,8 @@ from platform_assets.features import (
     exact_factors,
     lookback_start,
 )
-from platform_assets.warehouse import AtLeast, DuckDBWarehouse, Warehouse
-from platform_assets.warehouse_postgres import PostgresWarehouse
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
+from platform_assets.storage.warehouse import AtLeast, DuckDBWarehouse, Warehouse
 from tests.conftest import materialization_metadata, shelfcast_graph
 from tests.test_features import make_data
 
@@ -212,7 +212,7 @@ def test_daily_refresh_writes_features_incrementally(tmp_path):
     import dagster as dg
 
     from platform_assets.defs.orchestration import partition_range_tags
-    from platform_assets.demo import history_range
+    from platform_assets.runner.history import history_range
 
     def run(g, tags):
         job = g.defs.resolve_implicit_global_asset_job_def()

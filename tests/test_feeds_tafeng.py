@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS
 from platform_assets.feeds import SynthConfig, TafengFeed, make_feed
 from platform_assets.feeds.tafeng import COLUMNS, data_path
-from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS
 
 LINES = 817_741
 MONTHS = [(date(2000, 11, 1), date(2000, 12, 1)), (date(2000, 12, 1), date(2001, 1, 1)),

@@ -6,7 +6,15 @@ from datetime import date
 import polars as pl
 import pytest
 
-from platform_assets.metrics import backtest_metrics, coverage, in_sample_scale, mase, rmse, smape, wape
+from platform_assets.modeling.metrics import (
+    backtest_metrics,
+    coverage,
+    in_sample_scale,
+    mase,
+    rmse,
+    smape,
+    wape,
+)
 
 Y = [0.0, 2.0, 4.0]
 YHAT = [0.0, 1.0, 6.0]

@@ -10,8 +10,8 @@ import polars.selectors as cs
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.features import FeatureConfig
-from platform_assets.registry import (
+from platform_assets.features.build import FeatureConfig
+from platform_assets.modeling.registry import (
     MODEL_NAME,
     decide_promotion,
     evaluate_on_backtest,
@@ -21,7 +21,7 @@ from platform_assets.registry import (
     run_metrics,
     set_champion,
 )
-from platform_assets.training import TrainConfig, train
+from platform_assets.modeling.training import TrainConfig, train
 from tests.test_features import features_for, make_data
 
 H = 7

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.drift_loop import run_loop
-from platform_assets.registry import MODEL_NAME
+from platform_assets.modeling.registry import MODEL_NAME
+from platform_assets.runner.drift_loop import run_loop
 
 ENV = {
     "SYNTH_PRODUCTS": "12",

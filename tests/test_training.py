@@ -7,10 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from platform_assets.features import FeatureConfig
-from platform_assets.forecasting import make_forecasts
-from platform_assets.metrics import coverage
-from platform_assets.training import BACKTEST, TrainConfig, train
+from platform_assets.features.build import FeatureConfig
+from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.modeling.metrics import coverage
+from platform_assets.modeling.training import BACKTEST, TrainConfig, train
 from tests.test_features import features_for, make_data
 
 H = 7

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.features import FeatureConfig
-from platform_assets.metrics import wape
-from platform_assets.registry import log_training
-from platform_assets.training import DEFAULT_PARAMS, TrainConfig, base_forecaster, history_of, train
-from platform_assets.tuning import SEARCH_SPACE, search, tuning_sample
+from platform_assets.features.build import FeatureConfig
+from platform_assets.modeling.metrics import wape
+from platform_assets.modeling.registry import log_training
+from platform_assets.modeling.training import DEFAULT_PARAMS, TrainConfig, base_forecaster, history_of, train
+from platform_assets.modeling.tuning import SEARCH_SPACE, search, tuning_sample
 from tests.test_features import features_for, make_data
 
 H = 7

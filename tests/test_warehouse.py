@@ -11,8 +11,8 @@ import uuid
 import polars as pl
 import pytest
 
-from platform_assets.warehouse import DuckDBWarehouse, Warehouse
-from platform_assets.warehouse_postgres import PostgresWarehouse, numbered
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse, numbered
+from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -135,8 +135,8 @@ def test_placeholders_skip_quoted_text():
 
 KILLED_WRITER = """
 import sys, polars as pl
-from platform_assets.warehouse import DuckDBWarehouse
-from platform_assets.warehouse_postgres import PostgresWarehouse
+from platform_assets.storage.warehouse import DuckDBWarehouse
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 kind, target, how = sys.argv[1:4]
 w = DuckDBWarehouse(path=target) if kind == "duckdb" else PostgresWarehouse(dsn=target)
 big = pl.DataFrame({"part": ["a"] * 3_000_000, "x": range(3_000_000)})

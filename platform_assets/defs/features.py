@@ -6,7 +6,7 @@ first period whose marts rows may have changed: the first month of the run's par
 marts from `lookback` periods before that, plus a per-series running state aggregated in SQL, and
 replaces the table's tail (`replace_slice` with `period_date >= since`); `inference_features` (the
 next horizon) is always rebuilt whole. The rows equal a from-scratch build's (see
-platform_assets/features.py and tests/test_features_incremental.py) provided the older rows still
+platform_assets/features/build.py and tests/test_features_incremental.py) provided the older rows still
 describe the same inputs, which is checked, and the build falls back to a full one when it is not
 known: no previous build, a changed catalog (category, brand, supplier, numeric attributes), feature
 settings or feature code (`FEATURE_CODE_VERSION`), a table whose row count or last period differs
@@ -25,9 +25,10 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.defs.orchestration import RANGE_START_TAG
-from platform_assets.features import (
+from platform_assets.features.build import (
     KEYS,
     Chunk,
     FeatureConfig,
@@ -42,11 +43,10 @@ from platform_assets.features import (
     offset_periods,
     period_start,
 )
-from platform_assets.resources import ShelfcastConfig
-from platform_assets.warehouse import AtLeast, Warehouse
+from platform_assets.storage.warehouse import AtLeast, Warehouse
 
 MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
-# Bump when platform_assets/features.py changes what a row holds: the next run then builds from scratch.
+# Bump when platform_assets/features/build.py changes what a row holds: the next run then builds from scratch.
 FEATURE_CODE_VERSION = 3
 SORT = "order by product_id, store_id, period_date"
 ORDER = [*KEYS, "period_date"]

@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.config.settings import Settings
+from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import FeedResult
 from platform_assets.feeds.base import month_windows
-from platform_assets.resources import ShelfcastConfig
-from platform_assets.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
-from platform_assets.settings import Settings
-from platform_assets.warehouse import Warehouse
+from platform_assets.storage.warehouse import Warehouse
 
 WAREHOUSE_POOL = "warehouse"
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}

@@ -18,6 +18,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.config.settings import Settings
 from platform_assets.defs.orchestration import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -26,8 +28,6 @@ from platform_assets.defs.orchestration import (
 )
 from platform_assets.feeds import contract as c
 from platform_assets.feeds.files import OBSERVATION_FORMATS, TABLE_FORMATS, read_text_table
-from platform_assets.resources import ShelfcastConfig
-from platform_assets.settings import Settings
 
 FILES_TAG = "shelfcast/landing_files"
 UNREADABLE_TAG = "shelfcast/landing_unreadable"

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import polars as pl
 
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config, frame_digest
 from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import Warehouse
+from platform_assets.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:  # training imports LightGBM: only the steps that train load it
-    from platform_assets.training import RowPlan, TrainConfig
+    from platform_assets.modeling.training import RowPlan, TrainConfig
 
 KEYS = "product_id, store_id, period_date"
 PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}  # at least one period, in days, for date arithmetic in SQL
@@ -35,7 +35,7 @@ def training_rows(warehouse: Warehouse, cfg: "TrainConfig") -> tuple[pl.DataFram
     `training.plan_rows` made, for `train` not to make it again): at 50k
     series the whole table is 36M rows x 41 columns, and a fit uses a sample of series. Series are
     matched by a length-prefixed key, unambiguous whatever characters the ids hold."""
-    from platform_assets.training import NARROW, plan_rows
+    from platform_assets.modeling.training import NARROW, plan_rows
 
     narrow = warehouse.query(f"select {', '.join(NARROW)} from features.training_features order by {KEYS}")
     plan = plan_rows(narrow, cfg)
@@ -87,8 +87,8 @@ def trained_model(
 ) -> dg.MaterializeResult:
     """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
     registered as a new `challenger` version."""
-    from platform_assets.registry import MODEL_NAME, log_training
-    from platform_assets.training import TrainConfig, train
+    from platform_assets.modeling.registry import MODEL_NAME, log_training
+    from platform_assets.modeling.training import TrainConfig, train
 
     fcfg = feature_config(config)
     cfg = TrainConfig(
@@ -132,7 +132,7 @@ def trained_model(
 def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
     the current champion on the challenger's own backtest windows."""
-    from platform_assets.registry import (
+    from platform_assets.modeling.registry import (
         decide_promotion,
         evaluate_on_backtest,
         evaluation_since,
@@ -187,8 +187,8 @@ def forecasts(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
-    from platform_assets.forecasting import make_forecasts
-    from platform_assets.registry import MODEL_NAME, load_forecaster
+    from platform_assets.modeling.forecasting import make_forecasts
+    from platform_assets.modeling.registry import MODEL_NAME, load_forecaster
 
     champion = load_forecaster(mlflow.tracking_uri, "champion")
     if champion is None:

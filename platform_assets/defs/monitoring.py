@@ -10,12 +10,12 @@ from typing import NamedTuple
 import dagster as dg
 import polars as pl
 
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.monitoring import accuracy
 from platform_assets.monitoring.windows import monitored_columns, split_windows, window_bounds
-from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import Warehouse, ident
+from platform_assets.storage.warehouse import Warehouse, ident
 
 # The failing checks that start a retrain (see sensors.py).
 RETRAIN_TRIGGERS = (
@@ -52,7 +52,7 @@ def _publish(
 ) -> dict[str, dg.MetadataValue]:
     """Write a report under $SHELFCAST_HOME/reports/<kind>/<evaluation>/ and log it to the champion's
     MLflow run (next to the model it concerns); the PNG is inlined so the Dagster UI shows it."""
-    from platform_assets.registry import log_report
+    from platform_assets.modeling.registry import log_report
 
     folder = config.home_path / "reports" / kind / evaluation_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ class Champion(NamedTuple):
 
 
 def _champion(warehouse: Warehouse, mlflow: MLflowResource) -> Champion:
-    from platform_assets.registry import CHAMPION, alias_version
+    from platform_assets.modeling.registry import CHAMPION, alias_version
 
     champion = alias_version(mlflow.tracking_uri, CHAMPION)
     if champion is None:

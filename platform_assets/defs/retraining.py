@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.defs.monitoring import RETRAIN_TRIGGERS
 from platform_assets.defs.orchestration import retrain
 from platform_assets.monitoring.retrain_policy import Evaluation, decide_retrain
-from platform_assets.resources import ShelfcastConfig
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,

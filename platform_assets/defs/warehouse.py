@@ -10,12 +10,12 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from platform_assets.dbt import dbt_project
+from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.config.settings import Settings
 from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
-from platform_assets.resources import ShelfcastConfig
-from platform_assets.settings import Settings
-from platform_assets.warehouse import Warehouse
+from platform_assets.storage.dbt_project import dbt_project
+from platform_assets.storage.warehouse import Warehouse
 
 # dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
 SERVING_MODELS = "forecasts_latest forecast_accuracy"

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import polars as pl
 
-from platform_assets.schemas import REJECTED_ROWS, empty
+from platform_assets.core.schemas import REJECTED_ROWS, empty
 
 FREQS = ("D", "W", "M")
 

@@ -8,7 +8,7 @@ from datetime import date
 
 import polars as pl
 
-from platform_assets.schemas import REJECTED_ROWS, conform
+from platform_assets.core.schemas import REJECTED_ROWS, conform
 
 # Dates outside this range are typos (e.g. 2205 for 2025): accepting them would stretch the feed's
 # span, and with it the monthly partitions to ingest, over centuries.

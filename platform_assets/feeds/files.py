@@ -21,9 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from platform_assets.feeds import contract as c
-from platform_assets.feeds.base import FeedResult, UnreadableFile, check_freq
-from platform_assets.schemas import (
+from platform_assets.core.schemas import (
     DEFAULT_STORE,
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
@@ -32,6 +30,8 @@ from platform_assets.schemas import (
     conform,
     empty,
 )
+from platform_assets.feeds import contract as c
+from platform_assets.feeds.base import FeedResult, UnreadableFile, check_freq
 
 OBSERVATION_FORMATS = (".csv", ".parquet", ".jsonl")
 TABLE_FORMATS = (".csv", ".parquet")

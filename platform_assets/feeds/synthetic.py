@@ -21,8 +21,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from platform_assets.feeds.base import FeedResult, check_freq
-from platform_assets.schemas import (
+from platform_assets.core.schemas import (
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
     RAW_SUPPLIERS,
@@ -30,6 +29,7 @@ from platform_assets.schemas import (
     conform,
     empty,
 )
+from platform_assets.feeds.base import FeedResult, check_freq
 
 DRIFT_KINDS = ("demand", "price", "both")
 # What the drift switch does: half the catalog sells twice as much with a new weekly pattern (demand),

@@ -18,9 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from platform_assets.feeds import contract as c
-from platform_assets.feeds.base import FeedResult, check_freq
-from platform_assets.schemas import (
+from platform_assets.core.schemas import (
     DEFAULT_STORE,
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
@@ -29,6 +27,8 @@ from platform_assets.schemas import (
     conform,
     empty,
 )
+from platform_assets.feeds import contract as c
+from platform_assets.feeds.base import FeedResult, check_freq
 
 FILE_NAME = "ta_feng.csv.zip"
 COLUMNS = (

@@ -5,7 +5,7 @@ from datetime import date
 
 import polars as pl
 
-from platform_assets.features import CALENDAR, FeatureConfig, feature_columns
+from platform_assets.features.build import CALENDAR, FeatureConfig, feature_columns
 
 # Deterministic functions of the date: they move between any two windows without meaning anything.
 NOT_MONITORED = {c for cols in CALENDAR.values() for c in cols} | {"periods_since_start"}

@@ -14,8 +14,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from platform_assets import origin_features
-from platform_assets.features import (
+from platform_assets.features import origin as origin_features
+from platform_assets.features.build import (
     KEYS,
     SEASON,
     FeatureConfig,
@@ -24,10 +24,10 @@ from platform_assets.features import (
     offset_periods,
     period_number,
 )
-from platform_assets.forecaster import Forecaster, conformal_offsets, with_intervals
-from platform_assets.metrics import backtest_metrics, in_sample_scale
-from platform_assets.sampling import MAX_FIT_ROWS, sample_series
-from platform_assets.tuning import SearchResult, search
+from platform_assets.modeling.forecaster import Forecaster, conformal_offsets, with_intervals
+from platform_assets.modeling.metrics import backtest_metrics, in_sample_scale
+from platform_assets.modeling.sampling import MAX_FIT_ROWS, sample_series
+from platform_assets.modeling.tuning import SearchResult, search
 
 # Demand: L1 on y/scale with rows weighted by scale, i.e. absolute error in units: the p50 is a median,
 # which is what WAPE and MASE reward (a mean loses to "nothing" on intermittent demand). Backtest WAPE

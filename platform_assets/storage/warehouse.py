@@ -4,7 +4,7 @@ Assets call `query`, `replace_table`, `replace_slice` and `append` on a `Warehou
 transaction, so a failed or killed run leaves the previous table (or slice) as it was, and re-running
 a slice replaces it instead of duplicating it (`replace_table_chunks`, for a table built a part at a
 time, writes the parts aside and swaps them in with one transaction). DuckDB (one file) is the embedded
-default; Postgres (`platform_assets/warehouse_postgres.py`) is the production one. SQL passed to
+default; Postgres (`platform_assets/storage/postgres_warehouse.py`) is the production one. SQL passed to
 `query` is the common subset of both dialects with `?` placeholders.
 """
 

@@ -16,8 +16,8 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from platform_assets.features import KEYS, numbered  # noqa: E402
-from platform_assets.origin_features import attach, origin_stats  # noqa: E402
+from platform_assets.features.build import KEYS, numbered  # noqa: E402
+from platform_assets.features.origin import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
 # Below this many rows thread start-up and synchronisation cost more than a second thread saves

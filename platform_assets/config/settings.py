@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 
 import dagster as dg
 
-from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import DuckDBWarehouse, Warehouse
-from platform_assets.warehouse_postgres import PostgresWarehouse
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
+from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
 
 PREFIX = "SHELFCAST_"
 WAREHOUSES = ("duckdb", "postgres")

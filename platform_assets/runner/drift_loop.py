@@ -7,7 +7,6 @@ way a deployment sees new data: the generator's history grows and its drift swit
 """
 
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,9 +15,9 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from platform_assets.config.settings import PREFIX, load_settings
 from platform_assets.definitions import build_defs
 from platform_assets.defs.orchestration import partition_range_tags
-from platform_assets.settings import PREFIX, load_settings
 
 
 @dataclass
@@ -128,7 +127,7 @@ def _config(defs: dg.Definitions):
 
 
 def _champion_version(defs: dg.Definitions) -> str | None:
-    from platform_assets.registry import CHAMPION, alias_version
+    from platform_assets.modeling.registry import CHAMPION, alias_version
 
     champion = alias_version(defs.resources["mlflow"].tracking_uri, CHAMPION)
     return champion[0] if champion else None
@@ -149,32 +148,3 @@ def _promotion(result: dg.ExecuteInProcessResult) -> dict:
         e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("champion_model")
     ]
     return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
-
-
-def main() -> int:
-    env = {k.removeprefix(PREFIX): v for k, v in os.environ.items() if k.startswith(PREFIX)}
-    env.setdefault("FRESHNESS_MAX_AGE_DAYS", "100000")  # historical synthetic data: not stale by design
-    began = time.monotonic()
-    report = run_loop(dg.DagsterInstance.get(), env, int(env.pop("DRIFT_DEMO_NEW_DAYS", "35")))
-    print(f"champion before the drift: v{report.champion_before}")
-    moments = {"on the clean history": report.history_checks, "after the drift": report.checks}
-    for moment, checks in moments.items():
-        print(f"checks {moment}:")
-        for name in ("dataset_drift", "prediction_drift", "accuracy_decay"):
-            check = checks.get(name, {"passed": None, "description": "not evaluated"})
-            print(f"  {name:<17} {'pass' if check['passed'] else 'FAIL'}  {check['description']}")
-    print(f"drifted columns: {', '.join(report.drifted) or 'none'}")
-    if report.sensor_request is None:
-        print(f"retrain sensor: skipped ({report.sensor_skip})")
-    else:
-        print(f"retrain sensor: requested retrain, run key {report.sensor_request.run_key}")
-        print(f"retrain run {report.retrain_run_id}: promoted={report.promotion.get('promoted')}")
-        print(f"  {report.promotion.get('reason')}")
-        print(f"  champion now v{report.promotion.get('champion_version')}")
-        print(f"retrain sensor, next tick: skipped ({report.second_sensor_skip})")
-    print(f"timings (s): {report.seconds}; total {time.monotonic() - began:.0f} s")
-    return 0 if report.sensor_request is not None else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

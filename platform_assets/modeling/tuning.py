@@ -15,9 +15,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from platform_assets.features import KEYS, period_number
-from platform_assets.forecaster import Forecaster
-from platform_assets.metrics import wape
+from platform_assets.features.build import KEYS, period_number
+from platform_assets.modeling.forecaster import Forecaster
+from platform_assets.modeling.metrics import wape
 
 # name -> (kind, low, high, log scale). Rounds and learning rate move together: the search may trade
 # a faster rate for fewer rounds, which is also the cheaper fit.

@@ -22,11 +22,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from platform_assets.features import KEYS
-from platform_assets.forecaster import Forecaster
-from platform_assets.metrics import METHODS, backtest_metrics
-from platform_assets.training import TrainingResult
-from platform_assets.tuning import SearchResult
+from platform_assets.features.build import KEYS
+from platform_assets.modeling.forecaster import Forecaster
+from platform_assets.modeling.metrics import METHODS, backtest_metrics
+from platform_assets.modeling.training import TrainingResult
+from platform_assets.modeling.tuning import SearchResult
 
 EXPERIMENT = "shelfcast"
 MODEL_NAME = "shelfcast-forecaster"

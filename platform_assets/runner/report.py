@@ -1,22 +1,10 @@
-"""`make demo`: materialize the whole graph over the feed's history and say what came out."""
+"""What a finished run made, in a few lines for a person: the demo's summary and its peak memory."""
 
 import resource
-import sys
-import time
 from pathlib import Path
 
-import dagster as dg
-
-from platform_assets.definitions import defs
-from platform_assets.defs.orchestration import partition_range_tags
-from platform_assets.resources import MLflowResource, ShelfcastConfig
-from platform_assets.warehouse import Warehouse
-
-
-def history_range(config: ShelfcastConfig) -> tuple[str, str]:
-    """The first and last monthly ingest partitions covering the feed's data (plans included)."""
-    first, last = config.make_feed().span()
-    return first.replace(day=1).isoformat(), last.replace(day=1).isoformat()
+from platform_assets.config.resources import MLflowResource
+from platform_assets.storage.warehouse import Warehouse
 
 
 def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
@@ -64,30 +52,3 @@ def peak_memory() -> str:
     hwm = [int(line.split()[1]) for line in lines if line.startswith("VmHWM:")]
     kib = hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return f"peak RSS of this process: {kib / 1024:.0f} MiB"
-
-
-def main() -> int:
-    # Resolve EnvVar-backed fields the way a run would.
-    config, warehouse, mlflow = (
-        defs.resources[key].process_config_and_initialize() for key in ("config", "warehouse", "mlflow")
-    )
-    start, end = history_range(config)
-    print(f"shelfcast demo: feed={config.feed}, months {start} .. {end}, home={config.home_path}")
-    began = time.monotonic()
-    result = defs.resolve_job_def("full_refresh").execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        tags=partition_range_tags(start, end),
-        raise_on_error=False,
-    )
-    elapsed = time.monotonic() - began
-    if not result.success:
-        print(f"full_refresh FAILED after {elapsed:.0f} s; see the run in `make dev`", file=sys.stderr)
-        return 1
-    print(f"full_refresh succeeded in {elapsed:.0f} s (run {result.run_id})")
-    print(summarize(warehouse, mlflow))
-    print(peak_memory())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

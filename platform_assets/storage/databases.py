@@ -1,15 +1,14 @@
-"""Create the Postgres databases a `SHELFCAST_WAREHOUSE=postgres` run needs, if they are missing:
-the warehouse's (from SHELFCAST_PG_DSN) and, beside it, `<name>_dagster` and `<name>_mlflow`.
+"""The Postgres databases a `SHELFCAST_WAREHOUSE=postgres` deployment needs: the warehouse's (from
+SHELFCAST_PG_DSN) and, beside it, `<name>_dagster` and `<name>_mlflow`.
 
 Byte-order ("C") collation: text sorts the way DuckDB sorts it, so both warehouses order series alike.
 """
 
-import sys
 from urllib.parse import urlparse
 
 import adbc_driver_postgresql.dbapi as adbc
 
-from platform_assets.settings import load_settings, sibling_database
+from platform_assets.config.settings import sibling_database
 
 COLLATION = "template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'"
 
@@ -27,17 +26,3 @@ def ensure_databases(dsn: str) -> list[str]:
                 cur.execute(f'create database "{name}" {COLLATION}')
                 created.append(name)
     return created
-
-
-def main() -> int:
-    settings = load_settings()
-    if settings.warehouse != "postgres":
-        print("SHELFCAST_WAREHOUSE is not postgres: nothing to set up")
-        return 0
-    created = ensure_databases(settings.pg_dsn)
-    print(f"postgres databases created: {', '.join(created) or 'none (all present)'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

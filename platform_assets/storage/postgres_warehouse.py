@@ -15,7 +15,15 @@ from urllib.parse import unquote, urlparse
 import dagster as dg
 import polars as pl
 
-from platform_assets.warehouse import Warehouse, chunk_schema, ident, parameters, predicate, qualified, typed
+from platform_assets.storage.warehouse import (
+    Warehouse,
+    chunk_schema,
+    ident,
+    parameters,
+    predicate,
+    qualified,
+    typed,
+)
 
 if TYPE_CHECKING:
     import adbc_driver_postgresql.dbapi as adbc

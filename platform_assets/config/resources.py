@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.feeds import Feed, SynthConfig, make_feed
-from platform_assets.sampling import MAX_FIT_ROWS
+from platform_assets.modeling.sampling import MAX_FIT_ROWS
 
 
 class ShelfcastConfig(dg.ConfigurableResource):
