@@ -224,9 +224,9 @@ def features_floor(con: duckdb.DuckDBPyConnection, scratch: duckdb.DuckDBPyConne
 
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
+    from platform_assets.core.keys import KEYS
     from platform_assets.defs.ml import training_rows
     from platform_assets.features import origin as origin_features
-    from platform_assets.features.build import KEYS
     from platform_assets.modeling.training import TrainConfig, base_forecaster, history_of
     from platform_assets.storage.warehouse import DuckDBWarehouse
 

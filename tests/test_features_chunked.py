@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from platform_assets.config.settings import sibling_database
+from platform_assets.core.keys import KEYS
 from platform_assets.defs.features import frame_digest, full_build
-from platform_assets.features.build import KEYS, FeatureConfig, exact_factors
+from platform_assets.features.build import FeatureConfig, exact_factors
 from platform_assets.storage.databases import COLLATION
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse

@@ -12,9 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from platform_assets.core.keys import KEYS
 from platform_assets.defs.features import CARRY_SQL, inputs_digest, plan_build
 from platform_assets.features.build import (
-    KEYS,
     FeatureConfig,
     build_features,
     build_features_since,

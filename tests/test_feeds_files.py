@@ -8,10 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from platform_assets.core.periods import infer_freq, month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import FilesFeed, SynthConfig, make_feed
-from platform_assets.feeds.base import month_windows
-from platform_assets.feeds.files import infer_freq
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
 HEADER = "date,product_id,store_id,price,units_sold,on_promo"

@@ -26,10 +26,10 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import ShelfcastConfig
-from platform_assets.defs.ingest import WAREHOUSE_POOL
+from platform_assets.core.keys import KEYS, ORDER, ORDER_SQL
+from platform_assets.core.periods import offset_periods, period_start
 from platform_assets.defs.orchestration import RANGE_START_TAG
 from platform_assets.features.build import (
-    KEYS,
     Chunk,
     FeatureConfig,
     build_features,
@@ -40,16 +40,13 @@ from platform_assets.features.build import (
     factor_candidates,
     lookback_start,
     numeric_attributes,
-    offset_periods,
-    period_start,
 )
-from platform_assets.storage.warehouse import AtLeast, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, AtLeast, Warehouse
 
 MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
 # Bump when platform_assets/features/build.py changes what a row holds: the next run then builds from scratch.
 FEATURE_CODE_VERSION = 3
-SORT = "order by product_id, store_id, period_date"
-ORDER = [*KEYS, "period_date"]
+SORT = f"order by {ORDER_SQL}"
 # Sales rows per chunk of a full build: a build peaks at ~0.9 KB a sales row (1k-series synthetic feed).
 CHUNK_ROWS = 2_000_000
 # Every series' rows and span, to plan the chunks of a full build.

@@ -7,12 +7,11 @@ import polars as pl
 
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
+from platform_assets.core.periods import month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import FeedResult
-from platform_assets.feeds.base import month_windows
-from platform_assets.storage.warehouse import Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
-WAREHOUSE_POOL = "warehouse"
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
 RAW_TABLES = {
     "products": RAW_PRODUCTS,

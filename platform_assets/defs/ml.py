@@ -11,15 +11,14 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
+from platform_assets.core.keys import ORDER_SQL
+from platform_assets.core.periods import MAX_PERIOD_DAYS
 from platform_assets.defs.features import feature_config, frame_digest
-from platform_assets.defs.ingest import WAREHOUSE_POOL
-from platform_assets.storage.warehouse import Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 if TYPE_CHECKING:  # training imports LightGBM: only the steps that train load it
     from platform_assets.modeling.training import RowPlan, TrainConfig
 
-KEYS = "product_id, store_id, period_date"
-PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}  # at least one period, in days, for date arithmetic in SQL
 FORECAST_COLUMNS = [
     "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
     "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
@@ -37,10 +36,11 @@ def training_rows(warehouse: Warehouse, cfg: "TrainConfig") -> tuple[pl.DataFram
     matched by a length-prefixed key, unambiguous whatever characters the ids hold."""
     from platform_assets.modeling.training import NARROW, plan_rows
 
-    narrow = warehouse.query(f"select {', '.join(NARROW)} from features.training_features order by {KEYS}")
+    columns = ", ".join(NARROW)
+    narrow = warehouse.query(f"select {columns} from features.training_features order by {ORDER_SQL}")
     plan = plan_rows(narrow, cfg)
     if plan.sample is None:  # every series is fitted on: every row is needed
-        return narrow, warehouse.query(f"select * from features.training_features order by {KEYS}"), plan
+        return narrow, warehouse.query(f"select * from features.training_features order by {ORDER_SQL}"), plan
     key = "cast(length(product_id) as varchar) || ':' || product_id || store_id"
     keys = (
         plan.sample.select(
@@ -55,7 +55,7 @@ def training_rows(warehouse: Warehouse, cfg: "TrainConfig") -> tuple[pl.DataFram
     oldest = plan.origins[0]
     rows = warehouse.query(
         f"select * from features.training_features where period_date > ? or {key} in "
-        f"({', '.join('?' * len(keys))}) order by {KEYS}",
+        f"({', '.join('?' * len(keys))}) order by {ORDER_SQL}",
         [oldest, *keys],
     )
     return narrow, rows, plan
@@ -156,9 +156,9 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
             [str(challenger_version)],
         )
         # Only the rows the scoring reads, not the whole table (36M rows at 50k series).
-        since = evaluation_since(incumbent[0], backtest, PERIOD_DAYS[incumbent[0].freq])
+        since = evaluation_since(incumbent[0], backtest, MAX_PERIOD_DAYS[incumbent[0].freq])
         features = warehouse.query(
-            f"select * from features.training_features where period_date > ? order by {KEYS}", [since]
+            f"select * from features.training_features where period_date > ? order by {ORDER_SQL}", [since]
         )
         champion_metrics = evaluate_on_backtest(incumbent[0], features, backtest)
     decision = decide_promotion(challenger_metrics, champion_metrics)
@@ -198,12 +198,12 @@ def forecasts(
     recent = warehouse.query(
         "select product_id, store_id, period_date, y from features.training_features"
         " where period_date >= (select max(period_date) from features.training_features) - cast(? as integer)"
-        f" order by {KEYS}",
-        [PERIOD_DAYS[fcfg.freq] * fcfg.windows[1]],
+        f" order by {ORDER_SQL}",
+        [MAX_PERIOD_DAYS[fcfg.freq] * fcfg.windows[1]],
     )
     rows = make_forecasts(
         model,
-        warehouse.query(f"select * from features.inference_features order by {KEYS}"),
+        warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}"),
         warehouse.query("select * from marts.dim_series order by product_id, store_id"),
         history=recent,
     )

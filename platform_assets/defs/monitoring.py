@@ -12,10 +12,9 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
-from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.monitoring import accuracy
 from platform_assets.monitoring.windows import monitored_columns, split_windows, window_bounds
-from platform_assets.storage.warehouse import Warehouse, ident
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse, ident
 
 # The failing checks that start a retrain (see sensors.py).
 RETRAIN_TRIGGERS = (

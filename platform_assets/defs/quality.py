@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from platform_assets.config.resources import ShelfcastConfig
-from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.monitoring import quality
-from platform_assets.storage.warehouse import Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 
 def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:

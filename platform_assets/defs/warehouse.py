@@ -12,10 +12,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
-from platform_assets.defs.ingest import WAREHOUSE_POOL
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
 from platform_assets.storage.dbt_project import dbt_project
-from platform_assets.storage.warehouse import Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 # dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
 SERVING_MODELS = "forecasts_latest forecast_accuracy"

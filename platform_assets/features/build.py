@@ -20,16 +20,17 @@ the column, and callers build from scratch instead.
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 
-KEYS = ["product_id", "store_id"]
+from platform_assets.core.keys import KEYS
+from platform_assets.core.periods import SEASON, offset_periods, period_number, period_start
+
 # The only features reading other series compare a series with its peers: the same category in the same
 # store on the same day. A build over whole peer groups gives their rows exactly (`category_chunks`).
 PEERS = ("category", "store_id")
-SEASON = {"D": 7, "W": 52, "M": 12}
 TARGETS = ("units_sold", "price")
 CATEGORICAL = ["store_id", "category", "brand", "supplier_id"]
 CALENDAR = {
@@ -111,35 +112,6 @@ def feature_columns(cfg: FeatureConfig, columns: list[str]) -> tuple[list[str], 
     attributes = sorted(c for c in columns if c.startswith("attr_"))
     names = CATEGORICAL + target + covariates + CALENDAR[cfg.freq] + history + attributes
     return names, list(CATEGORICAL)
-
-
-def period_number(col: pl.Expr, freq: str) -> pl.Expr:
-    """An integer that grows by one per period, so period arithmetic is plain subtraction."""
-    if freq == "D":
-        return col.cast(pl.Int32)
-    if freq == "W":
-        return (col.cast(pl.Int32) + 3) // 7  # 1970-01-01 is a Thursday: weeks counted from Mondays
-    return col.dt.year().cast(pl.Int32) * 12 + col.dt.month().cast(pl.Int32) - 1
-
-
-def numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
-    """`frame` with `_pn`, the period number of its period_date."""
-    return frame.with_columns(period_number(pl.col("period_date"), freq).alias("_pn"))
-
-
-def offset_periods(day: date, n: int, freq: str) -> date:
-    """The period n periods after (n < 0: before) `day`."""
-    step = {"D": f"{n}d", "W": f"{7 * n}d", "M": f"{n}mo"}[freq]
-    return pl.Series([day]).dt.offset_by(step)[0]
-
-
-def period_start(day: date, freq: str) -> date:
-    """The first day of the period holding `day` (weeks start on Monday)."""
-    if freq == "D":
-        return day
-    if freq == "W":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
 
 
 def future_dates(last: date, cfg: FeatureConfig) -> list[date]:

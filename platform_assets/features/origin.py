@@ -12,7 +12,7 @@ inference rows get their true horizon. Every statistic at period s reads actuals
 
 import polars as pl
 
-from platform_assets.features.build import KEYS
+from platform_assets.core.keys import KEYS
 
 SEED = 20_240_611
 

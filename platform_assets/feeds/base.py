@@ -8,8 +8,6 @@ import polars as pl
 
 from platform_assets.core.schemas import REJECTED_ROWS, empty
 
-FREQS = ("D", "W", "M")
-
 
 @dataclass(frozen=True)
 class UnreadableFile:
@@ -59,20 +57,3 @@ class Feed(Protocol):
     def span(self) -> tuple[date, date]:
         """First and last observation date, plan rows included."""
         ...
-
-
-def check_freq(freq: str | None) -> str | None:
-    """Refuse a frequency the warehouse cannot build a period grid for."""
-    if freq is not None and freq not in FREQS:
-        raise ValueError(f"freq={freq!r}: expected one of {', '.join(FREQS)}")
-    return freq
-
-
-def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
-    """Monthly ingest partition keys and [first day, first day of next month) windows over [start, end)."""
-    windows, cur = [], date(start.year, start.month, 1)
-    while cur < end:
-        nxt = date(cur.year + cur.month // 12, cur.month % 12 + 1, 1)
-        windows.append((cur.isoformat(), cur, nxt))
-        cur = nxt
-    return windows

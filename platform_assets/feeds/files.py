@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from platform_assets.core.periods import check_freq, infer_freq
 from platform_assets.core.schemas import (
     DEFAULT_STORE,
     RAW_OBSERVATIONS,
@@ -31,7 +32,7 @@ from platform_assets.core.schemas import (
     empty,
 )
 from platform_assets.feeds import contract as c
-from platform_assets.feeds.base import FeedResult, UnreadableFile, check_freq
+from platform_assets.feeds.base import FeedResult, UnreadableFile
 
 OBSERVATION_FORMATS = (".csv", ".parquet", ".jsonl")
 TABLE_FORMATS = (".csv", ".parquet")
@@ -340,22 +341,3 @@ def validate_observations(rows: pl.DataFrame, known_products: pl.Series) -> pl.D
         .otherwise(pl.col("_reason"))
         .alias("_reason")
     ).drop("_day")
-
-
-def infer_freq(observations: pl.DataFrame) -> str:
-    """D, W or M from the median gap (days) between consecutive distinct dates of each series."""
-    gaps = (
-        observations.select("product_id", "store_id", "date")
-        .unique()
-        .sort("product_id", "store_id", "date")
-        .select(pl.col("date").diff().dt.total_days().over("product_id", "store_id").alias("gap"))
-        .drop_nulls()
-        .to_series()
-    )
-    if gaps.len() == 0:
-        raise ValueError("cannot infer the frequency: no series has two dates; set SHELFCAST_FREQ")
-    median = gaps.median()
-    for freq, (lo, hi) in {"D": (1, 2), "W": (6, 8), "M": (27, 32)}.items():
-        if lo <= median <= hi:
-            return freq
-    raise ValueError(f"cannot infer the frequency: median gap {median} days is not daily, weekly or monthly")

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from platform_assets.core.periods import check_freq
 from platform_assets.core.schemas import (
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
@@ -29,7 +30,7 @@ from platform_assets.core.schemas import (
     conform,
     empty,
 )
-from platform_assets.feeds.base import FeedResult, check_freq
+from platform_assets.feeds.base import FeedResult
 
 DRIFT_KINDS = ("demand", "price", "both")
 # What the drift switch does: half the catalog sells twice as much with a new weekly pattern (demand),

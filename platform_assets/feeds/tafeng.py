@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from platform_assets.core.periods import check_freq
 from platform_assets.core.schemas import (
     DEFAULT_STORE,
     RAW_OBSERVATIONS,
@@ -28,7 +29,7 @@ from platform_assets.core.schemas import (
     empty,
 )
 from platform_assets.feeds import contract as c
-from platform_assets.feeds.base import FeedResult, check_freq
+from platform_assets.feeds.base import FeedResult
 
 FILE_NAME = "ta_feng.csv.zip"
 COLUMNS = (

@@ -16,7 +16,8 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from platform_assets.features.build import KEYS, numbered  # noqa: E402
+from platform_assets.core.keys import KEYS
+from platform_assets.core.periods import numbered
 from platform_assets.features.origin import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]

@@ -13,7 +13,7 @@ answer (defined scale, at least `min_history` observed periods behind the row). 
 
 import polars as pl
 
-from platform_assets.features.build import KEYS
+from platform_assets.core.keys import KEYS
 from platform_assets.modeling.forecaster import Forecaster
 
 COLUMNS = [*KEYS, "target_date", "horizon", "p10", "p50", "p90", "method"]

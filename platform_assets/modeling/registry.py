@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from platform_assets.features.build import KEYS
+from platform_assets.core.keys import KEYS
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import METHODS, backtest_metrics
 from platform_assets.modeling.training import TrainingResult

@@ -7,7 +7,7 @@ a series, keeps every lag and rolling window of a kept series intact.
 
 import polars as pl
 
-from platform_assets.features.build import KEYS
+from platform_assets.core.keys import KEYS
 
 # Rows per LightGBM fit (SHELFCAST_MAX_FIT_ROWS): 1k synthetic series, WAPE 0.4122 with all 672k rows,
 # 0.4142 with 300k; Ta Feng 0.9239 with its 782k, 0.9352 with 500k (README, "Rows per fit").

@@ -14,16 +14,10 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from platform_assets.core.keys import KEYS
+from platform_assets.core.periods import SEASON, numbered, offset_periods, period_number
 from platform_assets.features import origin as origin_features
-from platform_assets.features.build import (
-    KEYS,
-    SEASON,
-    FeatureConfig,
-    feature_columns,
-    numbered,
-    offset_periods,
-    period_number,
-)
+from platform_assets.features.build import FeatureConfig, feature_columns
 from platform_assets.modeling.forecaster import Forecaster, conformal_offsets, with_intervals
 from platform_assets.modeling.metrics import backtest_metrics, in_sample_scale
 from platform_assets.modeling.sampling import MAX_FIT_ROWS, sample_series

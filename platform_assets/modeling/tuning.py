@@ -15,7 +15,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from platform_assets.features.build import KEYS, period_number
+from platform_assets.core.keys import KEYS
+from platform_assets.core.periods import period_number
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import wape
 

@@ -18,6 +18,10 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+# The Dagster concurrency pool of every step that writes the warehouse: a DuckDB file takes one writer
+# (the instance sets the pool's limit: deploy/dagster-local.yaml).
+WAREHOUSE_POOL = "warehouse"
+
 
 def ident(name: str) -> str:
     """A quoted identifier, refusing anything that is not a plain name (no SQL from data)."""
