@@ -59,7 +59,7 @@ import dagster as dg
 from platform_assets.definitions import defs
 from platform_assets.defs.orchestration import partition_range_tags
 config = defs.resources["config"].process_config_and_initialize()
-new_day = date.fromisoformat(config.synth_start) + timedelta(days=config.synth_days - 1)
+new_day = date.fromisoformat(config.ingest.synth_start) + timedelta(days=config.ingest.synth_days - 1)
 last = config.make_feed().span()[1]
 result = defs.resolve_job_def("daily_refresh").execute_in_process(
     instance=dg.DagsterInstance.get(),

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from platform_assets.config.settings import Settings, build_resources, load_settings
+from platform_assets.config.resources import build_resources
+from platform_assets.config.settings import Settings, load_settings
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
 from platform_assets.defs.landing import build_landing_defs

@@ -226,7 +226,7 @@ def test_daily_refresh_writes_features_incrementally(tmp_path):
             assert run(g, partition_range_tags(*history_range(g.config))).success
         with shelfcast_graph(tmp_path, instance, SYNTH_DAYS="201", **SMALL) as g:
             first, last = history_range(g.config)
-            new_day = date.fromisoformat(g.config.synth_start) + timedelta(days=200)
+            new_day = date.fromisoformat(g.config.ingest.synth_start) + timedelta(days=200)
             result = run(g, partition_range_tags(new_day.replace(day=1).isoformat(), last))
             assert result.success
             [meta] = materialization_metadata(result, "training_features")

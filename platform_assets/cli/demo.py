@@ -17,7 +17,7 @@ def main() -> int:
         defs.resources[key].process_config_and_initialize() for key in ("config", "warehouse", "mlflow")
     )
     start, end = history_range(config)
-    print(f"shelfcast demo: feed={config.feed}, months {start} .. {end}, home={config.home_path}")
+    print(f"shelfcast demo: feed={config.ingest.feed}, months {start} .. {end}, home={config.home_path}")
     began = time.monotonic()
     result = defs.resolve_job_def("full_refresh").execute_in_process(
         instance=dg.DagsterInstance.get(),

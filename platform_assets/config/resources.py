@@ -1,41 +1,27 @@
-"""Dagster resources holding shelfcast's configuration: every `SHELFCAST_*` value lands here once."""
+"""The Dagster resources every asset asks for, built once from the environment (`build_resources`)."""
 
-from datetime import date
 from pathlib import Path
+from typing import get_args
 
 import dagster as dg
+from pydantic import Field
 
-from platform_assets.feeds import Feed, SynthConfig, make_feed
-from platform_assets.modeling.sampling import MAX_FIT_ROWS
+from platform_assets.config.sections import SECTIONS, ForecastSettings, IngestSettings, MonitoringSettings
+from platform_assets.config.settings import PREFIX, Settings
+from platform_assets.feeds import Feed, make_feed
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
+from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
 
 
 class ShelfcastConfig(dg.ConfigurableResource):
-    """What to forecast and from which feed; see the README's configuration table."""
+    """shelfcast's settings by concern (config/sections.py); see the README's configuration table."""
 
-    home: str = "data"
-    feed: str = "synthetic"
-    landing_dir: str | None = None
-    freq: str | None = None
-    target: str = "units_sold"
-    horizon: int = 14
-    active_window: int = 28
-    synth_products: int = 100
-    synth_stores: int = 3
-    synth_days: int = 730
-    synth_start: str = "2024-11-01"
-    synth_seed: int = 42
-    synth_drift_from: str | None = None
-    synth_drift_kind: str = "demand"
-    tafeng_max_products: int | None = None
-    rejected_rate_warn: float = 0.01
-    rejected_rate_error: float = 0.10
-    freshness_max_age_days: int = 3
-    drift_window: int = 28
-    drift_share: float = 0.5
-    decay_factor: float = 1.3
-    retrain_cooldown_hours: float = 24.0
-    tune_trials: int = 0  # Optuna trials before each training (tuning.py); 0 keeps DEFAULT_PARAMS
-    max_fit_rows: int = MAX_FIT_ROWS  # rows per LightGBM fit (sampling.py); 0: no cap
+    home: str = Field(
+        "data", description="where the embedded warehouse, MLflow store, landing zone, ... live"
+    )
+    ingest: IngestSettings = IngestSettings()
+    forecasting: ForecastSettings = ForecastSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @property
     def home_path(self) -> Path:
@@ -44,36 +30,28 @@ class ShelfcastConfig(dg.ConfigurableResource):
     @property
     def landing_path(self) -> Path:
         """The files feed's landing zone: SHELFCAST_LANDING_DIR, else $SHELFCAST_HOME/landing."""
-        return Path(self.landing_dir) if self.landing_dir else self.home_path / "landing"
+        return Path(self.ingest.landing_dir) if self.ingest.landing_dir else self.home_path / "landing"
 
     @property
     def quarantine_dir(self) -> Path:
         return self.home_path / "quarantine"
 
-    def synth_config(self) -> SynthConfig:
-        return SynthConfig(
-            products=self.synth_products,
-            stores=self.synth_stores,
-            days=self.synth_days,
-            start=date.fromisoformat(self.synth_start),
-            seed=self.synth_seed,
-            horizon=self.horizon,
-            drift_from=date.fromisoformat(self.synth_drift_from) if self.synth_drift_from else None,
-            drift_kind=self.synth_drift_kind,
-        )
+    @property
+    def reports_dir(self) -> Path:
+        return self.home_path / "reports"
 
     def resolved_freq(self) -> str:
         """The configured period, else the one the feed reports (inferred from its data)."""
-        return self.freq or self.make_feed().freq
+        return self.ingest.freq or self.make_feed().freq
 
     def make_feed(self) -> Feed:
         return make_feed(
-            self.feed,
+            self.ingest.feed,
             landing_dir=str(self.landing_path),
-            freq=self.freq,
-            synth=self.synth_config(),
+            freq=self.ingest.freq,
+            synth=self.ingest.synth_config(self.forecasting.horizon),
             quarantine_dir=str(self.quarantine_dir),
-            tafeng_max_products=self.tafeng_max_products,
+            tafeng_max_products=self.ingest.tafeng_max_products,
         )
 
 
@@ -82,3 +60,42 @@ class MLflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str
+
+
+def _from_env(settings: Settings, field: str, annotation: object) -> dg.EnvVar | float | None:
+    """`SHELFCAST_<FIELD>` as the field's value: an EnvVar (the UI shows where it came from), or None."""
+    name = f"{PREFIX}{field.upper()}"
+    if name not in settings.environ:
+        return None
+    kind = next((t for t in (int, float) if annotation is t or t in get_args(annotation)), str)
+    if kind is float:  # Dagster has no float EnvVar: the value is read here, once
+        return float(settings.environ[name])
+    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+
+
+def _section(settings: Settings, section: type[dg.Config]) -> dg.Config:
+    values = {
+        field: value
+        for field, info in section.model_fields.items()
+        if (value := _from_env(settings, field, info.annotation)) is not None
+    }
+    return section(**values)
+
+
+def _warehouse(settings: Settings) -> Warehouse:
+    if settings.warehouse == "postgres":  # the DSN may hold a password: resolved at run time only
+        return PostgresWarehouse(dsn=dg.EnvVar(f"{PREFIX}PG_DSN"))
+    return DuckDBWarehouse(path=str(settings.warehouse_path))
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Resources for the chosen warehouse; the dbt resource is added by the warehouse layer."""
+    sections = {name: _section(settings, section) for name, section in SECTIONS.items()}
+    return {
+        "config": ShelfcastConfig(home=str(settings.home), **sections),
+        "warehouse": _warehouse(settings),
+        "mlflow": MLflowResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=(settings.home / "mlartifacts").as_uri(),
+        ),
+    }

@@ -1,7 +1,9 @@
 """The one place that reads `SHELFCAST_*` environment variables.
 
-Values needed while the definitions load (the partition calendar, paths) are read here; everything
-else is handed to resources as `dg.EnvVar`, so the UI shows which values came from the environment.
+Values needed while the definitions load (the partition calendar, paths, the warehouse engine) are read
+here into `Settings`; every other variable is a field of a settings section (config/sections.py), handed
+to the resources as `dg.EnvVar` (config/resources.py), so the UI shows which values came from the
+environment.
 """
 
 import os
@@ -9,12 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
-
-import dagster as dg
-
-from platform_assets.config.resources import MLflowResource, ShelfcastConfig
-from platform_assets.storage.postgres_warehouse import PostgresWarehouse
-from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
 
 PREFIX = "SHELFCAST_"
 WAREHOUSES = ("duckdb", "postgres")
@@ -24,31 +20,41 @@ EXECUTORS = ("in_process", "k8s")
 # Where each feed's monthly ingest partitions start unless SHELFCAST_HISTORY_START says otherwise.
 FEED_HISTORY_START = {"synthetic": None, "tafeng": "2000-11-01", "files": "2015-01-01"}
 
-# Resource fields filled from the environment when the variable is set: field -> (variable, type).
-_CONFIG_FIELDS: dict[str, tuple[str, type]] = {
-    "feed": ("FEED", str),
-    "landing_dir": ("LANDING_DIR", str),
-    "freq": ("FREQ", str),
-    "target": ("TARGET", str),
-    "horizon": ("HORIZON", int),
-    "active_window": ("ACTIVE_WINDOW", int),
-    "synth_products": ("SYNTH_PRODUCTS", int),
-    "synth_stores": ("SYNTH_STORES", int),
-    "synth_days": ("SYNTH_DAYS", int),
-    "synth_start": ("SYNTH_START", str),
-    "synth_seed": ("SYNTH_SEED", int),
-    "synth_drift_from": ("SYNTH_DRIFT_FROM", str),
-    "synth_drift_kind": ("SYNTH_DRIFT_KIND", str),
-    "tafeng_max_products": ("TAFENG_MAX_PRODUCTS", int),
-    "rejected_rate_warn": ("REJECTED_RATE_WARN", float),
-    "rejected_rate_error": ("REJECTED_RATE_ERROR", float),
-    "freshness_max_age_days": ("FRESHNESS_MAX_AGE_DAYS", int),
-    "drift_window": ("DRIFT_WINDOW", int),
-    "drift_share": ("DRIFT_SHARE", float),
-    "decay_factor": ("DECAY_FACTOR", float),
-    "retrain_cooldown_hours": ("RETRAIN_COOLDOWN_HOURS", float),
-    "tune_trials": ("TUNE_TRIALS", int),
-    "max_fit_rows": ("MAX_FIT_ROWS", int),
+# Variables read while the definitions load (name without the prefix: default, what it does); the
+# sections' fields document the others (config/variables.py joins both into the README's table).
+LOAD_TIME = {
+    "HOME": (
+        "`./data`",
+        "where the embedded warehouse, MLflow store, landing zone, quarantine and Dagster home live",
+    ),
+    "WAREHOUSE": ("`duckdb`", "the warehouse engine: `duckdb` (embedded file) or `postgres`"),
+    "PG_DSN": (
+        "unset (Makefile: `postgresql://postgres@127.0.0.1:5432/shelfcast`)",
+        "the Postgres warehouse database (required with `postgres`; may carry a password: keep it in a "
+        "secret)",
+    ),
+    "MLFLOW_TRACKING_URI": (
+        "`sqlite:///$SHELFCAST_HOME/mlflow.db`; on Postgres `<PG_DSN>_mlflow`",
+        "MLflow tracking and registry store (an `http://` MLflow server works too)",
+    ),
+    "EXECUTOR": (
+        "`in_process`",
+        "how `retrain` runs: `in_process`, or `k8s` (each step in its own Kubernetes pod; needs "
+        "`SHELFCAST_WAREHOUSE=postgres`, see deploy/README.md)",
+    ),
+    "HISTORY_START": (
+        "per feed",
+        "first monthly ingest partition (synthetic: its start; tafeng: 2000-11-01; files: 2015-01-01)",
+    ),
+    "DAGSTER_PG_URL": (
+        "Makefile: `$SHELFCAST_PG_DSN` + `_dagster`",
+        "the Dagster instance's database, read by `deploy/dagster-postgres.yaml` (by Dagster, not by our "
+        "code)",
+    ),
+    "DUCKDB_PATH": (
+        "`$SHELFCAST_HOME/warehouse.duckdb`",
+        "set for dbt by the warehouse resource; not a user setting",
+    ),
 }
 
 
@@ -108,35 +114,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}EXECUTOR=k8s needs {PREFIX}WAREHOUSE=postgres: a DuckDB file takes one writer"
         )
     return Settings(home, feed, warehouse, history_start, tracking, env, executor)
-
-
-def _from_env(settings: Settings, var: str, kind: type) -> dg.EnvVar | float | None:
-    name = f"{PREFIX}{var}"
-    if name not in settings.environ:
-        return None
-    if kind is float:  # Dagster has no float EnvVar: the value is read here, once
-        return float(settings.environ[name])
-    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
-
-
-def _warehouse(settings: Settings) -> Warehouse:
-    if settings.warehouse == "postgres":  # the DSN may hold a password: resolved at run time only
-        return PostgresWarehouse(dsn=dg.EnvVar(f"{PREFIX}PG_DSN"))
-    return DuckDBWarehouse(path=str(settings.warehouse_path))
-
-
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """Resources for the chosen warehouse; the dbt resource is added by the warehouse layer."""
-    fields = {
-        field: value
-        for field, (var, kind) in _CONFIG_FIELDS.items()
-        if (value := _from_env(settings, var, kind)) is not None
-    }
-    return {
-        "config": ShelfcastConfig(home=str(settings.home), **fields),
-        "warehouse": _warehouse(settings),
-        "mlflow": MLflowResource(
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_root=(settings.home / "mlartifacts").as_uri(),
-        ),
-    }

@@ -172,7 +172,9 @@ def full_build(
 
 
 def feature_config(config: ShelfcastConfig) -> FeatureConfig:
-    return FeatureConfig(target=config.target, horizon=config.horizon, freq=config.resolved_freq())
+    return FeatureConfig(
+        target=config.forecasting.target, horizon=config.forecasting.horizon, freq=config.resolved_freq()
+    )
 
 
 def inputs_digest(products: pl.DataFrame, cfg: FeatureConfig) -> str:

@@ -162,8 +162,8 @@ def build_landing_defs(settings: Settings) -> dg.Definitions:
     )
     def landing_zone_sensor(context: dg.SensorEvaluationContext, config: ShelfcastConfig) -> dg.SensorResult:
         """New or changed landing files -> one daily_refresh over the months they cover."""
-        if config.feed != "files":
-            why = f"the feed is {config.feed!r}, not 'files': there is no landing zone to watch"
+        if config.ingest.feed != "files":
+            why = f"the feed is {config.ingest.feed!r}, not 'files': there is no landing zone to watch"
             return dg.SensorResult(skip_reason=f"Nothing to ingest: {why}.", cursor=context.cursor)
         root = config.landing_path
         if not root.is_dir():

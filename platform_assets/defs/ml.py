@@ -95,8 +95,8 @@ def trained_model(
         horizon=fcfg.horizon,
         freq=fcfg.freq,
         target=fcfg.target,
-        tune_trials=config.tune_trials,
-        max_fit_rows=config.max_fit_rows or None,
+        tune_trials=config.forecasting.tune_trials,
+        max_fit_rows=config.forecasting.max_fit_rows or None,
     )
     narrow, frame, plan = training_rows(warehouse, cfg)
     result = train(frame, cfg, narrow=narrow, plan=plan)

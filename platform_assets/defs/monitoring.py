@@ -53,7 +53,7 @@ def _publish(
     MLflow run (next to the model it concerns); the PNG is inlined so the Dagster UI shows it."""
     from platform_assets.modeling.registry import log_report
 
-    folder = config.home_path / "reports" / kind / evaluation_id
+    folder = config.reports_dir / kind / evaluation_id
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (folder / name).write_bytes(content)
@@ -115,7 +115,7 @@ def drift_scores(
     periods = warehouse.query(f"select distinct period_date from {table} where y is not null")["period_date"]
     champion = _champion(warehouse, mlflow)
     version, trained_until = champion.version, champion.trained_until
-    window = max(config.drift_window, 2 * config.horizon)
+    window = max(config.monitoring.drift_window, 2 * config.forecasting.horizon)
     bounds = window_bounds(periods, window, trained_until)
     columns = monitored_columns(warehouse.query(f"select * from {table} limit 0"), feature_config(config))
     rows = warehouse.query(
@@ -125,7 +125,7 @@ def drift_scores(
         [bounds[k] for k in ("reference_start", "reference_end", "current_start", "current_end")],
     )
     reference, current = split_windows(rows, bounds)
-    cfg = DriftConfig(drift_share=config.drift_share)
+    cfg = DriftConfig(drift_share=config.monitoring.drift_share)
     scores = feature_drift(reference, current, columns, cfg)
     summary = dataset_drift(scores, cfg)
     _persist(warehouse, scores, "features", context.run_id, {**bounds, "model_version": version})
@@ -238,9 +238,9 @@ def accuracy_decay(
     rows = accuracy.recent_accuracy(
         warehouse.query("select * from monitoring.forecast_accuracy order by generation_id, horizon"),
         str(version),
-        config.drift_window,
+        config.monitoring.drift_window,
     )
-    verdict = accuracy.decay(rows, config.decay_factor)
+    verdict = accuracy.decay(rows, config.monitoring.decay_factor)
     table = accuracy.by_horizon(rows) if not rows.is_empty() else None
     plot = {}
     if table is not None:

@@ -25,7 +25,9 @@ def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     accepted = warehouse.query("select count(*) from raw.observations").item()
     rejected = warehouse.query("select count(*) from raw.rejected_rows where source = 'observations'").item()
     return _result(
-        quality.rejected_rate(accepted, rejected, config.rejected_rate_warn, config.rejected_rate_error)
+        quality.rejected_rate(
+            accepted, rejected, config.monitoring.rejected_rate_warn, config.monitoring.rejected_rate_error
+        )
     )
 
 
@@ -44,7 +46,7 @@ def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     """Age of the newest actual period against the wall clock."""
     newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()
     today = datetime.now(UTC).date()
-    return _result(quality.freshness(newest, today, config.freshness_max_age_days))
+    return _result(quality.freshness(newest, today, config.monitoring.freshness_max_age_days))
 
 
 def build_quality_defs() -> dg.Definitions:

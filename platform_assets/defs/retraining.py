@@ -53,7 +53,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext, config: ShelfcastConfig)
     decision = decide_retrain(
         latest_evaluations(instance),
         now=datetime.now(UTC).timestamp(),
-        cooldown_hours=config.retrain_cooldown_hours,
+        cooldown_hours=config.monitoring.retrain_cooldown_hours,
         last_retrain_at=last[0].create_timestamp.timestamp() if last else None,
         in_flight_run=in_flight[0].run_id if in_flight else None,
     )

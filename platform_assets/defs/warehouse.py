@@ -60,9 +60,9 @@ def dbt_vars(config: ShelfcastConfig, window: tuple[str, str] | None = None) -> 
     freq = config.resolved_freq()
     values = {
         "freq": freq,
-        "target": config.target,
-        "horizon": config.horizon,
-        "active_window_periods": config.active_window,
+        "target": config.forecasting.target,
+        "horizon": config.forecasting.horizon,
+        "active_window_periods": config.forecasting.active_window,
     }
     if window is not None:
         values["refresh_from"], values["refresh_until"] = window

@@ -77,8 +77,8 @@ def run_loop(instance: dg.DagsterInstance, env: Mapping[str, str], new_days: int
     with environment(clean):
         defs = build_defs(load_settings())
         config = _config(defs)
-        start, days = date.fromisoformat(config.synth_start), config.synth_days
-        last = start + timedelta(days=days - 1 + config.horizon)
+        start, days = date.fromisoformat(config.ingest.synth_start), config.ingest.synth_days
+        last = start + timedelta(days=days - 1 + config.forecasting.horizon)
         history = timed("history", "full_refresh", defs, partition_range_tags(_month(start), _month(last)))
         report.history_checks = _checks(history)
         report.champion_before = _champion_version(defs)
@@ -92,7 +92,7 @@ def run_loop(instance: dg.DagsterInstance, env: Mapping[str, str], new_days: int
     }
     with environment(drifted_env):
         defs = build_defs(load_settings())
-        last = first_new + timedelta(days=new_days - 1 + config.horizon)
+        last = first_new + timedelta(days=new_days - 1 + config.forecasting.horizon)
         # From the month of the last clean day: its plan rows are replaced by actuals.
         tags = partition_range_tags(_month(first_new - timedelta(days=1)), _month(last))
         refresh = timed("drifted_refresh", "daily_refresh", defs, tags)

@@ -1,0 +1,116 @@
+"""The typed settings, one section per concern. Every field is filled from `SHELFCAST_<FIELD>` when that
+variable is set (config/resources.py); its description is what the UI and the README table show."""
+
+from datetime import date
+
+import dagster as dg
+from pydantic import Field
+
+from platform_assets.feeds import SynthConfig
+from platform_assets.modeling.sampling import MAX_FIT_ROWS
+
+
+class IngestSettings(dg.Config):
+    """Where the data comes from and on which period grid."""
+
+    feed: str = Field(
+        "synthetic", description="`synthetic`, `files` (your landing zone) or `tafeng` (real grocery data)"
+    )
+    landing_dir: str | None = Field(
+        None, description="the landing zone for `SHELFCAST_FEED=files` (default `$SHELFCAST_HOME/landing`)"
+    )
+    freq: str | None = Field(
+        None, description="`D`, `W` or `M`; inferred from the observation dates when unset"
+    )
+    synth_products: int = Field(100, description="synthetic feed: products")
+    synth_stores: int = Field(3, description="synthetic feed: stores")
+    synth_days: int = Field(730, description="synthetic feed: days of history")
+    synth_start: str = Field("2024-11-01", description="synthetic feed: first day")
+    synth_seed: int = Field(42, description="synthetic feed: seed (same seed, same rows)")
+    synth_drift_from: str | None = Field(None, description="synthetic feed: from this date the data drifts")
+    synth_drift_kind: str = Field("demand", description="what drifts: `demand`, `price` or `both`")
+    tafeng_max_products: int | None = Field(
+        None, description="tafeng feed: keep the N products with most lines (for quick runs; default all)"
+    )
+
+    def synth_config(self, horizon: int) -> SynthConfig:
+        """The generator's settings; it writes price plans for the `horizon` periods after the history."""
+        return SynthConfig(
+            products=self.synth_products,
+            stores=self.synth_stores,
+            days=self.synth_days,
+            start=date.fromisoformat(self.synth_start),
+            seed=self.synth_seed,
+            horizon=horizon,
+            drift_from=date.fromisoformat(self.synth_drift_from) if self.synth_drift_from else None,
+            drift_kind=self.synth_drift_kind,
+        )
+
+
+class ForecastSettings(dg.Config):
+    """What to forecast and how models are fitted."""
+
+    target: str = Field("units_sold", description="what to forecast: `units_sold` (demand) or `price`")
+    horizon: int = Field(14, description="periods to forecast")
+    active_window: int = Field(
+        28,
+        description="a series is active (gets forecasts) if it sold within this many periods of the last one",
+    )
+    tune_trials: int = Field(
+        0,
+        description="Optuna trials before each training, on a sample of at most 2,000 series and the window "
+        "just "
+        "before the backtest (nested MLflow runs under the training run, search space and winner recorded); "
+        "0 keeps the built-in defaults",
+    )
+    max_fit_rows: int = Field(
+        MAX_FIT_ROWS,
+        description="rows one LightGBM fit may use: above it, every fit (backtest origins and final) takes a "
+        "seeded sample of whole series within the budget, while the backtest still scores every series; "
+        "`0`: no cap",
+    )
+
+
+class MonitoringSettings(dg.Config):
+    """Thresholds of the quality, drift and decay checks, and how often they may start a retrain."""
+
+    rejected_rate_warn: float = Field(
+        0.01, description="share of rejected observation rows above which the `rejected_row_rate` check warns"
+    )
+    rejected_rate_error: float = Field(
+        0.10,
+        description="... above which it fails with ERROR and, being blocking, stops the run before the "
+        "warehouse",
+    )
+    freshness_max_age_days: int = Field(
+        3, description="the `actuals_freshness` check warns when the newest actual is older than this"
+    )
+    drift_window: int = Field(
+        28,
+        description="periods in the newest window, compared with as many periods ending where the champion's "
+        "training data ends (at least 2 x horizon); also the rolling window of `accuracy_decay`",
+    )
+    drift_share: float = Field(
+        0.5,
+        description="dataset drift when at least this share of monitored columns drift (per-column "
+        "thresholds "
+        "0.1 / p 0.05)",
+    )
+    decay_factor: float = Field(
+        1.3,
+        description="`accuracy_decay` fails when the champion's live WAPE exceeds this factor x its "
+        "backtest WAPE",
+    )
+    retrain_cooldown_hours: float = Field(
+        24.0,
+        description="the retrain sensor starts at most one `retrain` per cool-down, however long a check "
+        "keeps "
+        "failing",
+    )
+
+
+SECTIONS: dict[str, type[dg.Config]] = {
+    "ingest": IngestSettings,
+    "forecasting": ForecastSettings,
+    "monitoring": MonitoringSettings,
+}

@@ -1,0 +1,53 @@
+"""Configuration: every SHELFCAST_* variable lands in its typed field, and the README documents each one."""
+
+from pathlib import Path
+
+import pytest
+
+from platform_assets.config.resources import build_resources
+from platform_assets.config.settings import load_settings
+from platform_assets.config.variables import markdown_table, rows
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_lists_every_variable_as_the_code_defines_it():
+    assert markdown_table() in README.read_text(), (
+        "README's configuration table is stale: paste `python -m platform_assets.config.variables`"
+    )
+
+
+def test_variables_are_unique():
+    names = [name for name, *_ in rows()]
+    assert len(names) == len(set(names))
+
+
+def _config(tmp_path: Path, **env: str):
+    environ = {"SHELFCAST_HOME": str(tmp_path), **{f"SHELFCAST_{k}": v for k, v in env.items()}}
+    resource = build_resources(load_settings(environ))["config"]
+    with pytest.MonkeyPatch.context() as mp:  # EnvVar fields resolve from the process environment
+        for key, value in environ.items():
+            mp.setenv(key, value)
+        return resource.process_config_and_initialize()
+
+
+def test_each_variable_reaches_its_section(tmp_path: Path):
+    config = _config(
+        tmp_path, HORIZON="9", DRIFT_SHARE="0.25", SYNTH_SEED="7", FREQ="W", TAFENG_MAX_PRODUCTS="50"
+    )
+    assert config.forecasting.horizon == 9
+    assert config.monitoring.drift_share == 0.25
+    assert config.ingest.synth_seed == 7
+    assert config.ingest.tafeng_max_products == 50
+    assert config.resolved_freq() == "W"
+    assert config.make_feed().config.horizon == 9  # the synthetic feed plans the forecast horizon
+
+
+def test_defaults_without_environment(tmp_path: Path):
+    config = _config(tmp_path)
+    assert (config.forecasting.horizon, config.ingest.feed, config.monitoring.decay_factor) == (
+        14,
+        "synthetic",
+        1.3,
+    )
+    assert config.landing_path == tmp_path.resolve() / "landing"
