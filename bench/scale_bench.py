@@ -228,7 +228,7 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     from platform_assets.defs.ml import training_rows
     from platform_assets.features import origin as origin_features
     from platform_assets.modeling.training import TrainConfig, base_forecaster, history_of
-    from platform_assets.storage.warehouse import DuckDBWarehouse
+    from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 
     warehouse = str(home / "warehouse.duckdb")
     scratch = duckdb.connect(str(tmp / "scratch.duckdb"))

@@ -12,8 +12,9 @@ from platform_assets.core.keys import KEYS
 from platform_assets.defs.features import frame_digest, full_build
 from platform_assets.features.build import FeatureConfig, exact_factors
 from platform_assets.storage.databases import COLLATION
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
-from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
+from platform_assets.storage.warehouse import Warehouse
 from tests.conftest import PG_SERVER
 from tests.test_features import chunkable, features_for, make_data
 

@@ -22,8 +22,9 @@ from platform_assets.features.build import (
     exact_factors,
     lookback_start,
 )
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
-from platform_assets.storage.warehouse import AtLeast, DuckDBWarehouse, Warehouse
+from platform_assets.storage.warehouse import AtLeast, Warehouse
 from tests.conftest import materialization_metadata, shelfcast_graph
 from tests.test_features import make_data
 

@@ -6,7 +6,7 @@ import pytest
 from platform_assets.defs.ml import training_rows
 from platform_assets.modeling.sampling import sample_series
 from platform_assets.modeling.training import TrainConfig, train
-from platform_assets.storage.warehouse import DuckDBWarehouse
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
 
 

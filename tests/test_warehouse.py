@@ -11,8 +11,9 @@ import uuid
 import polars as pl
 import pytest
 
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse, numbered
-from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
+from platform_assets.storage.warehouse import Warehouse
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -135,7 +136,7 @@ def test_placeholders_skip_quoted_text():
 
 KILLED_WRITER = """
 import sys, polars as pl
-from platform_assets.storage.warehouse import DuckDBWarehouse
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 kind, target, how = sys.argv[1:4]
 w = DuckDBWarehouse(path=target) if kind == "duckdb" else PostgresWarehouse(dsn=target)

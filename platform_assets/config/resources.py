@@ -9,8 +9,9 @@ from pydantic import Field
 from platform_assets.config.sections import SECTIONS, ForecastSettings, IngestSettings, MonitoringSettings
 from platform_assets.config.settings import PREFIX, Settings
 from platform_assets.feeds import Feed, make_feed
+from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
-from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
+from platform_assets.storage.warehouse import Warehouse
 
 
 class ShelfcastConfig(dg.ConfigurableResource):

@@ -16,9 +16,9 @@ from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, f
 from platform_assets.storage.dbt_project import dbt_project
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
-# dbt models that read what the ML layer writes: built in a second dbt step, after `forecasts`.
-SERVING_MODELS = "forecasts_latest forecast_accuracy"
-MONITORING_MODELS = {"forecast_accuracy"}
+# dbt models that read what the ML layer writes (tagged in their yml): built in a second dbt step, after
+# `forecasts`.
+READS_FORECASTS = "reads_forecasts"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
@@ -33,10 +33,9 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        name = dbt_resource_props["name"]
-        if name in MONITORING_MODELS:
+        if dbt_resource_props["fqn"][1:2] == ["monitoring"]:  # models/monitoring/
             return "monitoring"
-        return "ml" if name in SERVING_MODELS.split() else "warehouse"
+        return "ml" if READS_FORECASTS in dbt_resource_props.get("tags", []) else "warehouse"
 
 
 def refresh_window(run: dg.DagsterRun) -> tuple[str, str] | None:
@@ -83,7 +82,7 @@ _translator = ShelfcastDbtTranslator()
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=SERVING_MODELS,
+    exclude=f"tag:{READS_FORECASTS}",
     dagster_dbt_translator=_translator,
     pool=WAREHOUSE_POOL,
     name="warehouse_models",
@@ -100,7 +99,7 @@ def warehouse_models(
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    select=SERVING_MODELS,
+    select=f"tag:{READS_FORECASTS}",
     dagster_dbt_translator=_translator,
     pool=WAREHOUSE_POOL,
     name="serving_models",
