@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from bench import common
-from platform_assets.features.build import FeatureConfig
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import backtest_metrics
 from platform_assets.modeling.training import DEFAULT_PARAMS, OBJECTIVE
 

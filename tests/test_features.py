@@ -10,17 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from platform_assets.features.build import (
-    Chunk,
-    FeatureConfig,
-    build_features,
-    category_chunks,
-    common_factors,
-    exact_factors,
-    factor_candidates,
-    feature_columns,
-    numeric_attributes,
-)
+from platform_assets.features.attributes import numeric_attributes
+from platform_assets.features.build import build_features
+from platform_assets.features.chunks import Chunk, category_chunks
+from platform_assets.features.columns import feature_columns
+from platform_assets.features.config import FeatureConfig
+from platform_assets.features.exact import common_factors, exact_factors, factor_candidates
 
 KEYS = ["product_id", "store_id"]
 

@@ -13,15 +13,11 @@ import polars as pl
 import pytest
 
 from platform_assets.core.keys import KEYS
-from platform_assets.defs.features import CARRY_SQL, inputs_digest, plan_build
-from platform_assets.features.build import (
-    FeatureConfig,
-    build_features,
-    build_features_since,
-    carry_in,
-    exact_factors,
-    lookback_start,
-)
+from platform_assets.features.build import build_features, build_features_since
+from platform_assets.features.config import FeatureConfig
+from platform_assets.features.exact import exact_factors
+from platform_assets.features.incremental import carry_in, inputs_digest, lookback_start, plan_build
+from platform_assets.features.store import CARRY_SQL
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import AtLeast, Warehouse

@@ -10,7 +10,7 @@ import polars.selectors as cs
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.features.build import FeatureConfig
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.registry import (
     MODEL_NAME,
     decide_promotion,

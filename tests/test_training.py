@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from platform_assets.features.build import FeatureConfig
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.training import BACKTEST, TrainConfig, train

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.features.build import FeatureConfig
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import wape
 from platform_assets.modeling.registry import log_training
 from platform_assets.modeling.training import DEFAULT_PARAMS, TrainConfig, base_forecaster, history_of, train

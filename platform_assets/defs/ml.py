@@ -13,7 +13,8 @@ import polars as pl
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.core.keys import ORDER_SQL
 from platform_assets.core.periods import MAX_PERIOD_DAYS
-from platform_assets.defs.features import feature_config, frame_digest
+from platform_assets.defs.features import feature_config
+from platform_assets.features.digest import frame_digest
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 if TYPE_CHECKING:  # training imports LightGBM: only the steps that train load it

@@ -1,6 +1,6 @@
 """Features read at the forecast origin, for each horizon step (polars in, polars out).
 
-The base features (features.py) are built as of t-H, so one row answers every step 1..H; a forecast
+The base features (columns.py) are built as of t-H, so one row answers every step 1..H; a forecast
 for step h < H made that way ignores the H-h most recent periods, which on intermittent demand are
 most of what there is to know. These columns are read at t-h instead (the origin, for a row h steps
 ahead) and go with `horizon` as a feature, so one model learns how fast fresh information ages.
@@ -17,38 +17,35 @@ from platform_assets.core.keys import KEYS
 SEED = 20_240_611
 
 
+def _statistics(short: int, mid: int) -> dict[str, pl.Expr]:
+    """Each statistic by feature name: of a series' actuals up to s, for the windows (short, mid) of the
+    feed's period."""
+    y = pl.col("y")
+    return {
+        # Bounded like the windows, so the newest `mid` periods are all inference needs to read.
+        "origin_last": y.forward_fill(limit=mid - 1),
+        f"origin_mean_{short}": y.rolling_mean(short, min_samples=1),
+        f"origin_mean_{mid}": y.rolling_mean(mid, min_samples=1),
+        f"origin_median_{mid}": y.rolling_median(mid, min_samples=1),
+        f"origin_zero_share_{mid}": (y == 0).cast(pl.Float64).rolling_mean(mid, min_samples=1),
+    }
+
+
 def names(short: int, mid: int) -> list[str]:
     """Feature names, for the windows (short, mid) of the feed's period."""
-    return [
-        "horizon",
-        "origin_last",
-        f"origin_mean_{short}",
-        f"origin_mean_{mid}",
-        f"origin_median_{mid}",
-        f"origin_zero_share_{mid}",
-    ]
+    return ["horizon", *_statistics(short, mid)]
 
 
 def origin_stats(history: pl.DataFrame, short: int, mid: int) -> pl.DataFrame:
     """Per series and period s (`_pn`): the last actual and rolling statistics of actuals up to s,
     unscaled. `history`: keys, `_pn`, `y` (null where nothing was observed), one row per period."""
-    y = pl.col("y")
     return (
         history.select(*KEYS, "_pn", "y")
         .sort([*KEYS, "_pn"])
         .select(
             *KEYS,
             pl.col("_pn").alias("_origin_pn"),
-            # Bounded like the windows, so the newest `mid` periods are all inference needs to read.
-            y.forward_fill(limit=mid - 1).over(KEYS).alias("origin_last"),
-            y.rolling_mean(short, min_samples=1).over(KEYS).alias(f"origin_mean_{short}"),
-            y.rolling_mean(mid, min_samples=1).over(KEYS).alias(f"origin_mean_{mid}"),
-            y.rolling_median(mid, min_samples=1).over(KEYS).alias(f"origin_median_{mid}"),
-            (y == 0)
-            .cast(pl.Float64)
-            .rolling_mean(mid, min_samples=1)
-            .over(KEYS)
-            .alias(f"origin_zero_share_{mid}"),
+            *(stat.over(KEYS).alias(name) for name, stat in _statistics(short, mid).items()),
         )
     )
 

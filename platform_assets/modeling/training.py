@@ -17,7 +17,8 @@ import polars as pl
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import SEASON, numbered, offset_periods, period_number
 from platform_assets.features import origin as origin_features
-from platform_assets.features.build import FeatureConfig, feature_columns
+from platform_assets.features.columns import feature_columns
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.forecaster import Forecaster, conformal_offsets, with_intervals
 from platform_assets.modeling.metrics import backtest_metrics, in_sample_scale
 from platform_assets.modeling.sampling import MAX_FIT_ROWS, sample_series

@@ -5,10 +5,11 @@ from datetime import date
 
 import polars as pl
 
-from platform_assets.features.build import CALENDAR, FeatureConfig, feature_columns
+from platform_assets.features.columns import CALENDAR, PERIODS_SINCE_START, feature_columns
+from platform_assets.features.config import FeatureConfig
 
 # Deterministic functions of the date: they move between any two windows without meaning anything.
-NOT_MONITORED = {c for cols in CALENDAR.values() for c in cols} | {"periods_since_start"}
+NOT_MONITORED = {c.name for cols in CALENDAR.values() for c in cols} | {PERIODS_SINCE_START.name}
 
 
 def monitored_columns(features: pl.DataFrame, cfg: FeatureConfig) -> list[str]:
