@@ -282,8 +282,10 @@ def floors(home: Path, nodes: dict, tmp: Path) -> dict:
         "what": f"one lightgbm.train, {rounds} rounds on the final fit's {usable.height:,} x {len(names)} "
         "matrix (ours: 3 backtest origins + the final fit, so ~4x is expected)",
     }
-    scored = future.filter(base.eligible().fill_null(False))
-    inference = base.matrix(scored)
+    scored = future.filter(base.eligible().fill_null(False)).with_columns(
+        pl.col("period_date").rank("dense").cast(pl.Int32).alias("horizon")
+    )
+    inference = base.matrix(base.with_origin_features(scored, history))  # origin features: fitted series'
     _, predict = timed(lambda: booster.predict(inference, num_threads=params["num_threads"]))
     out["forecasting"] = {"seconds": predict, "what": f"booster.predict on {scored.height:,} inference rows"}
     return out

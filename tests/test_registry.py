@@ -23,6 +23,7 @@ from platform_assets.modeling.registry import (
 )
 from platform_assets.modeling.training import TrainConfig, train
 from tests.test_features import features_for, make_data
+from tests.test_training import forecast_rows
 
 H = 7
 
@@ -95,7 +96,7 @@ def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
     assert loaded is not None
     model, version, run_id = loaded
     assert (version, run_id) == (logged[1], logged[0])
-    future = frame.filter("is_future")
+    future = forecast_rows(model, frame)
     assert model.predict(future).equals(good.model.predict(future))
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@challenger")
     example = good.example.with_columns(cs.numeric().cast(pl.Float64))  # the signature declares doubles

@@ -1,6 +1,7 @@
 """Training, backtest, intervals and forecasts on the small generator from test_features."""
 
 import pickle
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -35,6 +36,16 @@ def history(frame) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def result(history):
     return train(history, TrainConfig(horizon=H))
+
+
+def forecast_rows(model, frame: pl.DataFrame) -> pl.DataFrame:
+    """The future rows as forecasting gives them to the model: with their horizon and the origin
+    features read at the last actual period."""
+    future = frame.filter("is_future").with_columns(
+        pl.col("period_date").rank("dense").cast(pl.Int32).alias("horizon")
+    )
+    actuals = frame.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
+    return model.with_origin_features(future, actuals)
 
 
 def test_backtest_windows_and_baselines(result, history):
@@ -121,7 +132,7 @@ def test_training_is_deterministic(history):
 
 
 def test_forecaster_predicts_after_pickling_and_tolerates_unseen_categories(result, frame):
-    future = frame.filter("is_future")
+    future = forecast_rows(result.model, frame)
     direct = result.model.predict(future)
     restored = pickle.loads(pickle.dumps(result.model)).predict(future)
     assert direct.equals(restored)
@@ -131,6 +142,23 @@ def test_forecaster_predicts_after_pickling_and_tolerates_unseen_categories(resu
     assert unseen.height == result.model.predict(unseen).drop_nulls().height + (
         future.height - eligible.height
     )
+
+
+def test_forecaster_refuses_rows_without_its_features(result, frame):
+    """A renamed feature must not reach the booster as an all-null column, nor a feature the model
+    was not trained on be ignored; catalog attributes come and go with the catalog."""
+    rows = forecast_rows(result.model, frame)
+    with pytest.raises(ValueError, match=r"missing \['roll_mean_7'\]"):
+        result.model.predict(rows.rename({"roll_mean_7": "rolling_mean_7"}))
+    with pytest.raises(ValueError, match=r"missing \['origin_last'"):
+        result.model.predict(frame.filter("is_future"))  # origin features not read
+    older = replace(result.model, feature_names=[n for n in result.model.feature_names if n != "roll_max_28"])
+    with pytest.raises(ValueError, match=r"not trained on \['roll_max_28'\]"):
+        older.predict(rows)
+    assert "attr_weight_kg" in result.model.feature_names
+    changed = rows.drop("attr_weight_kg").with_columns(pl.lit(1.0).alias("attr_new"))
+    unknown = rows.with_columns(pl.lit(None, pl.Float64).alias("attr_weight_kg"))
+    assert result.model.predict(changed).equals(result.model.predict(unknown))
 
 
 def test_forecasts_cover_every_active_series_exactly_once(result, frame, data):

@@ -25,6 +25,10 @@ def numeric_attributes(products: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def is_attribute(column: str) -> bool:
+    return column.startswith(PREFIX)
+
+
 def attribute_columns(columns: list[str]) -> list[str]:
     """The attribute features among a frame's `columns`, in the model's order."""
-    return sorted(c for c in columns if c.startswith(PREFIX))
+    return sorted(c for c in columns if is_attribute(c))

@@ -1,6 +1,6 @@
 """The fitted global model as a plain picklable object: what MLflow stores and forecasting loads.
 
-The model predicts z = y / scale (see features.py), so one booster serves series of every size; the
+The model predicts z = y / scale (see features/columns.py), so one booster serves series of every size; the
 p10/p90 band is the point forecast plus conformal offsets, also in scale units, per horizon step.
 """
 
@@ -18,6 +18,9 @@ import polars as pl  # noqa: E402
 
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import numbered
+from platform_assets.features.attributes import is_attribute
+from platform_assets.features.columns import feature_columns
+from platform_assets.features.config import FeatureConfig
 from platform_assets.features.origin import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
@@ -45,7 +48,7 @@ class Forecaster:
     # Rows weighted by `scale`: the loss on y / scale then equals the loss in target units, so a series
     # counts by its volume, as WAPE counts it, instead of every series counting alike.
     weight_by_scale: bool = False
-    # (short, mid) windows of the origin features (origin_features.py) the model reads; None: none.
+    # (short, mid) windows of the origin features (features/origin.py) the model reads; None: none.
     origin_windows: tuple[int, int] | None = None
     _booster: lgb.Booster | None = field(default=None, repr=False, compare=False)
 
@@ -73,11 +76,29 @@ class Forecaster:
         out = attach(rows_n, origin_stats(history_n, *self.origin_windows))
         return out if "_pn" in rows.columns else out.drop("_pn")
 
+    def check_columns(self, columns: list[str]) -> None:
+        """Refuse rows whose features are not the ones the model was trained on, instead of feeding it an
+        all-null column for a renamed feature: a feature the model reads must be there, and a feature the
+        feature code defines for the model's settings must be one the model reads. Catalog attributes
+        (`attr_*`) come and go with the catalog: a missing one reads as missing values (as for a product
+        without it), a new one is ignored."""
+        present = set(columns)
+        missing = [n for n in self.feature_names if n not in present and not is_attribute(n)]
+        defined, _ = feature_columns(FeatureConfig(self.target, self.horizon, self.freq), [])
+        extra = [n for n in defined if n in present and n not in self.feature_names]
+        if missing or extra:
+            raise ValueError(
+                f"rows do not match the model's features: missing {missing}, not trained on {extra} "
+                "(a model trained before a feature was renamed or added needs retraining; origin "
+                "features come from `with_origin_features`)"
+            )
+
     def matrix(self, rows: pl.DataFrame) -> np.ndarray:
         """Feature matrix in training column order; categoricals become their training level codes."""
+        self.check_columns(rows.columns)
         exprs = []
         for name in self.feature_names:
-            col = pl.col(name) if name in rows.columns else pl.lit(None)
+            col = pl.col(name) if name in rows.columns else pl.lit(None)  # an attribute (check_columns)
             if name in self.category_levels:
                 levels = self.category_levels[name]
                 col = col.cast(pl.String).replace_strict(levels, list(range(len(levels))), default=None)
