@@ -19,8 +19,6 @@ import polars as pl  # noqa: E402
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import numbered
 from platform_assets.features.attributes import is_attribute
-from platform_assets.features.columns import feature_columns
-from platform_assets.features.config import FeatureConfig
 from platform_assets.features.origin import attach, origin_stats  # noqa: E402
 
 OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
@@ -77,20 +75,16 @@ class Forecaster:
         return out if "_pn" in rows.columns else out.drop("_pn")
 
     def check_columns(self, columns: list[str]) -> None:
-        """Refuse rows whose features are not the ones the model was trained on, instead of feeding it an
-        all-null column for a renamed feature: a feature the model reads must be there, and a feature the
-        feature code defines for the model's settings must be one the model reads. Catalog attributes
-        (`attr_*`) come and go with the catalog: a missing one reads as missing values (as for a product
-        without it), a new one is ignored."""
+        """Refuse rows that lack a feature the model reads, instead of feeding it an all-null column (a
+        renamed feature). Columns the model does not read are ignored: an incumbent champion must still
+        score rows that a newer feature code added columns to. Catalog attributes (`attr_*`) come and go
+        with the catalog: a missing one reads as missing values, as for a product without it."""
         present = set(columns)
         missing = [n for n in self.feature_names if n not in present and not is_attribute(n)]
-        defined, _ = feature_columns(FeatureConfig(self.target, self.horizon, self.freq), [])
-        extra = [n for n in defined if n in present and n not in self.feature_names]
-        if missing or extra:
+        if missing:
             raise ValueError(
-                f"rows do not match the model's features: missing {missing}, not trained on {extra} "
-                "(a model trained before a feature was renamed or added needs retraining; origin "
-                "features come from `with_origin_features`)"
+                f"rows lack features the model reads: {missing} (a model trained before a feature was "
+                "renamed needs retraining; origin features come from `with_origin_features`)"
             )
 
     def matrix(self, rows: pl.DataFrame) -> np.ndarray:
