@@ -2,7 +2,8 @@
 
 from platform_assets.feeds.base import Feed, FeedResult, UnreadableFile
 from platform_assets.feeds.files import FilesFeed
-from platform_assets.feeds.synthetic import SynthConfig, SyntheticFeed
+from platform_assets.feeds.synthetic.config import SynthConfig
+from platform_assets.feeds.synthetic.feed import SyntheticFeed
 from platform_assets.feeds.tafeng import TafengFeed
 
 KINDS = ("synthetic", "files", "tafeng")
