@@ -9,7 +9,7 @@ import pytest
 from platform_assets.core.periods import month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import SynthConfig, SyntheticFeed, make_feed
-from platform_assets.feeds.synthetic import generate
+from platform_assets.feeds.synthetic.history import generate
 
 SMALL = SynthConfig(products=12, stores=2, days=120, start=date(2025, 1, 10), horizon=7, seed=3)
 DRIFT_FROM = date(2025, 3, 15)

@@ -15,10 +15,10 @@ from platform_assets.defs.landing import (
     RANGE_START_TAG,
     UNREADABLE_TAG,
     clamp_months,
-    landing_files,
     scan_landing,
 )
 from platform_assets.defs.orchestration import current_month_key
+from platform_assets.feeds.files.layout import landing_files
 from tests.conftest import Graph, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"

@@ -1,10 +1,14 @@
 """The whole graph on the landing-zone feed (plans, a corrupt file, bad rows) and on Ta Feng."""
 
 import shutil
+from collections import Counter
+from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 
+from platform_assets.feeds.files.reading import TEXT_TABLES
 from tests.conftest import materialization_metadata, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"
@@ -90,3 +94,104 @@ def test_tafeng_sample_to_forecasts(tmp_path):
         ).item()
         active = g.warehouse.query("select count(*) from marts.dim_series where is_active").item()
         assert latest == active > 0
+
+
+def _monthly_landing(root: Path) -> pl.DataFrame:
+    """1990-01 .. 2008-12 monthly for 12 products over many files: one CSV a year (P01..P10, two
+    stores), P11's whole history in one Parquet file, P12's 2000-2001 in JSONL, a file of bad rows and
+    a corrupt one. Returns the rows that must land, with the file and line they come from."""
+    folder = root / "observations"
+    folder.mkdir(parents=True)
+    pl.DataFrame({"product_id": [f"P{i:02d}" for i in range(1, 13)], "name": "item"}).write_csv(
+        root / "products.csv"
+    )
+    months = pl.date_range(date(1990, 1, 1), date(2008, 12, 1), "1mo", eager=True).alias("date")
+    grid = pl.DataFrame(months).join(
+        pl.DataFrame({"product_id": [f"P{i:02d}" for i in range(1, 11)]}), how="cross"
+    )
+    grid = grid.join(pl.DataFrame({"store_id": ["S1", "S2"]}), how="cross").with_columns(
+        price=(pl.col("date").dt.month() + 0.5).cast(pl.Float64),
+        units_sold=(pl.col("date").dt.year() - 1980 + pl.col("product_id").str.slice(1).cast(pl.Int64)).cast(
+            pl.Float64
+        ),
+        on_promo=pl.col("date").dt.month() == 12,
+    )
+    expected = []
+    for year, rows in grid.group_by(pl.col("date").dt.year(), maintain_order=True):
+        name = f"observations/{year[0]}.csv"
+        rows.write_csv(root / name)
+        expected.append(
+            rows.with_columns(source_file=pl.lit(name), source_line=pl.int_range(1, rows.height + 1))
+        )
+    p11 = pl.DataFrame(months).with_columns(
+        product_id=pl.lit("P11"), store_id=pl.lit("all"), price=pl.lit(9.99), units_sold=pl.lit(1.0)
+    )
+    p11.write_parquet(folder / "extra-p11.parquet")
+    expected.append(
+        p11.with_columns(
+            on_promo=pl.lit(None, pl.Boolean),
+            source_file=pl.lit("observations/extra-p11.parquet"),
+            source_line=pl.int_range(1, p11.height + 1),
+        )
+    )
+    p12 = p11.filter(pl.col("date").dt.year().is_between(2000, 2001)).with_columns(product_id=pl.lit("P12"))
+    p12.write_ndjson(folder / "extra-p12.jsonl")
+    expected.append(
+        p12.with_columns(
+            on_promo=pl.lit(None, pl.Boolean),
+            source_file=pl.lit("observations/extra-p12.jsonl"),
+            source_line=pl.int_range(1, p12.height + 1),
+        )
+    )
+    (folder / "late-fixes.csv").write_text(
+        "date,product_id,store_id,price,units_sold,on_promo\n"
+        "1995-13-01,P01,S1,1.5,2,false\n"  # unparseable: rejected in the first partition
+        "1997-05-01,ZZ,S1,1.5,2,false\n"  # unknown product
+        "1999-02-01,P01,S1,2.5,20,false\n"  # the same row as in 1999.csv: a duplicate
+    )
+    (folder / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    return pl.concat(expected, how="diagonal_relaxed").select(
+        "date", "product_id", "store_id", "price", "units_sold", "on_promo", "source_file", "source_line"
+    )
+
+
+def test_backfill_reads_each_landing_file_once(tmp_path):
+    """A single-run backfill over 228 monthly partitions parses every landing file once, and lands in
+    each partition exactly the rows of its month (undated rejects in the first one)."""
+    landing = tmp_path / "landing"
+    expected = _monthly_landing(landing)
+    files = sorted(p for p in landing.rglob("*") if p.is_file())
+    parses = Counter(TEXT_TABLES.parses)
+    env = {"FEED": "files", "LANDING_DIR": str(landing), "HISTORY_START": "1990-01-01"}
+    with shelfcast_graph(tmp_path / "home", **env) as g:
+        ingest = [dg.AssetKey("raw_products"), dg.AssetKey("raw_observations")]
+        result = g.run_history(asset_selection=ingest)
+        assert result.success
+        assert {p: TEXT_TABLES.parses[p] - parses[p] for p in files} == dict.fromkeys(files, 1)
+
+        meta = materialization_metadata(result, "raw_observations")
+        assert len(meta) == 228  # one materialization per monthly partition, all in one run
+        [unreadable] = meta[0]["unreadable_files"]  # the run reports it once, for all its partitions
+        assert unreadable.startswith(
+            f"{landing / 'observations' / 'broken.parquet'}: cannot parse as PARQUET"
+        )
+        assert (g.config.quarantine_dir / "broken.parquet").is_file()
+        assert len(list(g.config.quarantine_dir.glob("*.report.txt"))) == 1
+
+        landed = g.warehouse.query(
+            "select ingest_partition, date, product_id, store_id, price, units_sold, on_promo, source_file,"
+            " source_line from raw.observations order by all"
+        )
+        want = expected.with_columns(ingest_partition=pl.col("date").dt.month_start().cast(pl.String)).select(
+            landed.columns
+        )
+        assert landed.height == expected.height == 228 * 21 + 24
+        assert landed.equals(want.sort(pl.all()))
+        rejected = g.warehouse.query(
+            "select ingest_partition, file, line, reason from raw.rejected_rows order by line"
+        )
+        assert rejected.rows() == [
+            ("1990-01-01", "observations/late-fixes.csv", 1, "unparseable date"),
+            ("1997-05-01", "observations/late-fixes.csv", 2, "unknown product"),
+            ("1999-02-01", "observations/late-fixes.csv", 3, "duplicate"),
+        ]

@@ -28,12 +28,17 @@ def _stamp(df: pl.DataFrame, partition: str, at: datetime) -> pl.DataFrame:
     )
 
 
-def land(warehouse: Warehouse, table: str, result: FeedResult, partition: str) -> dict:
-    """Write accepted rows and their rejects for one slice (FeedResult guarantees that rows in =
-    accepted + rejected); return the slice's row accounting."""
-    at = datetime.now(UTC).replace(tzinfo=None)
+def ensure_raw_tables(warehouse: Warehouse) -> None:
+    """Every raw table exists (empty at first), so dbt's sources resolve whatever a feed delivers."""
     for name, columns in RAW_TABLES.items():
         warehouse.ensure_table("raw", name, {**columns, **BOOKKEEPING})
+
+
+def land(warehouse: Warehouse, table: str, result: FeedResult, partition: str) -> dict:
+    """Write accepted rows and their rejects for one slice (FeedResult guarantees that rows in =
+    accepted + rejected) into the raw tables (see `ensure_raw_tables`); return the slice's row
+    accounting."""
+    at = datetime.now(UTC).replace(tzinfo=None)
     slice_key = {"ingest_partition": partition}
     warehouse.replace_slice("raw", table, _stamp(result.accepted, partition, at), slice_key)
     rejected = _stamp(result.rejected, partition, at)
@@ -64,6 +69,7 @@ def raw_products(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """The product catalog as the feed delivers it (attributes kept as JSON)."""
+    ensure_raw_tables(warehouse)
     counts = land(warehouse, "products", config.make_feed().products(), "all")
     return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
 
@@ -73,6 +79,7 @@ def raw_suppliers(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Suppliers, when the feed has them (the table exists, empty, otherwise)."""
+    ensure_raw_tables(warehouse)
     counts = land(warehouse, "suppliers", config.make_feed().suppliers(), "all")
     return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
 
@@ -93,6 +100,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         """Prices, units and promotions by date, one monthly partition at a time (plans included)."""
         feed = config.make_feed()
+        ensure_raw_tables(warehouse)
         window = context.partition_time_window
         first, last = feed.span()
         counts = []

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
@@ -26,12 +25,11 @@ from platform_assets.defs.orchestration import (
     current_month_key,
     daily_refresh,
 )
-from platform_assets.feeds import contract as c
-from platform_assets.feeds.files import OBSERVATION_FORMATS, TABLE_FORMATS, read_text_table
+from platform_assets.feeds.files.layout import fingerprints, landing_files
+from platform_assets.feeds.files.reading import first_line, observation_months
 
 FILES_TAG = "shelfcast/landing_files"
 UNREADABLE_TAG = "shelfcast/landing_unreadable"
-_REQUIRED = ("date", "product_id")  # what the files feed needs of an observation file
 _LISTED = 5  # file names spelled out in a tag or message before "and N more"
 
 
@@ -59,50 +57,6 @@ class LandingBatch:
         return f"landing-{digest[:16]}"
 
 
-def landing_files(root: Path) -> list[Path]:
-    """The files the files feed reads: products.*, suppliers.* and observations/* in its formats."""
-    tables = [root / f"{stem}{ext}" for stem in ("products", "suppliers") for ext in TABLE_FORMATS]
-    folder = root / "observations"
-    observations = (
-        [p for p in folder.iterdir() if p.suffix.lower() in OBSERVATION_FORMATS] if folder.is_dir() else []
-    )
-    return sorted(p for p in [*tables, *observations] if p.is_file())
-
-
-def fingerprint(path: Path) -> str:
-    """Size and modification time: changes whenever the file is rewritten, costs one stat."""
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def observation_months(path: Path) -> list[str]:
-    """The monthly partition keys of the usable dates in an observation file (its date column only).
-
-    Raises UnreadableFileError (via read_text_table) or ValueError when the feed could not use the file.
-    """
-    if path.suffix.lower() == ".jsonl":  # no columnar layout to skip into: read it as the feed does
-        dates = read_text_table(path, _REQUIRED).select("date")
-    else:
-        scan = (
-            pl.scan_csv(path, infer_schema=False) if path.suffix.lower() == ".csv" else pl.scan_parquet(path)
-        )
-        names = {name.strip().lower(): name for name in scan.collect_schema().names()}
-        missing = [col for col in _REQUIRED if col not in names]
-        if missing:
-            raise ValueError(f"missing required column(s) {', '.join(missing)}")
-        dates = scan.select(pl.col(names["date"]).cast(pl.String).alias("date")).collect()
-    day = c.iso_date("date")
-    months = (
-        dates.select(day.alias("day"))
-        .filter(c.in_date_range(pl.col("day")))
-        .select(pl.col("day").dt.month_start().unique().sort())
-        .to_series()
-    )
-    if months.is_empty():
-        raise ValueError("no row has a usable date")
-    return [m.isoformat() for m in months]
-
-
 def scan_landing(root: Path, paths: list[Path], cursor: Mapping[str, str]) -> LandingBatch:
     """Compare the listing with the cursor and read the months of the new observation files.
 
@@ -110,22 +64,18 @@ def scan_landing(root: Path, paths: list[Path], cursor: Mapping[str, str]) -> La
     longer present drop out of the cursor, so it only ever holds the current directory.
     """
     seen, observations, catalog, unreadable, months = {}, {}, {}, {}, []
-    for path in paths:
-        name = path.relative_to(root).as_posix()
-        try:
-            seen[name] = fingerprint(path)
-        except FileNotFoundError:
-            continue
+    for file in fingerprints(paths):
+        name = file.path.relative_to(root).as_posix()
+        seen[name] = f"{file.size}:{file.mtime_ns}"
         if cursor.get(name) == seen[name]:
             continue
         if not name.startswith("observations/"):
             catalog[name] = seen[name]
             continue
         try:
-            months.extend(observation_months(path))
+            months.extend(observation_months(file.path))
         except Exception as err:  # polars raises many error types for corrupt input; all mean the same here
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            unreadable[name] = first_line
+            unreadable[name] = first_line(err)
             continue
         observations[name] = seen[name]
     span = (min(months), max(months)) if months else None

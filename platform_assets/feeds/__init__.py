@@ -1,8 +1,9 @@
 """Feeds: where raw products, suppliers and observations come from (see base.Feed for the protocol)."""
 
 from platform_assets.feeds.base import Feed, FeedResult, UnreadableFile
-from platform_assets.feeds.files import FilesFeed
-from platform_assets.feeds.synthetic import SynthConfig, SyntheticFeed
+from platform_assets.feeds.files.feed import FilesFeed
+from platform_assets.feeds.synthetic.config import SynthConfig
+from platform_assets.feeds.synthetic.feed import SyntheticFeed
 from platform_assets.feeds.tafeng import TafengFeed
 
 KINDS = ("synthetic", "files", "tafeng")

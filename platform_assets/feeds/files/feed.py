@@ -1,0 +1,164 @@
+"""FilesFeed: the landing zone parsed and validated once per state of its files, sliced per window.
+
+A backfill asks for hundreds of monthly windows, and the configuration asks for the frequency and the
+span: all of them slice one validated frame, cached process-wide by the fingerprints of the files it
+was read from, so a new or changed file is read again and an unchanged zone is not.
+"""
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from platform_assets.core.periods import check_freq, infer_freq
+from platform_assets.core.schemas import (
+    RAW_OBSERVATIONS,
+    RAW_PRODUCTS,
+    RAW_SUPPLIERS,
+    REJECTED_ROWS,
+    conform,
+    empty,
+)
+from platform_assets.feeds import contract as c
+from platform_assets.feeds.base import FeedResult, UnreadableFile
+from platform_assets.feeds.files.checks import (
+    OBSERVATION_COLUMNS,
+    OBSERVATION_KEY,
+    OBSERVATION_REQUIRED,
+    PRODUCT_COLUMNS,
+    SUPPLIER_COLUMNS,
+    attribute_values,
+    catalog_result,
+    validate_observations,
+)
+from platform_assets.feeds.files.layout import (
+    Fingerprint,
+    fingerprints,
+    observation_paths,
+    set_aside,
+    table_paths,
+)
+from platform_assets.feeds.files.reading import read_batch
+
+_INTERNAL = ("_file", "_line", "_record")
+
+
+@dataclass(frozen=True, eq=False)
+class LandedObservations:
+    """Every observation row of the landing zone, typed, with `_reason` (null when accepted) and
+    `_window` (its usable date), and the observation files that could not be read (still in place)."""
+
+    rows: pl.DataFrame
+    unreadable: tuple[UnreadableFile, ...]
+
+    @functools.cached_property
+    def freq(self) -> str:
+        """The frequency the accepted rows' dates follow."""
+        return infer_freq(self.rows.filter(pl.col("_reason").is_null()))
+
+
+@functools.lru_cache(maxsize=1)
+def landed_observations(
+    root: Path, files: tuple[Fingerprint, ...], products: tuple[Fingerprint, ...]
+) -> LandedObservations:
+    """The observation files validated against the readable product files; the fingerprints are the
+    cache key (one entry: a process serves one landing zone at a time)."""
+    batch = read_batch(root, files, OBSERVATION_REQUIRED, OBSERVATION_COLUMNS)
+    known = read_batch(root, products, ("product_id",), ("product_id",)).rows
+    known_ids = known.select(c.clean("product_id")).to_series().drop_nulls().unique()
+    return LandedObservations(validate_observations(batch.rows, known_ids), batch.unreadable)
+
+
+class FilesFeed:
+    """Reads `landing_dir` as it is at each call: new files land without restarting anything, and
+    unchanged files are not parsed again."""
+
+    name = "files"
+
+    def __init__(
+        self, landing_dir: str | Path, *, quarantine_dir: str | Path, freq: str | None = None
+    ) -> None:
+        self.root = Path(landing_dir)
+        if not self.root.is_dir():
+            raise ValueError(
+                f"landing directory {self.root} does not exist (see the README's landing contract)"
+            )
+        self.quarantine = Path(quarantine_dir)
+        self._freq = check_freq(freq)
+
+    @functools.cached_property
+    def freq(self) -> str:
+        """The configured frequency, else the one the observation dates follow."""
+        return self._freq or self._landed().freq
+
+    def products(self) -> FeedResult:
+        paths = table_paths(self.root, "products")
+        if not paths:
+            raise FileNotFoundError(
+                f"no products.csv or products.parquet in {self.root}: the catalog is required"
+            )
+        batch = read_batch(self.root, fingerprints(paths), ("product_id",), PRODUCT_COLUMNS, extras=True)
+        extras = [col for col in batch.rows.columns if col not in (*PRODUCT_COLUMNS, *_INTERNAL)]
+        attributes = (
+            pl.struct(attribute_values(batch.rows, extras)).struct.json_encode() if extras else pl.lit("{}")
+        )
+        rows = batch.rows.with_columns(
+            *[c.clean(col).alias(col) for col in PRODUCT_COLUMNS], attributes.alias("attributes")
+        )
+        return catalog_result(rows, "product_id", RAW_PRODUCTS, "products", self._set_aside(batch.unreadable))
+
+    def suppliers(self) -> FeedResult:
+        paths = table_paths(self.root, "suppliers")
+        if not paths:
+            return FeedResult.empty(RAW_SUPPLIERS)
+        batch = read_batch(self.root, fingerprints(paths), ("supplier_id",), SUPPLIER_COLUMNS)
+        rows = batch.rows.with_columns(c.clean(col).alias(col) for col in SUPPLIER_COLUMNS)
+        return catalog_result(
+            rows, "supplier_id", RAW_SUPPLIERS, "suppliers", self._set_aside(batch.unreadable)
+        )
+
+    def observations(self, start: date, end: date) -> FeedResult:
+        """Rows dated in [start, end); rows without a usable date land in the window of span()[0].
+
+        The first call that meets an unreadable file sets it aside and reports it; span() and freq
+        never move a file, so the call that lands the rows is the one that reports them.
+        """
+        landed = self._landed()
+        unreadable = self._set_aside(landed.unreadable)
+        rows = landed.rows
+        if rows.height == 0:
+            return FeedResult(empty(RAW_OBSERVATIONS), empty(REJECTED_ROWS), 0, unreadable)
+        window = rows.filter(c.in_window(pl.col("_window"), start, end, self._span(rows, unreadable)[0]))
+        accepted = window.filter(pl.col("_reason").is_null()).rename(
+            {"_file": "source_file", "_line": "source_line"}
+        )
+        accepted = conform(
+            accepted.with_columns(pl.lit(None, pl.Float64).alias("sales_amount")), RAW_OBSERVATIONS
+        ).sort([*OBSERVATION_KEY, "source_file", "source_line"], maintain_order=True)
+        rejected = window.filter(pl.col("_reason").is_not_null()).rename(
+            {"_file": "file", "_line": "line", "_reason": "reason", "_record": "record"}
+        )
+        return FeedResult(accepted, c.rejected_rows(rejected, "observations"), window.height, unreadable)
+
+    def span(self) -> tuple[date, date]:
+        """First and last usable date of any observation row (plans and rejected rows included)."""
+        landed = self._landed()
+        return self._span(landed.rows, landed.unreadable)
+
+    def _span(self, rows: pl.DataFrame, unreadable: tuple[UnreadableFile, ...]) -> tuple[date, date]:
+        if rows["_window"].is_null().all():
+            why = "".join(f"; {Path(u.path).name} is unreadable: {u.error}" for u in unreadable)
+            raise ValueError(f"no observation under {self.root / 'observations'} has a usable date{why}")
+        return rows["_window"].min(), rows["_window"].max()
+
+    def _landed(self) -> LandedObservations:
+        """The landing zone's observations as its files are now (read only if they changed)."""
+        files = fingerprints(observation_paths(self.root))
+        products = fingerprints(table_paths(self.root, "products"))
+        return landed_observations(self.root, files, products)
+
+    def _set_aside(self, unreadable: tuple[UnreadableFile, ...]) -> tuple[UnreadableFile, ...]:
+        """Move unreadable files to the quarantine, each with a report."""
+        return tuple(set_aside(Path(u.path), self.quarantine, u.error) for u in unreadable)
