@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.modeling.registry import MODEL_NAME
+from platform_assets.modeling.names import MODEL_NAME
 from platform_assets.runner.drift_loop import run_loop
 
 ENV = {
