@@ -101,7 +101,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
     context.log.info(f"promotion of v{outcome.challenger_version}: {decision.promote} ({decision.reason})")
     yield dg.MaterializeResult(
         metadata={
-            "challenger_version": dg.MetadataValue.text(str(outcome.challenger_version)),
+            "challenger_version": dg.MetadataValue.text(outcome.challenger_version),
             "promoted": dg.MetadataValue.bool(decision.promote),
             "reason": dg.MetadataValue.text(decision.reason),
             "evidence": dg.MetadataValue.json(decision.evidence),
