@@ -94,6 +94,9 @@ def test_retrain_then_daily_refresh_add_generations(graph):
     assert retrain.success
     [gate] = materialization_metadata(retrain, "champion_model")
     assert gate["challenger_version"] == "2"
+    # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
+    assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
+    assert gate["champion_version"] == "1"
     before = g.warehouse.query("select count(*) from raw.observations").item()
     last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
     refresh = g.run("daily_refresh", partition_key=last_month)
