@@ -8,15 +8,18 @@ under 2 s and PNG pixel sizes are predictable.
 
 import base64
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import polars as pl
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # the markdown helpers serve the Dagster definitions, which load without matplotlib
+    from matplotlib.figure import Figure
 
 DPI = 100
 REFERENCE_COLOR, CURRENT_COLOR = "tab:blue", "tab:orange"
 
 
-def png(fig: Figure) -> bytes:
+def png(fig: "Figure") -> bytes:
     buffer = BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
