@@ -36,7 +36,7 @@ import polars as pl
 from bench import common
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import backtest_metrics
-from platform_assets.modeling.training import DEFAULT_PARAMS, OBJECTIVE
+from platform_assets.modeling.train_config import DEFAULT_PARAMS, OBJECTIVE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.json"

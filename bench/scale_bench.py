@@ -225,9 +225,11 @@ def features_floor(con: duckdb.DuckDBPyConnection, scratch: duckdb.DuckDBPyConne
 def floors(home: Path, nodes: dict, tmp: Path) -> dict:
     """The bare operation behind each stage, on the warehouse the full graph just built."""
     from platform_assets.core.keys import KEYS
-    from platform_assets.defs.ml import training_rows
     from platform_assets.features import origin as origin_features
-    from platform_assets.modeling.training import TrainConfig, base_forecaster, history_of
+    from platform_assets.modeling.plan import history_of
+    from platform_assets.modeling.rows import training_rows
+    from platform_assets.modeling.train_config import TrainConfig
+    from platform_assets.modeling.training import base_forecaster
     from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 
     warehouse = str(home / "warehouse.duckdb")
@@ -487,8 +489,8 @@ the chunked full features build and the planned training read).
   training stops growing with the catalog; the floor is one `lightgbm.train` on that matrix (67 s at
   10k), ~4x for 4 fits plus backtest scoring and MLflow logging. Why a cap and not a cheaper loss:
   weighted Huber fits 2.4x faster but loses to the recent median on the test generator (see
-  `platform_assets/modeling/training.py`); sampling series costs little: `train()` on the 1k warehouse, WAPE
-  0.4122 with all 672k rows (233 s), 0.4142 with 300k (87 s), 0.4162 with 150k (45 s). On Ta Feng (782k
+  `platform_assets/modeling/train_config.py`); sampling series costs little: `train()` on the 1k warehouse,
+  WAPE 0.4122 with all 672k rows (233 s), 0.4142 with 300k (87 s), 0.4162 with 150k (45 s). On Ta Feng (782k
   rows, cap not reached by default) a 500k cap costs 0.011 (0.9239 -> 0.9352): heterogeneous catalogs want
   the larger sample, hence 1M. At 50k the other stages grow linearly: ingest 134 s (floor 21 s: the
   synthetic feed draws the rows), features 194 s (chunks of <= 2M sales rows; floor 55 s), dbt 77 s

@@ -208,7 +208,7 @@ lower on both engines; this bench was not rerun (the scale section has the curre
 
 - **`forecasts_prediction_drift` was pathological on Postgres at 10x before `PostgresWarehouse` analyzed
   what it writes** (first run of the day: 0.2 s on DuckDB, 31 s on Postgres, 33 s again in a separate
-  run). Its reference query (`prediction_drift` in `platform_assets/defs/monitoring.py`) filters
+  run). Its reference query (`platform_assets/monitoring/prediction_drift.py`) filters
   `ml.backtest_predictions` by an `exists` on the newest `marts.forecasts` generation; both tables were
   bulk-loaded in the same run and never analyzed, so the planner estimated 1-2 rows per side and chose a
   nested-loop semi join: `EXPLAIN ANALYZE` on a kept 10x warehouse showed *Rows Removed by Join Filter:

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
+from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from tests.conftest import Graph, materialization_metadata, shelfcast_graph
 
 HORIZON = 7
@@ -75,7 +76,7 @@ def test_forecasts_cover_every_active_series(graph):
 def test_champion_registered_with_evidence(graph):
     g, result = graph
     client = MlflowClient(tracking_uri=g.mlflow.tracking_uri)
-    champion = client.get_model_version_by_alias("shelfcast-forecaster", "champion")
+    champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     run = client.get_run(champion.run_id)
     for metric in ("wape", "mase", "smape", "rmse", "seasonal_naive_wape", "naive_wape", "coverage_p10_p90"):
         assert metric in run.data.metrics
@@ -93,6 +94,9 @@ def test_retrain_then_daily_refresh_add_generations(graph):
     assert retrain.success
     [gate] = materialization_metadata(retrain, "champion_model")
     assert gate["challenger_version"] == "2"
+    # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
+    assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
+    assert gate["champion_version"] == "1"
     before = g.warehouse.query("select count(*) from raw.observations").item()
     last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
     refresh = g.run("daily_refresh", partition_key=last_month)

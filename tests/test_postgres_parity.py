@@ -17,7 +17,7 @@ ENV = {
     "HORIZON": "7",
     "FRESHNESS_MAX_AGE_DAYS": "100000",
     # Below the ~2,900 eligible rows: the fits sample series and trained_model reads the planned rows
-    # by key (defs/ml.training_rows), on both engines.
+    # by key (modeling/rows.training_rows), on both engines.
     "MAX_FIT_ROWS": "1500",
 }
 # Table -> the key that orders it; every column is compared.

@@ -11,17 +11,12 @@ import pytest
 from mlflow import MlflowClient
 
 from platform_assets.features.config import FeatureConfig
-from platform_assets.modeling.registry import (
-    MODEL_NAME,
-    decide_promotion,
-    evaluate_on_backtest,
-    evaluation_since,
-    load_forecaster,
-    log_training,
-    run_metrics,
-    set_champion,
-)
-from platform_assets.modeling.training import TrainConfig, train
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
+from platform_assets.modeling.promotion import decide_promotion, evaluate_on_backtest
+from platform_assets.modeling.registry import load_forecaster, log_training, run_metrics, set_champion
+from platform_assets.modeling.rows import evaluation_since
+from platform_assets.modeling.train_config import TrainConfig
+from platform_assets.modeling.training import train
 from tests.test_features import features_for, make_data
 from tests.test_training import forecast_rows
 
@@ -74,7 +69,7 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
     run_id, version = logged
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
-    assert client.get_experiment(run.info.experiment_id).name == "shelfcast"
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
     assert (
         run.data.params["feature_set_digest"] == "digest-123"
         and run.data.params["feature_set_rows"] == "1234"
@@ -85,14 +80,14 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
         a.path for a in client.list_artifacts(run_id, "plots")
     }
     assert version == 1
-    challenger = client.get_model_version_by_alias(MODEL_NAME, "challenger")
+    challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     assert (int(challenger.version), challenger.run_id) == (1, run_id)
-    assert load_forecaster(uri, "champion") is None
+    assert load_forecaster(uri, CHAMPION) is None
 
 
 def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
     uri, _ = store
-    loaded = load_forecaster(uri, "challenger")
+    loaded = load_forecaster(uri, CHALLENGER)
     assert loaded is not None
     model, version, run_id = loaded
     assert (version, run_id) == (logged[1], logged[0])
@@ -111,7 +106,7 @@ def test_retried_step_reuses_its_finished_run(store, logged, good):
     assert _log(good, uri, tmp, "run-a") == logged
     client = MlflowClient(tracking_uri=uri)
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == 1
-    experiment = client.get_experiment_by_name("shelfcast").experiment_id
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
     assert len(client.search_runs([experiment])) == 1
 
 
@@ -121,7 +116,7 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
 
     # A killed earlier attempt of the same step left a RUNNING run behind: it is closed, not reused.
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.create_experiment("shelfcast", artifact_location=str(tmp_path / "artifacts"))
+    experiment = client.create_experiment(EXPERIMENT, artifact_location=str(tmp_path / "artifacts"))
     stale = client.create_run(experiment, tags={"dagster_run_id": "old", "dagster_asset": "trained_model"})
     weak_run, weak_version = _log(weak, uri, tmp_path, "old")
     assert weak_run != stale.info.run_id and client.get_run(stale.info.run_id).info.status == "FAILED"
@@ -132,24 +127,24 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
     set_champion(uri, weak_version)
 
     good_run, good_version = _log(good, uri, tmp_path, "better")
-    incumbent = load_forecaster(uri, "champion")
+    incumbent = load_forecaster(uri, CHAMPION)
     assert incumbent is not None and incumbent[1] == weak_version
     champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
     better = decide_promotion(run_metrics(uri, good_run), champion_metrics)
     assert better.promote, better.reason
-    assert better.evidence["champion"]["wape"] > better.evidence["challenger"]["wape"]
+    assert better.evidence[CHAMPION]["wape"] > better.evidence[CHALLENGER]["wape"]
     set_champion(uri, good_version)
 
     # The same recipe again beats every baseline, but not the champion scored on its windows (which
     # the champion's final fit has seen).
     again_run, _ = _log(good, uri, tmp_path, "again")
-    incumbent = load_forecaster(uri, "champion")
+    incumbent = load_forecaster(uri, CHAMPION)
     champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
     again = decide_promotion(run_metrics(uri, again_run), champion_metrics)
     assert not again.promote
     assert "does not beat champion" in again.reason
-    assert load_forecaster(uri, "champion")[1] == good_version
-    assert load_forecaster(uri, "challenger")[1] == 3
+    assert load_forecaster(uri, CHAMPION)[1] == good_version
+    assert load_forecaster(uri, CHALLENGER)[1] == 3
 
 
 def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
@@ -188,4 +183,4 @@ def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
 def test_decide_promotion_rules(challenger, champion, promote, phrase):
     decision = decide_promotion(challenger, champion)
     assert decision.promote is promote and phrase in decision.reason
-    assert decision.evidence["challenger"]["seasonal_naive_wape"] == 0.6
+    assert decision.evidence[CHALLENGER]["seasonal_naive_wape"] == 0.6

@@ -9,8 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from platform_assets.monitoring.accuracy_report import accuracy_by_horizon_png
 from platform_assets.monitoring.drift import feature_drift
-from platform_assets.monitoring.reports import accuracy_by_horizon_png, drift_report_html, drift_summary_png
+from platform_assets.monitoring.drift_report import drift_report_html, drift_summary_png
+from platform_assets.monitoring.rendering import markdown_image, markdown_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RED = np.array([0xD6, 0x27, 0x28]) / 255  # tab:red, the drifted colour
@@ -191,3 +193,17 @@ def test_accuracy_png_with_optional_columns(extra):
 def test_accuracy_png_requires_its_columns():
     with pytest.raises(ValueError, match="coverage"):
         accuracy_by_horizon_png(pl.DataFrame({"horizon": [1], "wape": [0.2]}))
+
+
+def test_markdown_table_and_image():
+    table = pl.DataFrame({"horizon": [1, 2], "wape": [0.25, 1 / 3], "note": ["a", None]})
+    assert markdown_table(table) == (
+        "| horizon | wape | note |\n|---|---|---|\n| 1 | 0.250 | a |\n| 2 | 0.333 | None |\n"
+    )
+    png = accuracy_by_horizon_png(table.select("horizon", "wape", pl.col("wape").alias("coverage")))
+    image = markdown_image("accuracy.png", png)
+    assert image.startswith("![accuracy.png](data:image/png;base64,")
+    assert (
+        base64.b64decode(image.removeprefix("![accuracy.png](data:image/png;base64,").removesuffix(")"))
+        == png
+    )

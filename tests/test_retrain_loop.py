@@ -4,11 +4,13 @@ the new data -> the gate decides on that data; the next sensor tick does not ret
 
 import dagster as dg
 import duckdb
+import mlflow
 import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.modeling.registry import MODEL_NAME
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
+from platform_assets.modeling.promotion import evaluate_on_backtest
 from platform_assets.runner.drift_loop import run_loop
 
 ENV = {
@@ -86,17 +88,34 @@ def test_the_sensor_requests_one_retrain_named_for_the_failing_evaluation(loop):
 
 def test_the_retrain_trains_on_the_new_data_and_the_gate_decides_on_it(loop):
     report, home, _ = loop
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
     versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'"))
     assert versions == [1, 2]
-    challenger = report.promotion["challenger_version"]
-    assert challenger == "2"
+    assert report.promotion["challenger_version"] == "2"
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        backtests = con.sql("select * from ml.backtest_predictions order by all").pl()
+        features = con.sql(
+            "select * from features.training_features order by product_id, store_id, period_date"
+        ).pl()
+    windows = backtests.filter(pl.col("model_version") == "2")
+    # The challenger was scored on the periods that arrived after the champion's training.
+    assert windows["origin"].min() > backtests.filter(pl.col("model_version") == "1")["period_date"].max()
+    # The gate's evidence, recomputed here: the challenger's own backtest, and the champion (v1, loaded
+    # by version) scored on the challenger's windows from the whole feature table.
+    challenger = client.get_run(client.get_model_version(MODEL_NAME, "2").run_id).data.metrics
+    champion_model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/1").unwrap_python_model().forecaster
+    champion = evaluate_on_backtest(champion_model, features, windows)
     evidence = report.promotion["evidence"]
-    # The gate compared both models on the challenger's windows, which include the drifted periods.
-    promoted = evidence["challenger"]["wape"] < evidence["champion"]["wape"]
-    assert report.promotion["promoted"] is promoted
-    expected_champion = "2" if promoted else report.champion_before
-    assert report.promotion["champion_version"] == expected_champion
+    assert evidence[CHALLENGER]["wape"] == pytest.approx(challenger["wape"])
+    assert evidence[CHAMPION]["wape"] == pytest.approx(champion["wape"])
+    for baseline in ("naive_wape", "seasonal_naive_wape", "recent_median_wape"):  # the same rows
+        assert evidence[CHAMPION][baseline] == pytest.approx(challenger[baseline])
+    # The decision those numbers must give: beat seasonal naive (by a wide margin here), then v1.
+    assert challenger["wape"] < 0.9 * challenger["seasonal_naive_wape"]
+    promoted = challenger["wape"] < champion["wape"]
+    assert report.promotion["promoted"] is promoted, report.promotion["reason"]
+    assert report.promotion["champion_version"] == ("2" if promoted else "1")
 
 
 def test_the_next_tick_does_not_retrain_again(loop):

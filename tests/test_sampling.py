@@ -1,11 +1,12 @@
-"""Seeded series samples (sampling.py) and the row cap they give every fit (training.py)."""
+"""Seeded series samples (sampling.py) and the row cap they give every fit (plan.py, training.py)."""
 
 import polars as pl
 import pytest
 
-from platform_assets.defs.ml import training_rows
+from platform_assets.modeling.rows import training_rows
 from platform_assets.modeling.sampling import sample_series
-from platform_assets.modeling.training import TrainConfig, train
+from platform_assets.modeling.train_config import TrainConfig
+from platform_assets.modeling.training import train
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
 

@@ -8,9 +8,11 @@ import polars as pl
 import pytest
 
 from platform_assets.features.config import FeatureConfig
+from platform_assets.modeling.backtest import BACKTEST
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
-from platform_assets.modeling.training import BACKTEST, TrainConfig, train
+from platform_assets.modeling.train_config import TrainConfig
+from platform_assets.modeling.training import train
 from tests.test_features import features_for, make_data
 
 H = 7

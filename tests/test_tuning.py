@@ -10,8 +10,10 @@ from mlflow import MlflowClient
 
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import wape
+from platform_assets.modeling.plan import history_of
 from platform_assets.modeling.registry import log_training
-from platform_assets.modeling.training import DEFAULT_PARAMS, TrainConfig, base_forecaster, history_of, train
+from platform_assets.modeling.train_config import DEFAULT_PARAMS, TrainConfig
+from platform_assets.modeling.training import base_forecaster, train
 from platform_assets.modeling.tuning import SEARCH_SPACE, search, tuning_sample
 from tests.test_features import features_for, make_data
 

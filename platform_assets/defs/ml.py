@@ -4,62 +4,18 @@ MLflow and LightGBM are imported inside the asset bodies: every run worker and `
 this module, and only the steps that train or forecast should pay for them.
 """
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
 import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
-from platform_assets.core.keys import ORDER_SQL
-from platform_assets.core.periods import MAX_PERIOD_DAYS
 from platform_assets.defs.features import feature_config
 from platform_assets.features.digest import frame_digest
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
-
-if TYPE_CHECKING:  # training imports LightGBM: only the steps that train load it
-    from platform_assets.modeling.training import RowPlan, TrainConfig
-
-FORECAST_COLUMNS = [
-    "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
-    "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
-]  # fmt: skip
 
 
 def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
     return {k: dg.MetadataValue.float(float(v)) for k, v in sorted(metrics.items())}
-
-
-def training_rows(warehouse: Warehouse, cfg: "TrainConfig") -> tuple[pl.DataFrame, pl.DataFrame, "RowPlan"]:
-    """(the few columns `train` reads of every row, all columns of the rows it plans to use, the plan
-    `training.plan_rows` made, for `train` not to make it again): at 50k
-    series the whole table is 36M rows x 41 columns, and a fit uses a sample of series. Series are
-    matched by a length-prefixed key, unambiguous whatever characters the ids hold."""
-    from platform_assets.modeling.training import NARROW, plan_rows
-
-    columns = ", ".join(NARROW)
-    narrow = warehouse.query(f"select {columns} from features.training_features order by {ORDER_SQL}")
-    plan = plan_rows(narrow, cfg)
-    if plan.sample is None:  # every series is fitted on: every row is needed
-        return narrow, warehouse.query(f"select * from features.training_features order by {ORDER_SQL}"), plan
-    key = "cast(length(product_id) as varchar) || ':' || product_id || store_id"
-    keys = (
-        plan.sample.select(
-            pl.col("product_id").str.len_chars().cast(pl.String)
-            + ":"
-            + pl.col("product_id")
-            + pl.col("store_id")
-        )
-        .to_series()
-        .to_list()
-    )
-    oldest = plan.origins[0]
-    rows = warehouse.query(
-        f"select * from features.training_features where period_date > ? or {key} in "
-        f"({', '.join('?' * len(keys))}) order by {ORDER_SQL}",
-        [oldest, *keys],
-    )
-    return narrow, rows, plan
 
 
 @dg.asset(
@@ -88,8 +44,10 @@ def trained_model(
 ) -> dg.MaterializeResult:
     """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
     registered as a new `challenger` version."""
-    from platform_assets.modeling.registry import MODEL_NAME, log_training
-    from platform_assets.modeling.training import TrainConfig, train
+    from platform_assets.modeling.registry import log_training
+    from platform_assets.modeling.rows import training_rows
+    from platform_assets.modeling.train_config import TrainConfig
+    from platform_assets.modeling.training import train
 
     fcfg = feature_config(config)
     cfg = TrainConfig(
@@ -133,52 +91,27 @@ def trained_model(
 def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and
     the current champion on the challenger's own backtest windows."""
-    from platform_assets.modeling.registry import (
-        decide_promotion,
-        evaluate_on_backtest,
-        evaluation_since,
-        load_forecaster,
-        run_metrics,
-        set_champion,
-    )
+    from platform_assets.modeling.promotion import promote
+    from platform_assets.modeling.registry import alias_version
 
-    uri = mlflow.tracking_uri
-    challenger = load_forecaster(uri, "challenger")
+    challenger = alias_version(mlflow.tracking_uri, CHALLENGER)
     if challenger is None:
         raise dg.Failure("no challenger registered: materialize trained_model first")
-    _, challenger_version, challenger_run = challenger
-    challenger_metrics = run_metrics(uri, challenger_run)
-    incumbent = load_forecaster(uri, "champion")
-    champion_metrics = None
-    if incumbent is not None and str(incumbent[1]) != str(challenger_version):
-        backtest = warehouse.query(
-            "select * from ml.backtest_predictions where model_version = ?"
-            " order by origin, product_id, store_id, period_date",
-            [str(challenger_version)],
-        )
-        # Only the rows the scoring reads, not the whole table (36M rows at 50k series).
-        since = evaluation_since(incumbent[0], backtest, MAX_PERIOD_DAYS[incumbent[0].freq])
-        features = warehouse.query(
-            f"select * from features.training_features where period_date > ? order by {ORDER_SQL}", [since]
-        )
-        champion_metrics = evaluate_on_backtest(incumbent[0], features, backtest)
-    decision = decide_promotion(challenger_metrics, champion_metrics)
-    if decision.promote:
-        set_champion(uri, challenger_version)
-    champion = load_forecaster(uri, "champion")
-    context.log.info(f"promotion of v{challenger_version}: {decision.promote} ({decision.reason})")
+    outcome = promote(warehouse, mlflow.tracking_uri, *challenger)
+    decision, champion = outcome.decision, outcome.champion_version or "none"
+    context.log.info(f"promotion of v{outcome.challenger_version}: {decision.promote} ({decision.reason})")
     yield dg.MaterializeResult(
         metadata={
-            "challenger_version": dg.MetadataValue.text(str(challenger_version)),
+            "challenger_version": dg.MetadataValue.text(outcome.challenger_version),
             "promoted": dg.MetadataValue.bool(decision.promote),
             "reason": dg.MetadataValue.text(decision.reason),
             "evidence": dg.MetadataValue.json(decision.evidence),
-            "champion_version": dg.MetadataValue.text(str(champion[1]) if champion else "none"),
+            "champion_version": dg.MetadataValue.text(champion),
         }
     )
     yield dg.AssetCheckResult(
-        passed=champion is not None,
-        metadata={"champion_version": str(champion[1]) if champion else "none"},
+        passed=outcome.champion_version is not None,
+        metadata={"champion_version": champion},
         description="forecasts are made only by a model that passed the promotion gate",
     )
 
@@ -188,39 +121,24 @@ def forecasts(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
-    from platform_assets.modeling.forecasting import make_forecasts
-    from platform_assets.modeling.registry import MODEL_NAME, load_forecaster
+    from platform_assets.modeling.forecasting import generation
+    from platform_assets.modeling.registry import load_forecaster
+    from platform_assets.modeling.rows import forecast_inputs
 
-    champion = load_forecaster(mlflow.tracking_uri, "champion")
+    champion = load_forecaster(mlflow.tracking_uri, CHAMPION)
     if champion is None:
         raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")
     model, version, run_id = champion
-    fcfg = feature_config(config)
-    recent = warehouse.query(
-        "select product_id, store_id, period_date, y from features.training_features"
-        " where period_date >= (select max(period_date) from features.training_features) - cast(? as integer)"
-        f" order by {ORDER_SQL}",
-        [MAX_PERIOD_DAYS[fcfg.freq] * fcfg.windows[1]],
+    features, series, history = forecast_inputs(warehouse, feature_config(config))
+    rows = generation(
+        model, features, series, history, version=version, run_id=run_id, generation_id=context.run_id
     )
-    rows = make_forecasts(
-        model,
-        warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}"),
-        warehouse.query("select * from marts.dim_series order by product_id, store_id"),
-        history=recent,
-    )
-    generation = rows.with_columns(
-        pl.lit(MODEL_NAME).alias("model_name"),
-        pl.lit(str(version)).alias("model_version"),
-        pl.lit(run_id).alias("mlflow_run_id"),
-        pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias("generated_at"),
-        pl.lit(context.run_id).alias("generation_id"),
-    ).select(FORECAST_COLUMNS)
-    warehouse.replace_slice("marts", "forecasts", generation, {"generation_id": context.run_id})
-    by_method = generation.group_by("method").len().sort("method")
+    warehouse.replace_slice("marts", "forecasts", rows, {"generation_id": context.run_id})
+    by_method = rows.group_by("method").len().sort("method")
     return dg.MaterializeResult(
         metadata={
-            "rows": dg.MetadataValue.int(generation.height),
-            "series": dg.MetadataValue.int(generation.select("product_id", "store_id").n_unique()),
+            "rows": dg.MetadataValue.int(rows.height),
+            "series": dg.MetadataValue.int(rows.select("product_id", "store_id").n_unique()),
             "model_version": dg.MetadataValue.text(str(version)),
             "by_method": dg.MetadataValue.json(dict(by_method.iter_rows())),
         }

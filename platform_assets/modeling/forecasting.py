@@ -11,13 +11,21 @@ answer (defined scale, at least `min_history` observed periods behind the row). 
    other forecasts in its category (all stores), or of all forecasts when the category has none.
 """
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.modeling.forecaster import Forecaster
+from platform_assets.modeling.names import MODEL_NAME
 
 COLUMNS = [*KEYS, "target_date", "horizon", "p10", "p50", "p90", "method"]
 BAND = ["p10", "p50", "p90"]
+# `marts.forecasts`, the table users query: one row per series, target date and generation.
+FORECAST_COLUMNS = [
+    "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
+    "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
+]  # fmt: skip
 
 
 def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
@@ -82,6 +90,31 @@ def make_forecasts(
         .select(COLUMNS)
         .with_columns(pl.col("horizon").cast(pl.Int32), *[pl.col(c).cast(pl.Float64) for c in BAND])
         .sort([*KEYS, "horizon"])
+    )
+
+
+def generation(
+    model: Forecaster,
+    features: pl.DataFrame,
+    series: pl.DataFrame,
+    history: pl.DataFrame,
+    *,
+    version: int,
+    run_id: str,
+    generation_id: str,
+) -> pl.DataFrame:
+    """One generation of `marts.forecasts`: `make_forecasts` stamped with the model that made it
+    (registered version and MLflow run) and the generation (id and time) it belongs to."""
+    return (
+        make_forecasts(model, features, series, history=history)
+        .with_columns(
+            pl.lit(MODEL_NAME).alias("model_name"),
+            pl.lit(str(version)).alias("model_version"),
+            pl.lit(run_id).alias("mlflow_run_id"),
+            pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias("generated_at"),
+            pl.lit(generation_id).alias("generation_id"),
+        )
+        .select(FORECAST_COLUMNS)
     )
 
 

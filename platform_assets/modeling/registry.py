@@ -1,4 +1,4 @@
-"""MLflow: log a training run, register it as `challenger`, and gate promotion to `champion`.
+"""MLflow: log a training run, register it as `challenger`, load versions by alias, move `champion`.
 
 Runs are found by their tags (e.g. Dagster run id + asset key), never passed around: a retried step
 finds its finished run and reuses it instead of leaving an orphan run and an extra model version.
@@ -7,8 +7,6 @@ MLflow's URIs are process-global, so each public function points MLflow at the U
 
 import math
 import tempfile
-from dataclasses import dataclass
-from datetime import date, timedelta
 from importlib.metadata import version as installed
 from pathlib import Path
 
@@ -24,13 +22,10 @@ from mlflow.models import infer_signature
 
 from platform_assets.core.keys import KEYS
 from platform_assets.modeling.forecaster import Forecaster
-from platform_assets.modeling.metrics import METHODS, backtest_metrics
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.training import TrainingResult
 from platform_assets.modeling.tuning import SearchResult
 
-EXPERIMENT = "shelfcast"
-MODEL_NAME = "shelfcast-forecaster"
-CHAMPION, CHALLENGER = "champion", "challenger"
 PLOTTED_SERIES = 4
 
 
@@ -126,6 +121,40 @@ def _log_search(found: SearchResult) -> None:
             )
 
 
+def _finished_version(
+    client: MlflowClient, experiment_id: str, tags: dict[str, str]
+) -> tuple[str, int] | None:
+    """(run id, version) of a FINISHED run with these tags that registered a version, else None."""
+    for existing in _runs_with_tags(client, experiment_id, tags, "FINISHED"):
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{existing}'")
+        if versions:
+            return existing, max(int(v.version) for v in versions)
+    return None
+
+
+def _log_model(result: TrainingResult) -> int:
+    """Log the pyfunc model with its signature under the active run; the version it registered."""
+    example_pd = signature = None
+    if result.example is not None:
+        # Numeric inputs declared double: an integer column could not carry a missing value at inference.
+        example_pd = result.example.with_columns(cs.numeric().cast(pl.Float64)).to_pandas()
+        signature = infer_signature(example_pd, result.model.predict(result.example).to_pandas())
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=ForecasterModel(result.model),
+        input_example=example_pd,
+        signature=signature,
+        registered_model_name=MODEL_NAME,
+        pip_requirements=[
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={installed('lightgbm')}",
+            f"polars=={pl.__version__}",
+            f"pandas=={pd.__version__}",
+        ],
+    )
+    return int(info.registered_model_version)
+
+
 def log_training(
     result: TrainingResult,
     *,
@@ -143,19 +172,12 @@ def log_training(
     """
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, artifact_location)
-    for existing in _runs_with_tags(client, experiment_id, tags, "FINISHED"):
-        versions = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{existing}'")
-        if versions:
-            version = max(int(v.version) for v in versions)
-            client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
-            return existing, version
+    found = _finished_version(client, experiment_id, tags)
+    if found is not None:
+        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(found[1]))
+        return found
     for stale in _runs_with_tags(client, experiment_id, tags, "RUNNING"):  # a killed attempt of this step
         client.set_terminated(stale, "FAILED")
-    example_pd = signature = None
-    if result.example is not None:
-        # Numeric inputs declared double: an integer column could not carry a missing value at inference.
-        example_pd = result.example.with_columns(cs.numeric().cast(pl.Float64)).to_pandas()
-        signature = infer_signature(example_pd, result.model.predict(result.example).to_pandas())
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in result.params.items()})
         mlflow.log_params(
@@ -170,20 +192,7 @@ def log_training(
             _log_search(result.search)
         mlflow.log_figure(_importance_figure(result.importance), "plots/feature_importance.png")
         mlflow.log_figure(_backtest_figure(result.backtest), "plots/forecast_vs_actual.png")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ForecasterModel(result.model),
-            input_example=example_pd,
-            signature=signature,
-            registered_model_name=MODEL_NAME,
-            pip_requirements=[
-                f"mlflow=={mlflow.__version__}",
-                f"lightgbm=={installed('lightgbm')}",
-                f"polars=={pl.__version__}",
-                f"pandas=={pd.__version__}",
-            ],
-        )
-        version = int(info.registered_model_version)
+        version = _log_model(result)
         client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
     return run.info.run_id, version
 
@@ -205,92 +214,6 @@ def run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
 
 def set_champion(tracking_uri: str, version: int | str) -> None:
     _client(tracking_uri).set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
-
-
-def evaluation_since(model: Forecaster, windows: pl.DataFrame, period_days: int) -> date:
-    """The day after which `evaluate_on_backtest` reads features: the windows' rows and the actuals
-    the model's origin features read before the oldest origin (its medium window, plus one period).
-    `period_days`: at least one period, in days."""
-    lookback = 0 if model.origin_windows is None else model.origin_windows[1]
-    return windows["origin"].min() - timedelta(days=period_days * (lookback + 1))
-
-
-def evaluate_on_backtest(
-    model: Forecaster, features: pl.DataFrame, windows: pl.DataFrame
-) -> dict[str, float]:
-    """Score `model` on exactly the rows of another model's backtest (same y, baselines, MASE scale).
-
-    The incumbent was usually trained on data covering these windows, so its score is optimistic: the
-    gate is biased towards keeping the champion, the safe direction. Rows the incumbent cannot answer
-    (too little history under its own rule) are given the naive forecast, so both models are scored
-    on the same rows.
-    """
-    baselines = [c for c in METHODS.values() if c != "p50" and c in windows.columns]
-    rows = windows.select(*KEYS, "period_date", "origin", "horizon", "y", *baselines, "mase_scale")
-    joined = rows.join(features.drop("y", "horizon", strict=False), on=[*KEYS, "period_date"], how="left")
-    actuals = features.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
-    joined = model.with_origin_features(joined, actuals)  # read at each row's own origin
-    predicted = model.predict(joined).drop(*KEYS, "period_date")  # row for row with `joined`
-    scored = pl.concat([joined.select(rows.columns), predicted], how="horizontal").with_columns(
-        pl.col(c).fill_null(pl.col("naive")) for c in ("p10", "p50", "p90")
-    )
-    return backtest_metrics(scored)
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-    evidence: dict
-
-
-def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None) -> Decision:
-    """Promote iff the challenger beats seasonal naive on WAPE over its backtest and, when there is a
-    champion, beats the champion's WAPE on the same windows.
-
-    The recent median is recorded next to it, not required: on small or very sparse data it can beat
-    every model (Ta Feng at default settings, a 24-series test set), and refusing every version there
-    would leave users with no forecast at all rather than a flagged one."""
-    keys = ("wape", "mase", "smape", "rmse", "coverage_p10_p90", "naive_wape", "seasonal_naive_wape")
-    keys += ("recent_median_wape",)
-
-    def clean(metrics: dict[str, float] | None) -> dict | None:
-        if metrics is None:
-            return None
-        return {
-            k: (float(metrics[k]) if math.isfinite(metrics.get(k, math.nan)) else None)
-            for k in keys
-            if k in metrics
-        }
-
-    evidence = {"challenger": clean(challenger), "champion": clean(champion)}
-    wape, baseline = challenger.get("wape", math.nan), challenger.get("seasonal_naive_wape", math.nan)
-    median = challenger.get("recent_median_wape", math.nan)
-    if math.isfinite(wape) and math.isfinite(median):
-        evidence["beats_recent_median"] = wape < median
-    if not (math.isfinite(wape) and math.isfinite(baseline)):
-        return Decision(
-            False, "challenger WAPE or its seasonal-naive WAPE is missing or not finite", evidence
-        )
-    if wape >= baseline:
-        return Decision(
-            False, f"challenger WAPE {wape:.4f} does not beat seasonal naive {baseline:.4f}", evidence
-        )
-    bar = f"seasonal naive {baseline:.4f}"
-    if evidence.get("beats_recent_median") is False:
-        bar += f" (but not the recent median {median:.4f})"
-    if champion is None:
-        return Decision(True, f"no champion; challenger WAPE {wape:.4f} beats {bar}", evidence)
-    incumbent = champion.get("wape", math.nan)
-    if not math.isfinite(incumbent):
-        return Decision(False, "the champion could not be scored on the challenger's windows", evidence)
-    if wape >= incumbent:
-        return Decision(
-            False,
-            f"challenger WAPE {wape:.4f} does not beat champion {incumbent:.4f} on the same windows",
-            evidence,
-        )
-    return Decision(True, f"challenger WAPE {wape:.4f} beats champion {incumbent:.4f} and {bar}", evidence)
 
 
 def alias_version(tracking_uri: str, alias: str) -> tuple[str, str] | None:

@@ -1,10 +1,12 @@
 """Accuracy decay: live error of the champion's past forecasts against its own backtest error."""
 
 import math
+from dataclasses import dataclass
 
 import polars as pl
 
 from platform_assets.monitoring.quality import Verdict
+from platform_assets.storage.warehouse import Warehouse
 
 
 def recent_accuracy(accuracy: pl.DataFrame, model_version: str, periods: int) -> pl.DataFrame:
@@ -64,3 +66,17 @@ def decay(rows: pl.DataFrame, factor: float) -> Verdict:
         f"({meta['n_forecasts']} forecasts, {meta['first_target_date']}..{meta['last_target_date']})",
         meta,
     )
+
+
+@dataclass(frozen=True)
+class AccuracyDecay:
+    verdict: Verdict
+    by_horizon: pl.DataFrame | None  # None while the champion has no scored forecasts in the window
+
+
+def evaluate_decay(warehouse: Warehouse, model_version: str, periods: int, factor: float) -> AccuracyDecay:
+    """The decay verdict on `monitoring.forecast_accuracy`'s newest `periods` scored dates of
+    `model_version`, with its by-horizon table."""
+    scored = warehouse.query("select * from monitoring.forecast_accuracy order by generation_id, horizon")
+    rows = recent_accuracy(scored, model_version, periods)
+    return AccuracyDecay(decay(rows, factor), None if rows.is_empty() else by_horizon(rows))

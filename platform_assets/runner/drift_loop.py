@@ -127,7 +127,8 @@ def _config(defs: dg.Definitions):
 
 
 def _champion_version(defs: dg.Definitions) -> str | None:
-    from platform_assets.modeling.registry import CHAMPION, alias_version
+    from platform_assets.modeling.names import CHAMPION
+    from platform_assets.modeling.registry import alias_version
 
     champion = alias_version(defs.resources["mlflow"].tracking_uri, CHAMPION)
     return champion[0] if champion else None

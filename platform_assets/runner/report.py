@@ -4,6 +4,7 @@ import resource
 from pathlib import Path
 
 from platform_assets.config.resources import MLflowResource
+from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import Warehouse
 
 
@@ -19,13 +20,13 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     ).row(0, named=True)
     active = warehouse.query("select count(*) as n from marts.dim_series where is_active").item()
     client = MlflowClient(tracking_uri=mlflow.tracking_uri)
-    champion = client.get_model_version_by_alias("shelfcast-forecaster", "champion")
+    champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     metrics = client.get_run(champion.run_id).data.metrics
     cols = ("wape", "mase", "smape", "rmse", "coverage_p10_p90")
     rows = [
         f"  {label:<16}" + "".join(f"{metrics.get(f'{prefix}{c}', float('nan')):>10.3f}" for c in cols[:4])
         for label, prefix in (
-            ("champion", ""),
+            (CHAMPION, ""),
             ("naive", "naive_"),
             ("seasonal naive", "seasonal_naive_"),
             ("recent median", "recent_median_"),
@@ -36,7 +37,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"forecasts_latest: {latest['rows']} rows for {latest['series']} series "
             f"(active series: {active}), {latest['first_day']} .. {latest['last_day']}, "
             f"p10<=p50<=p90 violations: {latest['disordered']}",
-            f"champion: shelfcast-forecaster v{champion.version} (run {champion.run_id}), "
+            f"champion: {MODEL_NAME} v{champion.version} (run {champion.run_id}), "
             f"interval coverage p10-p90 {metrics.get('coverage_p10_p90', float('nan')):.3f}",
             "backtest            " + "".join(f"{c:>10}" for c in cols[:4]),
             *rows,

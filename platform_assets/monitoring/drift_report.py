@@ -1,10 +1,8 @@
-"""Monitoring reports people look at: a drift HTML page and PNG charts, rendered from polars frames.
+"""The drift report people look at: a self-contained HTML page (every monitored column's reference
+and current distributions) and a one-chart summary of drift strength, rendered from the scores frame.
 
-Pure functions (frames in, str/bytes out, no Dagster, MLflow or file I/O) so assets, run logging and
-tests share one renderer. Figures use ``matplotlib.figure.Figure`` directly (no pyplot, no global
-backend) at a fixed dpi and fixed margins (no tight_layout): a 30-feature page stays well under 2 s and
-PNG pixel sizes are predictable. Feature names and category labels are drawn with ``parse_math=False``
-so a ``$`` in user data can never make mathtext fail at render time.
+Feature names and category labels are drawn with ``parse_math=False`` so a ``$`` in user data can never
+make mathtext fail at render time. Rendering conventions: rendering.py.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-from io import BytesIO
 
 import numpy as np
 import polars as pl
@@ -20,15 +17,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from platform_assets.monitoring.drift import P_VALUE_METHODS, dataset_drift
+from platform_assets.monitoring.rendering import CURRENT_COLOR, REFERENCE_COLOR, png
 
-_DPI = 100
 _SAMPLE_SEED = 17  # any fixed seed: the same frames always give the same pictures
 _BINS = 40
 _TOP_CATEGORIES = 20
 _LABEL_CHARS = 28
 _STRENGTH_RANGE = (1e-2, 1e2)  # plot limits only; a p-value of 0 or a huge PSI is drawn at the edge
-_NOMINAL_COVERAGE = 0.8
-_REFERENCE_COLOR, _CURRENT_COLOR = "tab:blue", "tab:orange"
 _DRIFTED_COLOR, _STABLE_COLOR = "tab:red", "tab:gray"
 
 _CSS = """
@@ -64,12 +59,6 @@ def _ordered(scores: pl.DataFrame) -> pl.DataFrame:
     return scores.with_columns(_strength()).sort(
         ["drifted", "strength", "feature"], descending=[True, True, False], nulls_last=True
     )
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI)
-    return buffer.getvalue()
 
 
 def _margins(fig: Figure, left: float, bottom: float, top: float, right: float = 0.25) -> None:
@@ -130,7 +119,7 @@ def _numeric_figure(ref: np.ndarray, cur: np.ndarray) -> Figure:
     edges = np.linspace(lo, hi, _BINS + 1)
     fig = Figure(figsize=(6.4, 2.6))
     ax = fig.subplots()
-    for values, label, color in ((ref, "reference", _REFERENCE_COLOR), (cur, "current", _CURRENT_COLOR)):
+    for values, label, color in ((ref, "reference", REFERENCE_COLOR), (cur, "current", CURRENT_COLOR)):
         counts, _ = np.histogram(values, bins=edges)
         inside = counts.sum()
         density = counts / (inside * np.diff(edges)) if inside else np.zeros(_BINS)
@@ -169,8 +158,8 @@ def _categorical_figure(ref: pl.Series, cur: pl.Series) -> Figure:
     fig = Figure(figsize=(6.4, 0.2 * top.height + 1.0))
     ax = fig.subplots()
     y = np.arange(top.height)
-    ax.barh(y - 0.2, top["reference"].to_numpy(), height=0.4, color=_REFERENCE_COLOR, label="reference")
-    ax.barh(y + 0.2, top["current"].to_numpy(), height=0.4, color=_CURRENT_COLOR, label="current")
+    ax.barh(y - 0.2, top["reference"].to_numpy(), height=0.4, color=REFERENCE_COLOR, label="reference")
+    ax.barh(y + 0.2, top["current"].to_numpy(), height=0.4, color=CURRENT_COLOR, label="current")
     ax.set_yticks(y, [_short(v) for v in top["value"]], parse_math=False, fontsize=7)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -194,7 +183,7 @@ def _feature_section(index: int, row: dict, ref: pl.DataFrame, cur: pl.DataFrame
             if kind == "numeric"
             else _categorical_figure(ref_v, cur_v)
         )
-        data = base64.b64encode(_png(fig)).decode("ascii")
+        data = base64.b64encode(png(fig)).decode("ascii")
         body = f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)} distribution">'
     verdict = {True: '<span class="drift">drifted</span>', False: "no drift", None: "undecided"}
     caption = (
@@ -295,56 +284,4 @@ def drift_summary_png(scores: pl.DataFrame) -> bytes:
     ax.set_xlabel("drift strength: score / threshold (threshold / p-value for p-value tests)", fontsize=8)
     ax.set_title(_counts_line(scores), fontsize=9, parse_math=False)
     _margins(fig, left=2.0, bottom=0.5, top=0.35)
-    return _png(fig)
-
-
-def _floats(frame: pl.DataFrame, column: str) -> np.ndarray:
-    """Float values with nulls as NaN, so a horizon without data is a gap in the line, not a zero."""
-    return frame[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-
-
-def accuracy_by_horizon_png(accuracy: pl.DataFrame) -> bytes:
-    """Live WAPE (against the champion's backtest WAPE) and p10-p90 coverage (against 0.8) by horizon.
-
-    Columns: ``horizon``, ``wape``, ``coverage``; optional ``backtest_wape`` (dashed reference line)
-    and ``mase`` (right axis of the WAPE panel).
-    """
-    missing = sorted({"horizon", "wape", "coverage"} - set(accuracy.columns))
-    if missing:
-        raise ValueError(f"accuracy frame lacks columns {missing}")
-    acc = accuracy.sort("horizon")
-    horizon = acc["horizon"].to_numpy()
-    fig = Figure(figsize=(9, 3.4))
-    wape_ax, cov_ax = fig.subplots(1, 2)
-
-    lines = wape_ax.plot(horizon, _floats(acc, "wape"), "o-", color=_CURRENT_COLOR, label="live WAPE")
-    if "backtest_wape" in acc.columns:
-        lines += wape_ax.plot(
-            horizon, _floats(acc, "backtest_wape"), "--", color="black", label="champion backtest WAPE"
-        )
-    if "mase" in acc.columns:
-        mase_ax = wape_ax.twinx()
-        lines += mase_ax.plot(
-            horizon, _floats(acc, "mase"), ":.", color="tab:green", label="MASE (right axis)"
-        )
-        mase_ax.set_ylim(bottom=0)
-        mase_ax.tick_params(labelsize=7)
-    wape_ax.set_ylim(bottom=0)
-    wape_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    wape_ax.set_title("WAPE by horizon", fontsize=9)
-    wape_ax.legend(handles=lines, fontsize=7, frameon=False, loc="lower right")
-
-    cov_ax.plot(horizon, _floats(acc, "coverage"), "o-", color=_REFERENCE_COLOR, label="live coverage")
-    cov_ax.axhline(_NOMINAL_COVERAGE, linestyle="--", color="black", label=f"nominal {_NOMINAL_COVERAGE:.0%}")
-    cov_ax.set_ylim(0, 1.02)
-    cov_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    cov_ax.set_title("p10-p90 interval coverage by horizon", fontsize=9)
-    cov_ax.legend(fontsize=7, frameon=False, loc="lower right")
-
-    for ax in (wape_ax, cov_ax):
-        ax.set_xlabel("horizon (periods ahead)", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.15, top=0.9, wspace=0.3)
-    return _png(fig)
+    return png(fig)

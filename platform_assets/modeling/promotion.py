@@ -1,0 +1,127 @@
+"""The promotion gate: the challenger becomes `champion` only if it beats seasonal naive on its own
+backtest and, when there is a champion, beats the champion scored on the same windows."""
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS
+from platform_assets.modeling.forecaster import Forecaster
+from platform_assets.modeling.metrics import METHODS, backtest_metrics
+from platform_assets.modeling.names import CHALLENGER, CHAMPION
+from platform_assets.modeling.registry import alias_version, load_forecaster, run_metrics, set_champion
+from platform_assets.modeling.rows import evaluation_rows
+from platform_assets.storage.warehouse import Warehouse
+
+# The metrics a decision records as its evidence.
+EVIDENCE = (
+    "wape",
+    "mase",
+    "smape",
+    "rmse",
+    "coverage_p10_p90",
+    "naive_wape",
+    "seasonal_naive_wape",
+    "recent_median_wape",
+)
+
+
+def evaluate_on_backtest(
+    model: Forecaster, features: pl.DataFrame, windows: pl.DataFrame
+) -> dict[str, float]:
+    """Score `model` on exactly the rows of another model's backtest (same y, baselines, MASE scale).
+
+    The incumbent was usually trained on data covering these windows, so its score is optimistic: the
+    gate is biased towards keeping the champion, the safe direction. Rows the incumbent cannot answer
+    (too little history under its own rule) are given the naive forecast, so both models are scored
+    on the same rows.
+    """
+    baselines = [c for c in METHODS.values() if c != "p50" and c in windows.columns]
+    rows = windows.select(*KEYS, "period_date", "origin", "horizon", "y", *baselines, "mase_scale")
+    joined = rows.join(features.drop("y", "horizon", strict=False), on=[*KEYS, "period_date"], how="left")
+    actuals = features.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
+    joined = model.with_origin_features(joined, actuals)  # read at each row's own origin
+    predicted = model.predict(joined).drop(*KEYS, "period_date")  # row for row with `joined`
+    scored = pl.concat([joined.select(rows.columns), predicted], how="horizontal").with_columns(
+        pl.col(c).fill_null(pl.col("naive")) for c in ("p10", "p50", "p90")
+    )
+    return backtest_metrics(scored)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    evidence: dict
+
+
+def _evidence(metrics: dict[str, float] | None) -> dict | None:
+    """The EVIDENCE metrics, None where not finite (JSON has no NaN)."""
+    if metrics is None:
+        return None
+    return {
+        k: (float(metrics[k]) if math.isfinite(metrics.get(k, math.nan)) else None)
+        for k in EVIDENCE
+        if k in metrics
+    }
+
+
+def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None) -> Decision:
+    """Promote iff the challenger beats seasonal naive on WAPE over its backtest and, when there is a
+    champion, beats the champion's WAPE on the same windows.
+
+    The recent median is recorded next to it, not required: on small or very sparse data it can beat
+    every model (Ta Feng at default settings, a 24-series test set), and refusing every version there
+    would leave users with no forecast at all rather than a flagged one."""
+    evidence = {CHALLENGER: _evidence(challenger), CHAMPION: _evidence(champion)}
+    wape, baseline = challenger.get("wape", math.nan), challenger.get("seasonal_naive_wape", math.nan)
+    median = challenger.get("recent_median_wape", math.nan)
+    if math.isfinite(wape) and math.isfinite(median):
+        evidence["beats_recent_median"] = wape < median
+    if not (math.isfinite(wape) and math.isfinite(baseline)):
+        return Decision(
+            False, "challenger WAPE or its seasonal-naive WAPE is missing or not finite", evidence
+        )
+    if wape >= baseline:
+        return Decision(
+            False, f"challenger WAPE {wape:.4f} does not beat seasonal naive {baseline:.4f}", evidence
+        )
+    bar = f"seasonal naive {baseline:.4f}"
+    if evidence.get("beats_recent_median") is False:
+        bar += f" (but not the recent median {median:.4f})"
+    if champion is None:
+        return Decision(True, f"no champion; challenger WAPE {wape:.4f} beats {bar}", evidence)
+    incumbent = champion.get("wape", math.nan)
+    if not math.isfinite(incumbent):
+        return Decision(False, "the champion could not be scored on the challenger's windows", evidence)
+    if wape >= incumbent:
+        return Decision(
+            False,
+            f"challenger WAPE {wape:.4f} does not beat champion {incumbent:.4f} on the same windows",
+            evidence,
+        )
+    return Decision(True, f"challenger WAPE {wape:.4f} beats champion {incumbent:.4f} and {bar}", evidence)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    challenger_version: str
+    decision: Decision
+    champion_version: str | None  # after the decision; None when no version has passed the gate yet
+
+
+def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) -> Promotion:
+    """Decide on the challenger (registered `version`, logged in `run_id`) and move the champion
+    alias if it passed. The current champion is scored on the challenger's backtest windows, read
+    from the warehouse."""
+    incumbent = load_forecaster(tracking_uri, CHAMPION)
+    champion_metrics = None
+    if incumbent is not None and str(incumbent[1]) != version:
+        features, windows = evaluation_rows(warehouse, incumbent[0], version)
+        champion_metrics = evaluate_on_backtest(incumbent[0], features, windows)
+    decision = decide_promotion(run_metrics(tracking_uri, run_id), champion_metrics)
+    if decision.promote:
+        set_champion(tracking_uri, version)
+    champion = alias_version(tracking_uri, CHAMPION)
+    return Promotion(version, decision, None if champion is None else champion[0])
