@@ -1,5 +1,7 @@
 """The code location: one lineage graph, raw product feeds to served forecasts."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from platform_assets.config.resources import build_resources
@@ -13,6 +15,7 @@ from platform_assets.defs.orchestration import build_orchestration_defs
 from platform_assets.defs.quality import build_quality_defs
 from platform_assets.defs.retraining import build_retraining_defs
 from platform_assets.defs.warehouse import build_warehouse_defs
+from platform_assets.storage.warehouse import ENGINE_KINDS
 
 
 def _default_executor(settings: Settings) -> dg.ExecutorDefinition:
@@ -27,8 +30,20 @@ def _default_executor(settings: Settings) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
+def _engine_kinds(settings: Settings) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
+    """Assets that write the warehouse (and dbt's models, whose manifest names one adapter) show the
+    engine this deployment writes."""
+
+    def shown(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if not spec.kinds & ENGINE_KINDS:
+            return spec
+        return spec.replace_attributes(kinds={*(spec.kinds - ENGINE_KINDS), settings.warehouse})
+
+    return shown
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         build_ingest_defs(settings),
         build_warehouse_defs(settings),
         build_features_defs(),
@@ -39,6 +54,15 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_retraining_defs(),
         build_landing_defs(settings),
         dg.Definitions(resources=build_resources(settings), executor=_default_executor(settings)),
+    )
+    return dg.Definitions(
+        assets=dg.map_asset_specs(_engine_kinds(settings), merged.assets or []),
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        schedules=merged.schedules,
+        sensors=merged.sensors,
+        resources=merged.resources,
+        executor=merged.executor,
     )
 
 

@@ -51,3 +51,18 @@ def test_defaults_without_environment(tmp_path: Path):
         1.3,
     )
     assert config.landing_path == tmp_path.resolve() / "landing"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_assets_that_write_the_warehouse_show_its_engine(tmp_path: Path, engine: str):
+    import dagster as dg
+
+    from platform_assets.definitions import build_defs
+
+    environ = {"SHELFCAST_HOME": str(tmp_path), "SHELFCAST_WAREHOUSE": engine}
+    environ |= {"SHELFCAST_PG_DSN": "postgresql://u@127.0.0.1:5432/x"} if engine == "postgres" else {}
+    defs = build_defs(load_settings(environ))
+    other = {"duckdb", "postgres"} - {engine}
+    for key in ("raw_observations", "fct_product_sales", "training_features", "forecasts", "drift_scores"):
+        kinds = defs.resolve_assets_def(key).specs_by_key[dg.AssetKey(key)].kinds
+        assert engine in kinds and not kinds & other, (key, kinds)

@@ -11,7 +11,7 @@ from platform_assets.defs.orchestration import RANGE_START_TAG
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.digest import Tally
 from platform_assets.features.store import CHUNK_ROWS, MART_INPUTS, refresh_features
-from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 
 def feature_config(config: ShelfcastConfig) -> FeatureConfig:
@@ -65,8 +65,12 @@ def _materialized(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("training_features", deps=MART_INPUTS, group_name="features", kinds={"polars"}),
-        dg.AssetSpec("inference_features", deps=MART_INPUTS, group_name="features", kinds={"polars"}),
+        dg.AssetSpec(
+            "training_features", deps=MART_INPUTS, group_name="features", kinds={"polars", WAREHOUSE_KIND}
+        ),
+        dg.AssetSpec(
+            "inference_features", deps=MART_INPUTS, group_name="features", kinds={"polars", WAREHOUSE_KIND}
+        ),
     ],
     pool=WAREHOUSE_POOL,
 )

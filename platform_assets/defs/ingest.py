@@ -10,7 +10,7 @@ from platform_assets.config.settings import Settings
 from platform_assets.core.periods import month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import FeedResult
-from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
 RAW_TABLES = {
@@ -64,7 +64,7 @@ def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -
     }
 
 
-@dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL)
 def raw_products(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -74,7 +74,7 @@ def raw_products(
     return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
 
 
-@dg.asset(group_name="ingest", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL)
 def raw_suppliers(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -89,7 +89,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
 
     @dg.asset(
         group_name="ingest",
-        kinds={"python", "duckdb"},
+        kinds={"python", WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -114,7 +114,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
 
     @dg.asset(
         group_name="ingest",
-        kinds={"duckdb"},
+        kinds={WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
         deps=[raw_products, raw_suppliers, raw_observations],
     )

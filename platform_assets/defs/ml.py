@@ -11,7 +11,7 @@ from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
 from platform_assets.features.digest import frame_digest
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
-from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 
 def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
@@ -116,7 +116,9 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
     )
 
 
-@dg.asset(group_name="ml", deps=[champion_model, "inference_features"], kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(
+    group_name="ml", deps=[champion_model, "inference_features"], kinds={WAREHOUSE_KIND}, pool=WAREHOUSE_POOL
+)
 def forecasts(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
 ) -> dg.MaterializeResult:

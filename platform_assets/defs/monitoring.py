@@ -10,7 +10,7 @@ import dagster as dg
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
 from platform_assets.monitoring.rendering import markdown_image, markdown_table
-from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 if TYPE_CHECKING:  # publish.py imports MLflow
     from platform_assets.monitoring.publish import Report
@@ -37,7 +37,7 @@ def _report_metadata(report: "Report") -> dict[str, dg.MetadataValue]:
 @dg.asset(
     group_name="monitoring",
     deps=["training_features"],
-    kinds={"polars", "duckdb"},
+    kinds={"polars", WAREHOUSE_KIND},
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec("dataset_drift", asset="drift_scores")],
 )

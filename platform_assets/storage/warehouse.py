@@ -18,6 +18,10 @@ import polars as pl
 # The Dagster concurrency pool of every step that writes the warehouse: a DuckDB file takes one writer
 # (the instance sets the pool's limit: deploy/dagster-local.yaml).
 WAREHOUSE_POOL = "warehouse"
+# The kind of the assets that write warehouse tables: shown in the UI as the configured engine
+# (definitions.py), since the same asset writes DuckDB or Postgres.
+WAREHOUSE_KIND = "warehouse"
+ENGINE_KINDS = frozenset({WAREHOUSE_KIND, "duckdb", "postgres"})
 
 
 def ident(name: str) -> str:
