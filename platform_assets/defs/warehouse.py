@@ -79,37 +79,39 @@ def dbt_build_args(context: dg.AssetExecutionContext, config: ShelfcastConfig) -
 _translator = ShelfcastDbtTranslator()
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
+def _dbt_step(name: str, doc: str, **selection: str) -> dg.AssetsDefinition:
+    """One `dbt build` step over the models `selection` picks (dbt's `select` / `exclude`).
+
+    `warehouse` is required, not called: setting it up exports the connection variables dbt's profile
+    reads."""
+
+    def step(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
+    ) -> Iterator:
+        yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
+
+    step.__doc__ = doc  # the op's description in the UI
+    return dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=_translator,
+        pool=WAREHOUSE_POOL,
+        name=name,
+        **selection,
+    )(step)
+
+
+warehouse_models = _dbt_step(
+    "warehouse_models",
+    "staging -> intermediate -> marts, built and tested in one `dbt build`.",
     exclude=f"tag:{READS_FORECASTS}",
-    dagster_dbt_translator=_translator,
-    pool=WAREHOUSE_POOL,
-    name="warehouse_models",
 )
-def warehouse_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
-) -> Iterator:
-    """staging -> intermediate -> marts, built and tested in one `dbt build`.
-
-    `warehouse` is not called: requiring it sets up the connection variables dbt's profile reads."""
-    yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
+serving_models = _dbt_step(
+    "serving_models",
+    "Models over the forecasts table: the newest generation users query, and past forecasts scored "
+    "against the actuals that arrived since.",
     select=f"tag:{READS_FORECASTS}",
-    dagster_dbt_translator=_translator,
-    pool=WAREHOUSE_POOL,
-    name="serving_models",
 )
-def serving_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
-) -> Iterator:
-    """Models over the forecasts table: the newest generation users query, and past forecasts scored
-    against the actuals that arrived since."""
-    yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
 
 
 def build_warehouse_defs(settings: Settings) -> dg.Definitions:
