@@ -29,8 +29,7 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as adbc
 
 from bench import common
-from platform_assets.config.settings import sibling_database
-from platform_assets.storage.databases import ensure_databases
+from platform_assets.storage.databases import ensure_databases, sibling_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "warehouse.json"

@@ -413,8 +413,7 @@ def postgres_engine(pg_dsn: str) -> Iterator[Engine]:
     """A database of its own beside the session's (the parity tests own that one)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    from platform_assets.config.settings import sibling_database
-    from platform_assets.storage.databases import COLLATION
+    from platform_assets.storage.databases import COLLATION, sibling_database
     from platform_assets.storage.postgres_warehouse import PostgresWarehouse, dbt_environment
     from tests.conftest import PG_SERVER
 

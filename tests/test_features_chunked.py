@@ -7,13 +7,12 @@ from urllib.parse import urlparse
 import polars as pl
 import pytest
 
-from platform_assets.config.settings import sibling_database
 from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.digest import frame_digest
 from platform_assets.features.exact import exact_factors
 from platform_assets.features.store import full_build
-from platform_assets.storage.databases import COLLATION
+from platform_assets.storage.databases import COLLATION, sibling_database
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import Warehouse

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 from polars.testing import assert_frame_equal
 
-from platform_assets.config.settings import sibling_database
+from platform_assets.storage.databases import sibling_database
 from tests.conftest import Graph, shelfcast_graph
 
 ENV = {

@@ -10,7 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+
+from platform_assets.storage.databases import sibling_database
 
 PREFIX = "SHELFCAST_"
 WAREHOUSES = ("duckdb", "postgres")
@@ -77,13 +78,6 @@ class Settings:
     @property
     def pg_dsn(self) -> str | None:
         return self.environ.get(f"{PREFIX}PG_DSN")
-
-
-def sibling_database(dsn: str, suffix: str) -> str:
-    """The DSN of `<database>_<suffix>` on the same server: MLflow and Dagster each need their own
-    database (both have a `runs` table)."""
-    url = urlparse(dsn)
-    return url._replace(path=f"{url.path.rstrip('/') or '/postgres'}_{suffix}").geturl()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -6,15 +6,20 @@ Byte-order ("C") collation: text sorts the way DuckDB sorts it, so both warehous
 
 from urllib.parse import urlparse
 
-import adbc_driver_postgresql.dbapi as adbc
-
-from platform_assets.config.settings import sibling_database
-
 COLLATION = "template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'"
+
+
+def sibling_database(dsn: str, suffix: str) -> str:
+    """The DSN of `<database>_<suffix>` on the same server: MLflow and Dagster each need their own
+    database (both have a `runs` table)."""
+    url = urlparse(dsn)
+    return url._replace(path=f"{url.path.rstrip('/') or '/postgres'}_{suffix}").geturl()
 
 
 def ensure_databases(dsn: str) -> list[str]:
     """The databases created (existing ones are left alone)."""
+    import adbc_driver_postgresql.dbapi as adbc  # only a Postgres deployment loads the driver
+
     wanted = [dsn, sibling_database(dsn, "dagster"), sibling_database(dsn, "mlflow")]
     server = urlparse(dsn)._replace(path="/postgres").geturl()
     created = []
