@@ -12,7 +12,7 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.core.keys import ORDER_SQL
-from platform_assets.core.periods import MAX_PERIOD_DAYS
+from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.defs.features import feature_config
 from platform_assets.features.digest import frame_digest
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
@@ -157,7 +157,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
             [str(challenger_version)],
         )
         # Only the rows the scoring reads, not the whole table (36M rows at 50k series).
-        since = evaluation_since(incumbent[0], backtest, MAX_PERIOD_DAYS[incumbent[0].freq])
+        since = evaluation_since(incumbent[0], backtest, MAX_PERIOD_DAYS[base_freq(incumbent[0].freq)])
         features = warehouse.query(
             f"select * from features.training_features where period_date > ? order by {ORDER_SQL}", [since]
         )
@@ -200,7 +200,7 @@ def forecasts(
         "select product_id, store_id, period_date, y from features.training_features"
         " where period_date >= (select max(period_date) from features.training_features) - cast(? as integer)"
         f" order by {ORDER_SQL}",
-        [MAX_PERIOD_DAYS[fcfg.freq] * fcfg.windows[1]],
+        [MAX_PERIOD_DAYS[base_freq(fcfg.freq)] * fcfg.windows[1]],
     )
     rows = make_forecasts(
         model,

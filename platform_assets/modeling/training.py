@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import SEASON, numbered, offset_periods, period_number
+from platform_assets.core.periods import SEASON, base_freq, numbered, offset_periods, period_number
 from platform_assets.features import origin as origin_features
 from platform_assets.features.columns import feature_columns
 from platform_assets.features.config import FeatureConfig
@@ -84,7 +84,7 @@ class TrainConfig:
 
     @property
     def season(self) -> int:
-        return SEASON[self.freq]
+        return SEASON[base_freq(self.freq)]
 
     def lgb_params(self) -> dict:
         """Tunable defaults, then the caller's overrides, then what reproducibility requires."""
