@@ -66,3 +66,26 @@ def test_assets_that_write_the_warehouse_show_its_engine(tmp_path: Path, engine:
     for key in ("raw_observations", "fct_product_sales", "training_features", "forecasts", "drift_scores"):
         kinds = defs.resolve_assets_def(key).specs_by_key[dg.AssetKey(key)].kinds
         assert engine in kinds and not kinds & other, (key, kinds)
+
+
+def test_configured_frequency_is_named_canonically(tmp_path: Path):
+    assert _config(tmp_path, FREQ="w-thu").resolved_freq() == "W-THU"
+    assert _config(tmp_path, FREQ="MS").resolved_freq() == "M"
+
+
+def test_files_feed_partitions_start_at_the_landing_zones_first_month(tmp_path: Path):
+    """Inferred while loading (no run has read the files yet), overridden by SHELFCAST_HISTORY_START,
+    and a default while the landing zone has no usable date."""
+    home, landing = tmp_path / "home", tmp_path / "landing"
+    env = {"SHELFCAST_HOME": str(home), "SHELFCAST_FEED": "files", "SHELFCAST_LANDING_DIR": str(landing)}
+    assert load_settings(env).history_start == "2015-01-01"  # no landing zone yet
+
+    (landing / "observations").mkdir(parents=True)
+    (landing / "observations" / "old.csv").write_text("date,product_id\n1986-03-15,A\n1986-04-15,A\n")
+    (landing / "observations" / "new.csv").write_text("date,product_id\n1999-01-01,A\n")
+    assert load_settings(env).history_start == "1986-03-01"
+    assert (home / "landing_manifest.json").is_file()
+    assert load_settings({**env, "SHELFCAST_HISTORY_START": "1990-01-01"}).history_start == "1990-01-01"
+    # The default landing zone is $SHELFCAST_HOME/landing.
+    (home / "landing").symlink_to(landing)
+    assert load_settings({**env, "SHELFCAST_LANDING_DIR": ""}).history_start == "1986-03-01"

@@ -19,6 +19,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from polars.testing import assert_frame_equal
 
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.defs.warehouse import grid_vars
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 FORECASTS = {
@@ -376,7 +377,7 @@ def observations(rows: list[tuple]) -> pl.DataFrame:
 
 def generations(freq: str, *specs: tuple[str, date, list[str]]) -> pl.DataFrame:
     """Forecast generations (id, first target period, series), horizons 1-3, one period apart."""
-    step = timedelta(days=7 if freq == "W" else 1)
+    step = timedelta(days=7 if freq.startswith("W") else 1)
     made = {gen: datetime.combine(first - step, datetime.min.time()) for gen, first, _ in specs}
     rows = [
         (p, "s1" if p in ("P2", "P3") else "all", first + (h - 1) * step, h, 0.5, 1.5, 3.0,
@@ -395,6 +396,8 @@ GENERATIONS = {
           ("g2", d(4), ["P1", "P2", "PX"]), ("g3", d(6), ["P1"])],
     "W": [("g0", date(2024, 12, 16), ["P1", "P2"]), ("g1", date(2024, 12, 23), ["P1", "P2"]),
           ("g2", date(2024, 12, 30), ["P1", "P2", "PX"]), ("g3", d(6), ["P1"])],
+    "W-THU": [("g0", date(2024, 12, 19), ["P1", "P2"]), ("g1", date(2024, 12, 26), ["P1", "P2"]),
+              ("g2", d(2), ["P1", "P2", "PX"]), ("g3", d(9), ["P1"])],
 }  # fmt: skip
 
 
@@ -490,12 +493,14 @@ def tables(engine: Engine) -> dict[str, pl.DataFrame]:
 
 
 @pytest.mark.parametrize(
-    ("engine", "freq"), [("duckdb", "D"), ("duckdb", "W"), ("postgres", "D")], indirect=["engine"]
+    ("engine", "freq"),
+    [("duckdb", "D"), ("duckdb", "W"), ("postgres", "D"), ("duckdb", "W-THU"), ("postgres", "W-THU")],
+    indirect=["engine"],
 )
 def test_incremental_refresh_equals_a_full_build(engine, freq, tmp_path, monkeypatch):
     """Full build, then January and February re-landed and built incrementally over those months (what
     daily_refresh passes): every table equals a from-scratch build of the same raw data."""
-    variables = {**DAILY, "freq": freq}
+    variables = {**DAILY, **grid_vars(freq)}
     land(engine, BEFORE, generations(freq, *GENERATIONS[freq][:2]))
     build(tmp_path, engine, monkeypatch, variables, "--full-refresh")
     scored = engine.read("select count(*) as n from monitoring.forecast_accuracy").item()
@@ -521,6 +526,50 @@ def test_incremental_refresh_equals_a_full_build(engine, freq, tmp_path, monkeyp
     # The refresh changed what the tables hold (else equality would prove nothing).
     assert full["monitoring.forecast_accuracy"].height > scored > 0
     assert full["marts.fct_product_sales"].filter(product_id="PX").height == 0
+
+
+# Per grid: (date, product_id) of the sales, the plan's date, then the grid, the plans and the activity
+# (one period window) the marts must hold, labelled as the user labels periods.
+USER_LABELS = {
+    # Weeks ending on Thursday: Wed 01-01 and Thu 01-02 are the week ending 01-02, Fri 01-03 starts the
+    # week ending 01-09 (P1 has no row in it: 0 units), Fri 01-10 is in the week ending 01-16.
+    "W-THU": (
+        [(d(1), "P1"), (d(2), "P1"), (d(10), "P1"), (d(3), "P2"), (d(20), "P2")],
+        d(29),
+        [("P1", d(2), 2.0), ("P1", d(9), 0.0), ("P1", d(16), 1.0), ("P1", d(23), 0.0),
+         ("P2", d(9), 1.0), ("P2", d(16), 0.0), ("P2", d(23), 1.0)],
+        [("P1", d(30), 9.0)],
+        [("P1", False, d(16)), ("P2", True, d(23))],
+    ),
+    # Months by their last day: December and February are gaps named 12-31 and 02-28; one month before
+    # 02-28 is 01-31 (not 01-28), so P1, last sold in January, is not active.
+    "ME": (
+        [(date(2024, 11, 30), "P1"), (d(31), "P1"), (date(2025, 2, 14), "P2")],
+        date(2025, 3, 3),
+        [("P1", date(2024, 11, 30), 1.0), ("P1", date(2024, 12, 31), 0.0), ("P1", d(31), 1.0),
+         ("P1", date(2025, 2, 28), 0.0), ("P2", date(2025, 2, 28), 1.0)],
+        [("P1", date(2025, 3, 31), 9.0)],
+        [("P1", False, d(31)), ("P2", True, date(2025, 2, 28))],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"], indirect=True)
+@pytest.mark.parametrize("freq", USER_LABELS)
+def test_weeks_and_months_keep_the_users_labels(engine, freq, tmp_path, monkeypatch):
+    """The grid, the plans and the activity window on weeks ending on Thursday and on month ends, on
+    both engines: every period_date is a label of the user's grid, gaps included."""
+    sales, plan_day, grid, plans, active = USER_LABELS[freq]
+    rows = [(day, p, None if p == "P1" else "s1", 2.0, 1.0, False, None) for day, p in sales]
+    land(engine, [*rows, (plan_day, "P1", None, 9.0, None, False, None)], pl.DataFrame(schema=FORECASTS))
+    variables = {**DAILY, **grid_vars(freq), "active_window_periods": 1}
+    build(tmp_path, engine, monkeypatch, variables, "--full-refresh")
+
+    sales_rows = engine.read("select product_id, period_date, units_sold from marts.fct_product_sales")
+    assert sorted(sales_rows.rows()) == grid
+    assert engine.read("select product_id, period_date, price from marts.fct_price_plans").rows() == plans
+    series = engine.read("select product_id, is_active, last_actual_date from marts.dim_series order by 1")
+    assert series.rows() == active
 
 
 def test_runs_pass_their_partition_months_to_dbt_and_full_refresh_rebuilds():

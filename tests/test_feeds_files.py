@@ -11,6 +11,8 @@ import pytest
 from platform_assets.core.periods import infer_freq, month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.feeds import FilesFeed, SynthConfig, make_feed
+from platform_assets.feeds.files import manifest
+from platform_assets.feeds.files.reading import usable_dates
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
 HEADER = "date,product_id,store_id,price,units_sold,on_promo"
@@ -235,6 +237,54 @@ def test_frequency_is_inferred_from_the_dates(tmp_path, step, freq):
     root = landing(tmp_path, {"x.csv": "\n".join([HEADER, *lines])})
     assert feed_for(root, tmp_path).freq == freq
     assert feed_for(root, tmp_path, freq="W").freq == "W"  # configuration wins
+
+
+@pytest.mark.parametrize(
+    ("days", "freq"),
+    [
+        ([date(2024, 1, 4) + timedelta(weeks=i) for i in range(12)], "W-THU"),
+        (
+            pl.date_range(date(2023, 1, 1), date(2023, 12, 1), "1mo", eager=True).dt.month_end().to_list(),
+            "ME",
+        ),
+    ],
+)
+def test_the_users_week_anchor_and_month_ends_are_inferred(tmp_path, days, freq):
+    lines = [f"{d},A1,S1,2.5,1,false" for d in days] + [f"{d},B2,S2,2.5,1,false" for d in days[1::2]]
+    assert feed_for(landing(tmp_path, {"x.csv": "\n".join([HEADER, *lines])}), tmp_path).freq == freq
+
+
+def test_landing_manifest_reads_each_file_once_per_fingerprint(tmp_path, monkeypatch):
+    """The partitions' start is read while the definitions load: a file's dates are read when it is new
+    or changed, and unusable files count for nothing."""
+    reads = []
+    monkeypatch.setattr(manifest, "usable_dates", lambda path: reads.append(path.name) or usable_dates(path))
+    root = landing(
+        tmp_path,
+        {
+            "1987.csv": "\n".join([HEADER, "1987-06-30,A1,S1,1,1,false", "1987-05-02,A1,S1,1,1,false"]),
+            "1988.jsonl": '{"date": "1988-01-01", "product_id": "A1", "units_sold": 1}\n',
+            "typo.csv": "\n".join([HEADER, "1901-01-01,A1,S1,1,1,false"]),  # out of range: unusable
+            "no-date.csv": "day,product_id\n1980-01-01,A1\n",
+        },
+    )
+    path = tmp_path / "home" / manifest.MANIFEST_NAME
+    assert manifest.landing_start(root, path) == date(1987, 5, 2)
+    assert sorted(reads) == ["1987.csv", "1988.jsonl", "no-date.csv", "typo.csv"]
+    spans = json.loads(path.read_text())
+    assert spans[str(root / "observations" / "1987.csv")] | {"fingerprint": None} == {
+        "fingerprint": None,
+        "first": "1987-05-02",
+        "last": "1987-06-30",
+    }
+    assert spans[str(root / "observations" / "no-date.csv")]["error"] == "missing required column(s) date"
+
+    reads.clear()
+    assert manifest.landing_start(root, path) == date(1987, 5, 2) and reads == []  # nothing changed
+    write(root / "observations" / "1988.jsonl", '{"date": "1985-02-03", "product_id": "A1", "price": 2}\n')
+    (root / "observations" / "1987.csv").unlink()
+    assert manifest.landing_start(root, path) == date(1985, 2, 3) and reads == ["1988.jsonl"]
+    assert len(json.loads(path.read_text())) == 3  # the deleted file left the manifest
 
 
 def test_frequency_that_fits_no_grid_is_refused():

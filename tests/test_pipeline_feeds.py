@@ -1,13 +1,18 @@
 """The whole graph on the landing-zone feed (plans, a corrupt file, bad rows) and on Ta Feng."""
 
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
+from platform_assets.core.periods import period_date, period_number
 from platform_assets.feeds.files.reading import TEXT_TABLES
 from tests.conftest import materialization_metadata, shelfcast_graph
 
@@ -195,3 +200,110 @@ def test_backfill_reads_each_landing_file_once(tmp_path):
             ("1997-05-01", "observations/late-fixes.csv", 2, "unknown product"),
             ("1999-02-01", "observations/late-fixes.csv", 3, "duplicate"),
         ]
+
+
+def _dated_landing(root: Path, days: list[date], products: int) -> None:
+    """Sales on the given dates (a seasonal level per product), one CSV per year."""
+    folder = root / "observations"
+    folder.mkdir(parents=True)
+    names = [f"P{i}" for i in range(products)]
+    pl.DataFrame({"product_id": names, "name": "item", "category": "c"}).write_csv(root / "products.csv")
+    rows = (
+        pl.DataFrame({"date": days})
+        .join(pl.DataFrame({"product_id": names}), how="cross")
+        .with_row_index("i")
+        .with_columns(
+            store_id=pl.lit("S1"),
+            price=pl.lit(2.5),
+            units_sold=(10 + 5 * (pl.col("date").dt.ordinal_day() / 60).sin() + pl.col("i") % 7).round(),
+            on_promo=pl.lit(False),
+        )
+        .drop("i")
+    )
+    for (year,), part in rows.group_by(pl.col("date").dt.year()):
+        part.write_csv(folder / f"{year}.csv")
+
+
+def _weeks(first: date, n: int) -> list[date]:
+    return [first + timedelta(weeks=i) for i in range(n)]
+
+
+def test_history_from_the_1980s_needs_no_setting(tmp_path):
+    """The partitions start at the landing zone's first month, inferred while the definitions load; a
+    start set later than the data makes `make demo` say what to set, in one line."""
+    landing = tmp_path / "landing"
+    days = _weeks(date(1984, 7, 5), 150)
+    _dated_landing(landing, days, 2)
+    env = {"FEED": "files", "LANDING_DIR": str(landing)}
+    with shelfcast_graph(tmp_path / "home", **env) as g:
+        partitions = g.defs.resolve_assets_def("raw_observations").partitions_def
+        assert partitions.get_first_partition_key() == "1984-07-01"
+        result = g.run_history(asset_selection=[dg.AssetKey("raw_products"), dg.AssetKey("raw_observations")])
+        assert result.success
+        landed = g.warehouse.query(
+            'select min("date") as lo, max("date") as hi, count(*) as n from raw.observations'
+        )
+        assert landed.row(0) == (days[0], days[-1], 2 * len(days))
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
+    environ |= {f"SHELFCAST_{k}": v for k, v in env.items()} | {"SHELFCAST_HOME": str(tmp_path / "home")}
+    demo = subprocess.run(
+        [sys.executable, "-m", "platform_assets.cli.demo"],
+        env={**environ, "SHELFCAST_HISTORY_START": "1990-01-01"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 1
+    assert demo.stderr.strip().splitlines()[-1] == (
+        "shelfcast demo: the files feed's data start in 1984-07, before the first ingest partition "
+        "(1990-01-01): set SHELFCAST_HISTORY_START=1984-07-01"
+    )
+    assert "Traceback" not in demo.stderr
+
+
+MONTH_ENDS = pl.date_range(date(2019, 1, 1), date(2023, 12, 1), "1mo", eager=True).dt.month_end().to_list()
+
+
+@pytest.mark.parametrize(
+    ("days", "freq", "future"),
+    [
+        (_weeks(date(2022, 1, 6), 110), "W-THU", _weeks(date(2024, 2, 15), 4)),
+        (MONTH_ENDS, "ME", [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30)]),
+    ],
+)
+def test_the_users_dates_are_kept(tmp_path, days, freq, future):
+    """Weekly data dated on Thursdays, monthly data on month ends: the marts, the features and the
+    forecasts keep the user's dates, and forecast the next periods named the same way."""
+    landing = tmp_path / "landing"
+    _dated_landing(landing, days, 4)
+    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing), HORIZON="4") as g:
+        assert g.config.resolved_freq() == freq
+        assert g.run_history().success
+        sales = g.warehouse.query("select distinct period_date from marts.fct_product_sales order by 1")
+        assert sales["period_date"].to_list() == days
+        features = g.warehouse.query("select distinct period_date from features.training_features")
+        assert set(features["period_date"]) <= set(days)
+        forecasts = g.warehouse.query("select distinct target_date from marts.forecasts order by 1")
+        assert forecasts["target_date"].to_list() == future
+
+
+def test_daily_feed_summed_into_weeks_ending_on_thursday(tmp_path):
+    """SHELFCAST_FREQ=W-THU on daily data: each week holds the Friday to Thursday that ends on its date."""
+    env = {"SYNTH_PRODUCTS": "4", "SYNTH_STORES": "1", "SYNTH_DAYS": "60", "FREQ": "W-THU", "HORIZON": "4"}
+    with shelfcast_graph(tmp_path / "home", **env) as g:
+        ingest = [
+            dg.AssetKey(k) for k in ("raw_products", "raw_suppliers", "raw_observations", "rejected_rows")
+        ]
+        dbt_models = g.defs.resolve_assets_def("fct_product_sales").keys  # the warehouse models
+        assert g.run_history(asset_selection=[*ingest, *dbt_models]).success
+        raw = g.warehouse.query(
+            'select product_id, "date", units_sold from raw.observations where units_sold is not null'
+        )
+        thursday = period_date(period_number(pl.col("date"), "W-THU"), "W-THU")
+        want = raw.group_by("product_id", thursday.alias("period_date")).agg(pl.col("units_sold").sum())
+        got = g.warehouse.query("select product_id, period_date, units_sold from marts.fct_product_sales")
+        assert got.sort(pl.all()).equals(want.sort(pl.all()))
+        assert set(got["period_date"].dt.weekday()) == {4}  # polars: Monday 1 .. Thursday 4
+        # The first week is the Friday the history starts on (2024-11-01) to the Thursday after it.
+        assert got["period_date"].min() == date(2024, 11, 7) and raw["date"].min() == date(2024, 11, 1)

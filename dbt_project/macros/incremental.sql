@@ -4,14 +4,14 @@
 
 {#- The first period the run's partitions touch (a week straddling a month edge counts). -#}
 {% macro refresh_start() -%}
-    {{ period_start("cast('" ~ var('refresh_from', '1900-01-01') ~ "' as date)") }}
+    {{ period_of("cast('" ~ var('refresh_from', '1900-01-01') ~ "' as date)") }}
 {%- endmacro %}
 
-{#- `col` (a period start) is one of the periods the run's partitions touch. -#}
+{#- `col` (a period label) is one of the periods the run's partitions touch. -#}
 {% macro in_refreshed_periods(col) -%}
     {{ col }} >= {{ refresh_start() }}
     {%- if var('refresh_until', none) %}
-    and {{ col }} <= {{ period_start("cast('" ~ var('refresh_until') ~ "' as date) + interval '1 month' - interval '1 day'") }}
+    and {{ col }} <= {{ period_of("cast('" ~ var('refresh_until') ~ "' as date) + interval '1 month' - interval '1 day'") }}
     {%- endif %}
 {%- endmacro %}
 

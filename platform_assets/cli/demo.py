@@ -7,6 +7,7 @@ import dagster as dg
 
 from platform_assets.definitions import defs
 from platform_assets.defs.orchestration import partition_range_tags
+from platform_assets.feeds.files.reading import first_line
 from platform_assets.runner.history import history_range
 from platform_assets.runner.report import peak_memory, summarize
 
@@ -16,7 +17,12 @@ def main() -> int:
     config, warehouse, mlflow = (
         defs.resources[key].process_config_and_initialize() for key in ("config", "warehouse", "mlflow")
     )
-    start, end = history_range(config)
+    partitions = defs.resolve_assets_def("raw_observations").partitions_def
+    try:
+        start, end = history_range(config, partitions.get_first_partition_key())
+    except ValueError as err:  # no usable data, or data the partitions do not reach: say so in one line
+        print(f"shelfcast demo: {first_line(err)}", file=sys.stderr)
+        return 1
     print(f"shelfcast demo: feed={config.ingest.feed}, months {start} .. {end}, home={config.home_path}")
     began = time.monotonic()
     result = defs.resolve_job_def("full_refresh").execute_in_process(

@@ -42,8 +42,8 @@ class ShelfcastConfig(dg.ConfigurableResource):
         return self.home_path / "reports"
 
     def resolved_freq(self) -> str:
-        """The configured period, else the one the feed reports (inferred from its data)."""
-        return self.ingest.freq or self.make_feed().freq
+        """The configured period (in its canonical name), else the one the feed infers from its data."""
+        return self.make_feed().freq
 
     def make_feed(self) -> Feed:
         return make_feed(

@@ -20,7 +20,11 @@ class IngestSettings(dg.Config):
         None, description="the landing zone for `SHELFCAST_FEED=files` (default `$SHELFCAST_HOME/landing`)"
     )
     freq: str | None = Field(
-        None, description="`D`, `W` or `M`; inferred from the observation dates when unset"
+        None,
+        description="the period grid, in pandas terms: `D`; `W` (weeks from Monday, named by the Monday) or "
+        "`W-MON` .. `W-SUN` (weeks ending that day, named by it); `M` (months named by their first day) or "
+        "`ME` (by their last day). Unset: inferred from the observation dates (weeks anchored on their most "
+        "common weekday, `ME` when most dates are month ends)",
     )
     synth_products: int = Field(100, description="synthetic feed: products")
     synth_stores: int = Field(3, description="synthetic feed: stores")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from platform_assets.feeds.files.manifest import MANIFEST_NAME, landing_start
 from platform_assets.storage.databases import sibling_database
 
 PREFIX = "SHELFCAST_"
@@ -18,7 +19,9 @@ WAREHOUSES = ("duckdb", "postgres")
 # How `retrain` runs: in the run's own process, or each step in its own Kubernetes pod (deploy/).
 EXECUTORS = ("in_process", "k8s")
 
-# Where each feed's monthly ingest partitions start unless SHELFCAST_HISTORY_START says otherwise.
+# Where each feed's monthly ingest partitions start unless SHELFCAST_HISTORY_START says otherwise:
+# synthetic at its first day, tafeng at its data's first month, files at the landing zone's first month
+# (`_history_start`), or at this one while the landing zone has no usable date.
 FEED_HISTORY_START = {"synthetic": None, "tafeng": "2000-11-01", "files": "2015-01-01"}
 
 # Variables read while the definitions load (name without the prefix: default, what it does); the
@@ -45,7 +48,9 @@ LOAD_TIME = {
     ),
     "HISTORY_START": (
         "per feed",
-        "first monthly ingest partition (synthetic: its start; tafeng: 2000-11-01; files: 2015-01-01)",
+        "first monthly ingest partition (synthetic: its start; tafeng: 2000-11-01; files: the first month of "
+        "the landing zone's dates, read when the definitions load and kept per file in "
+        "`$SHELFCAST_HOME/landing_manifest.json`; 2015-01-01 while no file has a usable date)",
     ),
     "DAGSTER_PG_URL": (
         "Makefile: `$SHELFCAST_PG_DSN` + `_dagster`",
@@ -80,6 +85,18 @@ class Settings:
         return self.environ.get(f"{PREFIX}PG_DSN")
 
 
+def _history_start(feed: str, env: Mapping[str, str], home: Path) -> str:
+    """The first month the feed's data can start in, as far as loading the definitions can tell."""
+    if feed == "synthetic":
+        return env.get(f"{PREFIX}SYNTH_START", "2024-11-01")
+    if feed == "files":
+        landing = Path(env.get(f"{PREFIX}LANDING_DIR") or home / "landing")
+        first = landing_start(landing, home / MANIFEST_NAME)
+        if first is not None:
+            return first.replace(day=1).isoformat()
+    return FEED_HISTORY_START[feed]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     home = Path(env.get(f"{PREFIX}HOME", "data")).resolve()
@@ -93,8 +110,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ValueError(
             f"{PREFIX}WAREHOUSE=postgres needs {PREFIX}PG_DSN, e.g. postgresql://user@host:5432/shelfcast"
         )
-    default_start = FEED_HISTORY_START[feed] or env.get(f"{PREFIX}SYNTH_START", "2024-11-01")
-    history_start = env.get(f"{PREFIX}HISTORY_START", default_start)
+    history_start = env.get(f"{PREFIX}HISTORY_START") or _history_start(feed, env, home)
     tracking = env.get(f"{PREFIX}MLFLOW_TRACKING_URI") or (
         sibling_database(env[f"{PREFIX}PG_DSN"], "mlflow")
         if warehouse == "postgres"

@@ -1,33 +1,107 @@
 """Periods: the daily, weekly and monthly grids every layer shares (the dbt twin is
-dbt_project/macros/periods.sql). A period is named by its first day; weeks start on Monday."""
+dbt_project/macros/periods.sql).
 
-from datetime import date, timedelta
+A frequency names a grid in pandas terms: a base (D, W, M) and, for weeks, an anchor weekday. Every
+period is numbered (`period_number`, +1 per period) and named by one date, its label (`period_date`,
+what the marts' `period_date` and the forecasts' `target_date` hold):
+
+    D       days
+    W       weeks from Monday to Sunday, labelled by the Monday
+    W-THU   weeks ending on a Thursday (Friday to Thursday), labelled by the Thursday; any weekday
+    M       months labelled by their first day (MS is the same grid)
+    ME      months labelled by their last day
+
+so weekly data dated on Thursdays, or monthly data dated on month ends, keeps its own dates.
+"""
+
+import functools
+from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
 FREQS = ("D", "W", "M")
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # Periods in a season: what seasonal lags and seasonal naive step back by.
 SEASON = {"D": 7, "W": 52, "M": 12}
 # At least one period, in days: date arithmetic in SQL that must reach back a whole period.
 MAX_PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}
 # The median gap between a series' dates, in days, that each period shows as (`infer_freq`).
 GAP_DAYS = {"D": (1, 2), "W": (6, 8), "M": (27, 32)}
+# 1970-01-01 (day 0 of a Date) is a Thursday: weekday 3 counting from Monday = 0.
+_EPOCH_WEEKDAY = 3
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A frequency parsed: its base, the weekday weeks are labelled by (0 = Monday) and whether the
+    label is the period's last day rather than its first."""
+
+    base: str
+    anchor: int = 0
+    label_end: bool = False
+
+    @property
+    def first_weekday(self) -> int:
+        """The weekday a week starts on."""
+        return (self.anchor + 1) % 7 if self.label_end else self.anchor
+
+
+@functools.cache
+def period_grid(freq: str) -> Grid:
+    """The grid a frequency names; a ValueError names the frequencies there are."""
+    if freq in ("D", "W", "M", "MS"):
+        return Grid(freq[0])
+    if freq == "ME":
+        return Grid("M", label_end=True)
+    if freq.startswith("W-") and freq[2:] in WEEKDAYS:
+        return Grid("W", WEEKDAYS.index(freq[2:]), label_end=True)
+    raise ValueError(
+        f"freq={freq!r}: expected D, W (weeks from Monday), W-MON .. W-SUN (weeks ending that day), "
+        "M (months by their first day) or ME (by their last day)"
+    )
 
 
 def check_freq(freq: str | None) -> str | None:
-    """Refuse a frequency the warehouse cannot build a period grid for."""
-    if freq is not None and freq not in FREQS:
-        raise ValueError(f"freq={freq!r}: expected one of {', '.join(FREQS)}")
-    return freq
+    """The canonical name of a configured frequency (case-insensitive; MS is M), refusing one the
+    warehouse cannot build a period grid for."""
+    if freq is None:
+        return None
+    freq = freq.strip().upper()
+    period_grid(freq)
+    return "M" if freq == "MS" else freq
+
+
+def base_freq(freq: str) -> str:
+    """D, W or M: what the per-frequency settings (SEASON, lags, windows, calendar features) are keyed by."""
+    return period_grid(freq).base
+
+
+def week_freq(weekday: int) -> str:
+    """The weekly frequency whose labels fall on `weekday` (0 = Monday): W for Monday, as always."""
+    return "W" if weekday == 0 else f"W-{WEEKDAYS[weekday]}"
 
 
 def period_number(col: pl.Expr, freq: str) -> pl.Expr:
     """An integer that grows by one per period, so period arithmetic is plain subtraction."""
-    if freq == "D":
+    g = period_grid(freq)
+    if g.base == "D":
         return col.cast(pl.Int32)
-    if freq == "W":
-        return (col.cast(pl.Int32) + 3) // 7  # 1970-01-01 is a Thursday: weeks counted from Mondays
+    if g.base == "W":
+        return (col.cast(pl.Int32) + _EPOCH_WEEKDAY - g.first_weekday) // 7
     return col.dt.year().cast(pl.Int32) * 12 + col.dt.month().cast(pl.Int32) - 1
+
+
+def period_date(number: pl.Expr, freq: str) -> pl.Expr:
+    """The label of period `number` (the inverse of `period_number` on labels)."""
+    g = period_grid(freq)
+    if g.base == "D":
+        return number.cast(pl.Int32).cast(pl.Date)
+    if g.base == "W":
+        first = number * 7 - _EPOCH_WEEKDAY + g.first_weekday
+        return (first + (6 if g.label_end else 0)).cast(pl.Int32).cast(pl.Date)
+    month = pl.date(number // 12, number % 12 + 1, 1)
+    return month.dt.month_end() if g.label_end else month
 
 
 def numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -36,18 +110,13 @@ def numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
 
 
 def offset_periods(day: date, n: int, freq: str) -> date:
-    """The period n periods after (n < 0: before) `day`."""
-    step = {"D": f"{n}d", "W": f"{7 * n}d", "M": f"{n}mo"}[freq]
-    return pl.Series([day]).dt.offset_by(step)[0]
+    """The label of the period n periods after (n < 0: before) the one holding `day`."""
+    return pl.select(period_date(period_number(pl.lit(day), freq) + n, freq)).item()
 
 
-def period_start(day: date, freq: str) -> date:
-    """The first day of the period holding `day` (weeks start on Monday)."""
-    if freq == "D":
-        return day
-    if freq == "W":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
+def period_of(day: date, freq: str) -> date:
+    """The label of the period holding `day`."""
+    return offset_periods(day, 0, freq)
 
 
 def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
@@ -61,19 +130,25 @@ def month_windows(start: date, end: date) -> list[tuple[str, date, date]]:
 
 
 def infer_freq(observations: pl.DataFrame) -> str:
-    """D, W or M from the median gap (days) between consecutive distinct dates of each series."""
+    """The frequency the dates follow: D, W or M from the median gap (days) between consecutive distinct
+    dates of each series; weeks anchored on the dates' most common weekday, months labelled by their
+    last day when most dates are month ends."""
+    series = ("product_id", "store_id")
+    dated = observations.select(*series, "date").unique().sort(*series, "date")
     gaps = (
-        observations.select("product_id", "store_id", "date")
-        .unique()
-        .sort("product_id", "store_id", "date")
-        .select(pl.col("date").diff().dt.total_days().over("product_id", "store_id").alias("gap"))
-        .drop_nulls()
-        .to_series()
+        dated.select(pl.col("date").diff().dt.total_days().over(series).alias("gap")).drop_nulls().to_series()
     )
     if gaps.len() == 0:
         raise ValueError("cannot infer the frequency: no series has two dates; set SHELFCAST_FREQ")
     median = gaps.median()
-    for freq, (lo, hi) in GAP_DAYS.items():
-        if lo <= median <= hi:
-            return freq
-    raise ValueError(f"cannot infer the frequency: median gap {median} days is not daily, weekly or monthly")
+    base = next((freq for freq, (lo, hi) in GAP_DAYS.items() if lo <= median <= hi), None)
+    if base is None:
+        raise ValueError(
+            f"cannot infer the frequency: median gap {median} days is not daily, weekly or monthly"
+        )
+    days = dated["date"]
+    if base == "W":
+        return week_freq(days.dt.weekday().mode().min() - 1)  # polars counts Monday as 1; ties: earliest
+    if base == "M" and (days == days.dt.month_end()).mean() > 0.5:
+        return "ME"
+    return base

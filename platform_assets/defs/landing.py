@@ -133,9 +133,15 @@ def build_landing_defs(settings: Settings) -> dg.Definitions:
             first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
             months = clamp_months(batch.months, first, last)
             if months != batch.months:
+                earlier = (
+                    " (reload the code location to start them at the landing zone's first month, or set "
+                    f"SHELFCAST_HISTORY_START={batch.months[0]})"
+                    if batch.months[0] < first
+                    else ""
+                )
                 context.log.warning(
                     f"the new files cover {batch.months[0]} .. {batch.months[1]}; ingest partitions run "
-                    f"{first} .. {last}, so {months or 'none of them'} is requested"
+                    f"{first} .. {last}{earlier}, so {months or 'none of them'} is requested"
                 )
         if months is None and batch.catalog:  # the catalog alone: refresh the newest month, as every day
             months = (current_month_key(now.date()),) * 2

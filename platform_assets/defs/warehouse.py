@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
+from platform_assets.core.periods import period_grid
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
 from platform_assets.storage.dbt_project import dbt_project
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
@@ -53,12 +54,22 @@ def refresh_window(run: dg.DagsterRun) -> tuple[str, str] | None:
     return date.fromisoformat(first).isoformat(), date.fromisoformat(last).isoformat()
 
 
+def grid_vars(freq: str) -> dict[str, str | int]:
+    """A frequency as the vars of dbt_project/macros/periods.sql: the base, the weekday weeks are labelled
+    by, and whether labels are the periods' first or last days."""
+    grid = period_grid(freq)
+    return {
+        "freq": grid.base,
+        "week_anchor": grid.anchor,
+        "period_label": "end" if grid.label_end else "start",
+    }
+
+
 def dbt_vars(config: ShelfcastConfig, window: tuple[str, str] | None = None) -> str:
     """The period grid and horizon dbt needs, resolved from configuration or the feed itself, and the
     months the incremental models rebuild (`window`; absent: all of them)."""
-    freq = config.resolved_freq()
     values = {
-        "freq": freq,
+        **grid_vars(config.resolved_freq()),
         "target": config.forecasting.target,
         "horizon": config.forecasting.horizon,
         "active_window_periods": config.forecasting.active_window,

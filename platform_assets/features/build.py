@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import offset_periods, period_number, period_start
+from platform_assets.core.periods import offset_periods, period_number, period_of
 from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.columns import add_columns
 from platform_assets.features.config import FeatureConfig
@@ -51,7 +51,7 @@ def build_features_since(
     if sales.height and sales["period_date"].min() < start:
         sales = sales.filter(pl.col("period_date") >= start)
     frame = _build(sales, products, plans, series, carry, factors, None, cfg)
-    return frame.filter(pl.col("period_date") >= period_start(since, cfg.freq))
+    return frame.filter(pl.col("period_date") >= period_of(since, cfg.freq))
 
 
 def future_dates(last: date, cfg: FeatureConfig) -> list[date]:

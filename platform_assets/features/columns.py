@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import period_number
+from platform_assets.core.periods import base_freq, period_number
 from platform_assets.features.attributes import attribute_columns
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.exact import window_mean, window_std
@@ -205,7 +205,7 @@ def model_features(cfg: FeatureConfig) -> list[Column]:
     price = [Column("price"), price_rel_own(mid), PRICE_REL_CATEGORY, PRICE_CHANGE_VS_ANCHOR]
     covariates = ([] if cfg.target == "price" else price) + [Column("on_promo"), CATEGORY_PROMO_OTHERS]
     history = [PERIODS_SINCE_START, zero_share(mid), PERIODS_SINCE_SALE, observed_share(mid)]
-    return [Column(c) for c in CATEGORICAL] + target + covariates + CALENDAR[cfg.freq] + history
+    return [Column(c) for c in CATEGORICAL] + target + covariates + CALENDAR[base_freq(cfg.freq)] + history
 
 
 def feature_columns(cfg: FeatureConfig, columns: list[str]) -> tuple[list[str], list[str]]:

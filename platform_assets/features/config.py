@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from platform_assets.core.periods import SEASON
+from platform_assets.core.periods import SEASON, base_freq, period_grid
 
 TARGETS = ("units_sold", "price")
 
@@ -16,19 +16,18 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise ValueError(f"target {self.target!r}: expected one of {TARGETS}")
-        if self.freq not in SEASON:
-            raise ValueError(f"freq {self.freq!r}: expected one of {sorted(SEASON)}")
+        period_grid(self.freq)  # a frequency with no period grid fails here, naming those there are
         if self.horizon < 1:
             raise ValueError("horizon must be >= 1")
 
     @property
     def season(self) -> int:
-        return SEASON[self.freq]
+        return SEASON[base_freq(self.freq)]
 
     @property
     def lags(self) -> list[int]:
         """Direct lags H..H+k: the most recent values a forecast made H periods ago could see."""
-        k = {"D": 7, "W": 4, "M": 3}[self.freq]
+        k = {"D": 7, "W": 4, "M": 3}[base_freq(self.freq)]
         return list(range(self.horizon, self.horizon + k))
 
     @property
@@ -40,7 +39,7 @@ class FeatureConfig:
     @property
     def windows(self) -> tuple[int, int, int]:
         """Short, medium and long rolling windows; the medium one also defines `scale`."""
-        return {"D": (7, 28, 91), "W": (4, 13, 52), "M": (3, 6, 12)}[self.freq]
+        return {"D": (7, 28, 91), "W": (4, 13, 52), "M": (3, 6, 12)}[base_freq(self.freq)]
 
     @property
     def lookback(self) -> int:

@@ -29,7 +29,7 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import offset_periods, period_start
+from platform_assets.core.periods import offset_periods, period_of
 from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.digest import frame_digest
@@ -47,7 +47,7 @@ CARRY = {
 
 def lookback_start(since: date, cfg: FeatureConfig) -> date:
     """The first period an incremental build from `since` reads."""
-    return offset_periods(period_start(since, cfg.freq), -cfg.lookback, cfg.freq)
+    return offset_periods(period_of(since, cfg.freq), -cfg.lookback, cfg.freq)
 
 
 def carry_in(sales: pl.DataFrame, before: date) -> pl.DataFrame:
@@ -102,7 +102,7 @@ def plan_build(
     if table is None or history_end is None or table != (previous["rows"], history_end):
         return None, f"table {table} is not what the previous build wrote ({previous.get('rows')} rows)"
     since = min([run_since, *(date.fromisoformat(key[:10]) for key in landed)])
-    since = min(period_start(since, cfg.freq), offset_periods(history_end, 1, cfg.freq))  # no gap
+    since = min(period_of(since, cfg.freq), offset_periods(history_end, 1, cfg.freq))  # no gap
     if previous.get("history_start") is None or since <= date.fromisoformat(previous["history_start"]):
         return None, "the run covers the whole history"
     return since, f"rebuilt from {since} (lookback from {lookback_start(since, cfg)})"

@@ -44,7 +44,7 @@ class Feed(Protocol):
     """A source of raw products, suppliers and dated observations."""
 
     name: str
-    freq: str  # "D", "W" or "M": configured or inferred
+    freq: str  # a frequency of core/periods.py (D, W, W-THU, M, ME, ...): configured or inferred
 
     def products(self) -> FeedResult: ...
 

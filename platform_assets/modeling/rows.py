@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from platform_assets.core.keys import ORDER_SQL
-from platform_assets.core.periods import MAX_PERIOD_DAYS
+from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.plan import NARROW, RowPlan, plan_rows
@@ -60,7 +60,7 @@ def evaluation_rows(
         f"select * from ml.backtest_predictions where model_version = ? order by origin, {ORDER_SQL}",
         [str(version)],
     )
-    since = evaluation_since(model, backtest, MAX_PERIOD_DAYS[model.freq])
+    since = evaluation_since(model, backtest, MAX_PERIOD_DAYS[base_freq(model.freq)])
     features = warehouse.query(
         f"select * from {FEATURES} where period_date > ? order by {ORDER_SQL}", [since]
     )
@@ -76,7 +76,7 @@ def forecast_inputs(
         f"select product_id, store_id, period_date, y from {FEATURES}"
         f" where period_date >= (select max(period_date) from {FEATURES}) - cast(? as integer)"
         f" order by {ORDER_SQL}",
-        [MAX_PERIOD_DAYS[cfg.freq] * cfg.windows[1]],
+        [MAX_PERIOD_DAYS[base_freq(cfg.freq)] * cfg.windows[1]],
     )
     features = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
     series = warehouse.query("select * from marts.dim_series order by product_id, store_id")

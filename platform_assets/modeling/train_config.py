@@ -3,7 +3,7 @@ LightGBM parameters (tunable defaults, the target's objective, what reproducibil
 
 from dataclasses import dataclass
 
-from platform_assets.core.periods import SEASON
+from platform_assets.core.periods import SEASON, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
 
@@ -53,7 +53,7 @@ class TrainConfig:
 
     @property
     def season(self) -> int:
-        return SEASON[self.freq]
+        return SEASON[base_freq(self.freq)]
 
     @property
     def feature_config(self) -> FeatureConfig:

@@ -3,7 +3,7 @@ select
     trim(product_id) as product_id,
     coalesce(nullif(trim(store_id), ''), 'all') as store_id,
     cast("date" as date) as obs_date,
-    {{ period_start('"date"') }} as period_date,
+    {{ period_of('"date"') }} as period_date,
     cast(price as double precision) as price,
     cast(units_sold as double precision) as units_sold,
     on_promo,

@@ -13,6 +13,7 @@ lines are not records. Column names are matched case-insensitively.
 
     layout.py   which files the feed reads, their fingerprints, the quarantine
     reading.py  files as text tables, each parsed once per fingerprint and process
+    manifest.py each file's first and last date by fingerprint, for the partitions' start at load time
     checks.py   the contract's columns and row checks
     feed.py     FilesFeed: the landing zone read once, sliced per window
 """

@@ -143,11 +143,11 @@ def _normalize(
     )
 
 
-def observation_months(path: Path) -> list[str]:
-    """The monthly partition keys of the usable dates in an observation file, reading its date column
-    only (what the landing sensor needs to know before a run reads the file in full).
+def usable_dates(path: Path) -> pl.Series:
+    """The usable dates of an observation file, reading its date column only: what the landing sensor
+    and the landing manifest need to know before a run reads the file in full.
 
-    Raises UnreadableFileError or ValueError when the feed could not use the file.
+    Raises UnreadableFileError or ValueError when the feed could not read the file's dates.
     """
     if path.suffix.lower() == ".jsonl":  # no columnar layout to skip into: read it as the feed does
         dates = read_text_table(path, OBSERVATION_REQUIRED).select("date")
@@ -160,12 +160,15 @@ def observation_months(path: Path) -> list[str]:
         if missing:
             raise ValueError(f"missing required column(s) {', '.join(missing)}")
         dates = scan.select(pl.col(names["date"]).cast(pl.String).alias("date")).collect()
-    months = (
-        dates.select(c.iso_date("date").alias("day"))
-        .filter(c.in_date_range(pl.col("day")))
-        .select(pl.col("day").dt.month_start().unique().sort())
-        .to_series()
-    )
+    return dates.select(c.iso_date("date").alias("day")).filter(c.in_date_range(pl.col("day"))).to_series()
+
+
+def observation_months(path: Path) -> list[str]:
+    """The monthly partition keys of the usable dates in an observation file (`usable_dates`).
+
+    Raises UnreadableFileError or ValueError when the feed could not use the file.
+    """
+    months = usable_dates(path).dt.month_start().unique().sort()
     if months.is_empty():
         raise ValueError("no row has a usable date")
     return [m.isoformat() for m in months]
