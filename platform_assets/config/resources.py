@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from platform_assets.config.sections import SECTIONS, ForecastSettings, IngestSettings, MonitoringSettings
-from platform_assets.config.settings import PREFIX, Settings
+from platform_assets.config.settings import PREFIX, Settings, landing_path
 from platform_assets.feeds import Feed, make_feed
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
@@ -30,8 +30,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
 
     @property
     def landing_path(self) -> Path:
-        """The files feed's landing zone: SHELFCAST_LANDING_DIR, else $SHELFCAST_HOME/landing."""
-        return Path(self.ingest.landing_dir) if self.ingest.landing_dir else self.home_path / "landing"
+        return landing_path(self.home_path, self.ingest.landing_dir)
 
     @property
     def quarantine_dir(self) -> Path:

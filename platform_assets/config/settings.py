@@ -85,12 +85,17 @@ class Settings:
         return self.environ.get(f"{PREFIX}PG_DSN")
 
 
+def landing_path(home: Path, landing_dir: str | None) -> Path:
+    """The files feed's landing zone: SHELFCAST_LANDING_DIR, else $SHELFCAST_HOME/landing."""
+    return Path(landing_dir) if landing_dir else home / "landing"
+
+
 def _history_start(feed: str, env: Mapping[str, str], home: Path) -> str:
     """The first month the feed's data can start in, as far as loading the definitions can tell."""
     if feed == "synthetic":
         return env.get(f"{PREFIX}SYNTH_START", "2024-11-01")
     if feed == "files":
-        landing = Path(env.get(f"{PREFIX}LANDING_DIR") or home / "landing")
+        landing = landing_path(home, env.get(f"{PREFIX}LANDING_DIR"))
         first = landing_start(landing, home / MANIFEST_NAME)
         if first is not None:
             return first.replace(day=1).isoformat()
