@@ -14,8 +14,8 @@ from platform_assets.features.build import FeatureConfig, exact_factors
 from platform_assets.storage.databases import COLLATION
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import DuckDBWarehouse, Warehouse
-from tests.conftest import PG_SERVER
-from tests.test_features import chunkable, features_for, make_data
+from tests.support.frames import chunkable, features_for, make_data
+from tests.support.postgres import PG_SERVER
 
 ORDER = "order by product_id, store_id, period_date"
 MARTS = {

@@ -24,8 +24,8 @@ from platform_assets.features.build import (
 )
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import AtLeast, DuckDBWarehouse, Warehouse
-from tests.conftest import materialization_metadata, shelfcast_graph
-from tests.test_features import make_data
+from tests.support.frames import make_data
+from tests.support.graph import materialization_metadata, shelfcast_graph
 
 ORDER = [*KEYS, "period_date"]
 SCHEMA = "incremental_test"

@@ -6,17 +6,10 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import Graph, materialization_metadata, shelfcast_graph
+from tests.support.graph import SMALL_GRAPH, Graph, materialization_metadata, shelfcast_graph
 
 HORIZON = 7
-# The synthetic history ends long before today: freshness is tested on its own, not against the clock.
-SMALL = {
-    "SYNTH_PRODUCTS": "12",
-    "SYNTH_STORES": "2",
-    "SYNTH_DAYS": "240",
-    "HORIZON": str(HORIZON),
-    "FRESHNESS_MAX_AGE_DAYS": "100000",
-}
+SMALL = {**SMALL_GRAPH, "HORIZON": str(HORIZON)}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.conftest import materialization_metadata, shelfcast_graph
+from tests.support.graph import materialization_metadata, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"
 

@@ -22,7 +22,7 @@ from platform_assets.modeling.registry import (
     set_champion,
 )
 from platform_assets.modeling.training import TrainConfig, train
-from tests.test_features import features_for, make_data
+from tests.support.frames import features_for, make_data
 
 H = 7
 

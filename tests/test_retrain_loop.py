@@ -10,21 +10,14 @@ from mlflow import MlflowClient
 
 from platform_assets.modeling.registry import MODEL_NAME
 from platform_assets.runner.drift_loop import run_loop
-
-ENV = {
-    "SYNTH_PRODUCTS": "12",
-    "SYNTH_STORES": "2",
-    "SYNTH_DAYS": "240",
-    "HORIZON": "7",
-    "FRESHNESS_MAX_AGE_DAYS": "100000",
-}
+from tests.support.graph import SMALL_GRAPH
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("loop")
     with dg.DagsterInstance.ephemeral() as instance:
-        report = run_loop(instance, {**ENV, "HOME": str(home)}, new_days=35)
+        report = run_loop(instance, {**SMALL_GRAPH, "HOME": str(home)}, new_days=35)
         print(report)  # shown when a test fails
         yield report, home, instance
 

@@ -1,4 +1,4 @@
-"""Training, backtest, intervals and forecasts on the small generator from test_features."""
+"""Training, backtest, intervals and forecasts on the small generator of tests/support/frames.py."""
 
 import pickle
 from datetime import timedelta
@@ -11,7 +11,7 @@ from platform_assets.features.build import FeatureConfig
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.training import BACKTEST, TrainConfig, train
-from tests.test_features import features_for, make_data
+from tests.support.frames import features_for, make_data
 
 H = 7
 KEYS = ["product_id", "store_id"]
