@@ -18,15 +18,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -38,12 +34,11 @@ from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import backtest_metrics
 from platform_assets.modeling.train_config import DEFAULT_PARAMS, OBJECTIVE
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "accuracy.json"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+RESULTS = common.RESULTS_DIR / "accuracy.json"
+START, END = common.markers("accuracy")
 SEED = 20_251_123
 THREADS = 2
+PACKAGES = ("statsforecast", "mlforecast", "lightgbm", "polars", "numpy")
 SEASON = 7  # both feeds are daily
 # Local statistical models cost ~seconds per 100 series and origin: above this many backtest series
 # every method is scored on the same seeded sample (global models still train on every series).
@@ -66,26 +61,21 @@ class Peer:
 
 def run_graph(home: Path, env: dict[str, str]) -> None:
     """`full_refresh` over the feed's history, as `make demo` runs it, in a fresh home."""
-    dagster_home = home / "dagster_home"
-    dagster_home.mkdir(parents=True)
-    shutil.copy(ROOT / "deploy" / "dagster-local.yaml", dagster_home / "dagster.yaml")
-    full_env = {
-        # Only the dataset's own settings: a SHELFCAST_* left in the caller's shell must not leak in.
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")},
-        "SHELFCAST_FEED": "synthetic",
-        "SHELFCAST_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
-        "SHELFCAST_DUCKDB_PATH": str(home / "warehouse.duckdb"),
-        # dbt and friends from this interpreter's venv, not whichever venv comes first on PATH.
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        **env,
-    }
+    dagster_home = common.fresh_dagster_home(home / "dagster_home")
+    # Only the dataset's own settings: a SHELFCAST_* left in the caller's shell must not leak in.
+    full_env = common.clean_env(
+        home,
+        dagster_home,
+        {
+            "SHELFCAST_FEED": "synthetic",
+            # dbt and friends from this interpreter's venv, not whichever venv comes first on PATH.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **env,
+        },
+    )
     log = home / "demo.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "platform_assets.cli.demo"], cwd=ROOT, env=full_env, stdout=out, stderr=out
-        )
-    if done.returncode:
+    done = common.run_child([sys.executable, "-m", "platform_assets.cli.demo"], full_env, log)
+    if done.exit_code:
         raise RuntimeError(f"the graph failed for {env or 'synthetic'}; see {log}")
 
 
@@ -353,19 +343,6 @@ def _lag_text(lags: list[int]) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
-def machine() -> dict:
-    from importlib.metadata import version
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "threads": THREADS,
-        "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in ("statsforecast", "mlforecast", "lightgbm", "polars", "numpy")},
-    }
-
-
 def ratios(rows: list[dict]) -> dict[str, tuple[float, str]]:
     """shelfcast (default settings) WAPE / best peer WAPE per dataset, and that peer (baselines count
     as peers: beating them is the floor)."""
@@ -463,9 +440,9 @@ def main() -> None:
     args = parser.parse_args()
     datasets = {"synthetic": QUICK_ENV} if args.quick else DATASETS
     meta = {
-        "command": " ".join(["python", "bench/accuracy_bench.py", *sys.argv[1:]]),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "command": common.command(__file__),
+        "generated_at": common.now(),
+        "machine": common.machine(PACKAGES, threads=THREADS),
         "seed": SEED,
     }
     rows = [row for name, env in datasets.items() for row in bench_dataset(name, env, MAX_SERIES)]

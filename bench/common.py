@@ -1,26 +1,79 @@
-"""Helpers shared by the benchmarks that run the Dagster graph in a child process.
+"""Helpers shared by the benchmarks: the graph run in a child process, and the results they publish.
 
 Why: a run is only comparable across sizes and engines when it starts in a fresh process with a clean
-environment and its timings come from the same place (the run's event log, `wait4` rusage).
+environment and its timings come from the same place (the run's event log, `wait4` rusage); a published
+number is only readable next to the machine and the command that produced it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+RESULTS_DIR = ROOT / "bench" / "results"
+LOCAL_INSTANCE = "deploy/dagster-local.yaml"
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The comments that fence benchmark `name`'s section of BENCHMARKS.md (see `write_section`)."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def command(script: str) -> str:
+    """How this benchmark was started, as BENCHMARKS.md quotes it: `python bench/<script> <args>`."""
+    return " ".join(["python", f"bench/{Path(script).name}", *sys.argv[1:]])
+
+
+def now() -> str:
+    """The UTC time, to the second, that results are stamped with."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def machine(packages: Iterable[str] = (), **extra: object) -> dict:
+    """What the numbers were measured on: platform, CPUs, memory, Python and the installed version of
+    each of `packages`; `extra` adds what one benchmark also depends on (its threads, its server)."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+        "python": platform.python_version(),
+        **{package: version(package) for package in packages},
+        **extra,
+    }
+
+
+def fresh_dagster_home(path: Path, template: str = LOCAL_INSTANCE) -> Path:
+    """A fresh DAGSTER_HOME at `path` holding the instance yaml `template` (relative to the repo root)."""
+    path.mkdir(parents=True)
+    shutil.copy(ROOT / template, path / "dagster.yaml")
+    return path
+
+
+def synthetic_size(products: int, stores: int, days: int) -> dict[str, str]:
+    """The SHELFCAST_SYNTH_* variables that size the synthetic feed."""
+    return {
+        "SHELFCAST_SYNTH_PRODUCTS": str(products),
+        "SHELFCAST_SYNTH_STORES": str(stores),
+        "SHELFCAST_SYNTH_DAYS": str(days),
+    }
 
 
 def clean_env(home: Path, dagster_home: Path, values: dict[str, str]) -> dict[str, str]:
@@ -120,9 +173,14 @@ def write_section(start: str, end: str, section: str) -> None:
     BENCHMARKS.write_text(text)
 
 
-def publish(results_path: Path, start: str, end: str, results: object, section: str) -> None:
-    """Write a benchmark's raw results (JSON) and its BENCHMARKS.md section from them, together."""
+def write_results(results_path: Path, results: object) -> None:
+    """A benchmark's raw results, as JSON."""
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def publish(results_path: Path, start: str, end: str, results: object, section: str) -> None:
+    """Write a benchmark's raw results (JSON) and its BENCHMARKS.md section from them, together."""
+    write_results(results_path, results)
     write_section(start, end, section)
     print(f"wrote {results_path.relative_to(ROOT)} and {BENCHMARKS.relative_to(ROOT)}")

@@ -13,14 +13,9 @@ Needs the ``bench`` dependency group (``make bench`` installs it).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -28,10 +23,8 @@ import polars as pl
 from bench import common
 from platform_assets.monitoring.drift import DriftConfig, dataset_drift, feature_drift
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "drift.json"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-START, END = "<!-- drift:start -->", "<!-- drift:end -->"
+RESULTS = common.RESULTS_DIR / "drift.json"
+START, END = common.markers("drift")
 SEED = 20_251_123
 SIZES = {"1m": 1_000_000, "5k": 5_000}
 # Small frames finish in milliseconds, so their time is the median of several runs.
@@ -247,20 +240,6 @@ def bench_size(label: str, n: int) -> dict:
     }
 
 
-def machine() -> dict:
-    import evidently
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "evidently": evidently.__version__,
-        "polars": pl.__version__,
-        "numpy": np.__version__,
-    }
-
-
 def _flag(drifted: bool | None) -> str:
     return {True: "drift", False: "-", None: "n/a"}[drifted]
 
@@ -352,9 +331,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = {"5k": SIZES["5k"]} if args.quick else SIZES
     results = {
-        "command": " ".join(["python", "bench/drift_bench.py", *sys.argv[1:]]),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "command": common.command(__file__),
+        "generated_at": common.now(),
+        "machine": common.machine(("evidently", "polars", "numpy")),
         "seed": SEED,
         # Small first: its repeats also warm up imports before the single large run is timed.
         "sizes": {label: bench_size(label, n) for label, n in sorted(sizes.items(), key=lambda kv: kv[1])},

@@ -20,16 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -37,8 +33,8 @@ import polars as pl
 
 from bench import common
 
-RESULTS = common.ROOT / "bench" / "results" / "scale.json"
-START, END = "<!-- scale:start -->", "<!-- scale:end -->"
+RESULTS = common.RESULTS_DIR / "scale.json"
+START, END = common.markers("scale")
 STORES, DAYS = 10, 730
 # label -> products (series = products x STORES).
 SIZES = {"1k": 100, "10k": 1000, "50k": 5000}
@@ -92,18 +88,6 @@ def by_stage(steps: dict[str, float]) -> dict[str, float]:
     for step, seconds in steps.items():
         totals[stage_of(step)] += seconds
     return totals
-
-
-def child_env(home: Path, dagster_home: Path, products: int, days: int) -> dict[str, str]:
-    return common.clean_env(
-        home,
-        dagster_home,
-        {
-            "SHELFCAST_SYNTH_PRODUCTS": str(products),
-            "SHELFCAST_SYNTH_STORES": str(STORES),
-            "SHELFCAST_SYNTH_DAYS": str(days),
-        },
-    )
 
 
 def graph_run(cmd: list[str], env: dict[str, str], tmp: Path, name: str, timeout_min: float) -> dict:
@@ -320,12 +304,10 @@ def run_size(label: str, products: int) -> dict:
     result: dict = {"products": products, "stores": STORES, "series": series, "days": DAYS}
     with tempfile.TemporaryDirectory(prefix=f"shelfcast-scale-{label}-") as tmp_name:
         tmp = Path(tmp_name)
-        home, dagster_home = tmp / "home", tmp / "dagster_home"
-        dagster_home.mkdir(parents=True)
-        shutil.copy(common.ROOT / "deploy" / "dagster-local.yaml", dagster_home / "dagster.yaml")
+        home, dagster_home = tmp / "home", common.fresh_dagster_home(tmp / "dagster_home")
         full = graph_run(
             [sys.executable, "-m", "platform_assets.cli.demo"],
-            child_env(home, dagster_home, products, DAYS),
+            common.clean_env(home, dagster_home, common.synthetic_size(products, STORES, DAYS)),
             tmp,
             "full graph",
             timeout,
@@ -345,7 +327,7 @@ def run_size(label: str, products: int) -> dict:
         result["warehouse_mib"] = (home / "warehouse.duckdb").stat().st_size / 2**20
         result["refresh"] = graph_run(
             [sys.executable, "-c", REFRESH],
-            child_env(home, dagster_home, products, DAYS + 1),
+            common.clean_env(home, dagster_home, common.synthetic_size(products, STORES, DAYS + 1)),
             tmp,
             "daily refresh",
             timeout,
@@ -353,17 +335,6 @@ def run_size(label: str, products: int) -> dict:
         if "run_id" in result["refresh"]:
             result["dbt_in_database"]["refresh"] = dbt_summary(dbt_nodes(result["refresh"]["run_id"]))
     return result
-
-
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-        "python": platform.python_version(),
-        **{p: version(p) for p in PACKAGES},
-    }
 
 
 def _s(value: float | None) -> str:
@@ -521,28 +492,26 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 series only; print, keep the stored results")
     args = parser.parse_args()
     sizes = QUICK if args.quick else {label: SIZES[label] for label in args.sizes.split(",")}
-    command = " ".join(["python", "bench/scale_bench.py", *sys.argv[1:]])
+    command = common.command(__file__)
     # Sizes not asked for keep their stored results (each says when and by which command it was measured).
     stored = {} if args.quick or not RESULTS.exists() else json.loads(RESULTS.read_text())["sizes"]
     results = {
         "command": command,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "generated_at": common.now(),
+        "machine": common.machine(PACKAGES),
         "aims": AIMS,
         "sizes": {k: v for k, v in stored.items() if k not in sizes},
     }
     for label, products in sizes.items():
-        measured = {"command": command, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        measured = {"command": command, "measured_at": common.now()}
         results["sizes"][label] = {**measured, **run_size(label, products)}
         results["sizes"] = {k: results["sizes"][k] for k in [*SIZES, *QUICK] if k in results["sizes"]}
         if not args.quick:  # written after each size: a long run that dies keeps what it measured
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            common.write_results(RESULTS, results)
     if args.quick:
         print(render(results))
         return
-    common.write_section(START, END, render(results))
-    print(f"wrote {RESULTS.relative_to(common.ROOT)} and {common.BENCHMARKS.relative_to(common.ROOT)}")
+    common.publish(RESULTS, START, END, results, render(results))
 
 
 if __name__ == "__main__":

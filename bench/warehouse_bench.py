@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -31,13 +27,11 @@ import adbc_driver_postgresql.dbapi as adbc
 from bench import common
 from platform_assets.storage.databases import ensure_databases, sibling_database
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "warehouse.json"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-START, END = "<!-- warehouse:start -->", "<!-- warehouse:end -->"
+RESULTS = common.RESULTS_DIR / "warehouse.json"
+START, END = common.markers("warehouse")
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 ENGINES = ("duckdb", "postgres")
-INSTANCE_YAML = {"duckdb": "deploy/dagster-local.yaml", "postgres": "deploy/dagster-postgres.yaml"}
+INSTANCE_YAML = {"duckdb": common.LOCAL_INSTANCE, "postgres": "deploy/dagster-postgres.yaml"}
 STORES, DAYS = 3, 730
 # label -> products; stores and days stay at their defaults, so 10x is ten times the series.
 SIZES = {"default": 100, "10x": 1000}
@@ -47,14 +41,9 @@ PACKAGES = ("dagster", "dbt-core", "dbt-duckdb", "dbt-postgres", "duckdb", "ligh
 SLOW_RATIO = 5.0
 
 
-def clean_env(home: Path, dagster_home: Path, engine: str, products: int, dsn: str | None) -> dict[str, str]:
+def engine_env(home: Path, dagster_home: Path, engine: str, products: int, dsn: str | None) -> dict[str, str]:
     """The child's environment for one engine and size (common.clean_env drops the caller's settings)."""
-    values = {
-        "SHELFCAST_WAREHOUSE": engine,
-        "SHELFCAST_SYNTH_PRODUCTS": str(products),
-        "SHELFCAST_SYNTH_STORES": str(STORES),
-        "SHELFCAST_SYNTH_DAYS": str(DAYS),
-    }
+    values = {"SHELFCAST_WAREHOUSE": engine, **common.synthetic_size(products, STORES, DAYS)}
     if dsn is not None:
         values.update(SHELFCAST_PG_DSN=dsn, SHELFCAST_DAGSTER_PG_URL=sibling_database(dsn, "dagster"))
     return common.clean_env(home, dagster_home, values)
@@ -76,19 +65,18 @@ def fresh_databases(name: str) -> Iterator[str]:
 def run_graph(engine: str, products: int, label: str) -> dict:
     """One `python -m platform_assets.cli.demo` in a fresh process on fresh state; exits on failure."""
     with tempfile.TemporaryDirectory(prefix=f"shelfcast-bench-{engine}-{label}-") as tmp:
-        home, dagster_home = Path(tmp) / "home", Path(tmp) / "dagster_home"
-        dagster_home.mkdir(parents=True)
-        shutil.copy(ROOT / INSTANCE_YAML[engine], dagster_home / "dagster.yaml")
+        home = Path(tmp) / "home"
+        dagster_home = common.fresh_dagster_home(Path(tmp) / "dagster_home", INSTANCE_YAML[engine])
         databases = (
             fresh_databases(f"shelfcast_bench_{os.getpid()}_{label}")
             if engine == "postgres"
             else nullcontext()
         )
         with databases as dsn:
-            env = clean_env(home, dagster_home, engine, products, dsn)
+            env = engine_env(home, dagster_home, engine, products, dsn)
             log_path = Path(tmp) / "demo.log"
             child = common.run_child([sys.executable, "-m", "platform_assets.cli.demo"], env, log_path)
-            wall, usage = child.wall_seconds, child.usage
+            wall = child.wall_seconds
             output = log_path.read_text()
             if child.exit_code != 0:
                 sys.exit(f"{engine} {label}: demo exited {child.exit_code}; last output:\n{output[-4000:]}")
@@ -99,8 +87,8 @@ def run_graph(engine: str, products: int, label: str) -> dict:
         "stores": STORES,
         "days": DAYS,
         "wall_seconds": wall,
-        "client_cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+        "client_cpu_seconds": child.cpu_seconds,
+        "peak_rss_mib": child.peak_rss_mib,
         "exit_code": child.exit_code,
         "demo_summary": summary,
         **stats,
@@ -119,17 +107,6 @@ def postgres_facts() -> dict:
     with adbc.connect(PG_SERVER) as con, con.cursor() as cur:
         cur.execute("select " + ", ".join(f"current_setting('{n}')" for n in names))
         return dict(zip(names, cur.fetchone(), strict=True))
-
-
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        **{p: version(p) for p in PACKAGES},
-        "postgres": postgres_facts(),
-    }
 
 
 def _ratio(pg: float, duck: float) -> str:
@@ -230,9 +207,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK_SIZES if args.quick else SIZES
     results = {
-        "command": " ".join(["python", "bench/warehouse_bench.py", *sys.argv[1:]]),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "command": common.command(__file__),
+        "generated_at": common.now(),
+        "machine": common.machine(PACKAGES, postgres=postgres_facts()),
         "sizes": {
             label: {engine: run_graph(engine, products, label) for engine in ENGINES}
             for label, products in sizes.items()

@@ -15,17 +15,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import shelfcast_graph
+from tests.support.graph import TINY_GRAPH, shelfcast_graph
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {
-    "SYNTH_PRODUCTS": "8",
-    "SYNTH_STORES": "2",
-    "SYNTH_DAYS": "200",
-    "HORIZON": "7",
-    "FRESHNESS_MAX_AGE_DAYS": "100000",
-    "TUNE_TRIALS": "0",
-}
+ENV = {**TINY_GRAPH, "TUNE_TRIALS": "0"}
 POOL = "warehouse"
 JOBS = ("daily_refresh", "retrain")
 RUN_TIMEOUT_S = 300

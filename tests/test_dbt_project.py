@@ -414,32 +414,23 @@ class Engine:
 @pytest.fixture(scope="module")
 def postgres_engine(pg_dsn: str) -> Iterator[Engine]:
     """A database of its own beside the session's (the parity tests own that one)."""
-    import adbc_driver_postgresql.dbapi as adbc
-
-    from platform_assets.storage.databases import COLLATION, sibling_database
+    from platform_assets.storage.databases import sibling_database
     from platform_assets.storage.postgres_warehouse import PostgresWarehouse, dbt_environment
-    from tests.conftest import PG_SERVER
+    from tests.support.postgres import scratch_database
 
-    dsn = sibling_database(pg_dsn, "dbt")
-    name = dsn.rsplit("/", 1)[1]
-    with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
-        cur.execute(f'create database "{name}" {COLLATION}')
-    warehouse = PostgresWarehouse(dsn=dsn)
+    with scratch_database(sibling_database(pg_dsn, "dbt")) as dsn:
+        warehouse = PostgresWarehouse(dsn=dsn)
 
-    def write(schema: str, table: str, frame: pl.DataFrame) -> None:
-        if not warehouse.table_exists(schema, table):
-            warehouse.replace_table(schema, table, frame)
-            return
-        with warehouse.connect() as con, con.cursor() as cur:  # dbt's views depend on it: keep the table
-            cur.execute(f"delete from {schema}.{table}")
-            con.commit()
-        warehouse.append(schema, table, frame)
+        def write(schema: str, table: str, frame: pl.DataFrame) -> None:
+            if not warehouse.table_exists(schema, table):
+                warehouse.replace_table(schema, table, frame)
+                return
+            with warehouse.connect() as con, con.cursor() as cur:  # dbt's views depend on it: keep it
+                cur.execute(f"delete from {schema}.{table}")
+                con.commit()
+            warehouse.append(schema, table, frame)
 
-    try:
         yield Engine("postgres", dbt_environment(dsn), write, warehouse.query)
-    finally:
-        with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

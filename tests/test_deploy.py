@@ -33,6 +33,9 @@ from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import construct_dagster_k8s_job, get_user_defined_k8s_config
 from kubernetes.client import ApiClient
 
+from platform_assets.config.settings import sibling_database
+from tests.support.postgres import scratch_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
@@ -42,7 +45,6 @@ SCHEMA = json.loads((DEPLOY / "helm" / "values.schema.json").read_text())
 OVERLAYS = ["dev", "production"]
 K8S_VERSION = "1.33.0"
 RELEASE, NAMESPACE, LOCATION = "dagster", "shelfcast", "shelfcast"
-PG = "postgresql://postgres@127.0.0.1:5432"
 Manifest = dict[str, Any]
 
 
@@ -236,27 +238,10 @@ def values() -> Manifest:
 
 
 @pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    """A fresh Postgres database for this module, dropped afterwards."""
-    import psycopg2
-
-    try:
-        admin = psycopg2.connect(f"{PG}/postgres", connect_timeout=3)
-    except psycopg2.OperationalError as e:
-        if os.environ.get("CI"):
-            raise
-        print(f"skipping: no Postgres at {PG} ({e})")
-        pytest.skip(f"no Postgres at {PG} and CI unset")
-    admin.autocommit = True
-    name = f"shelfcast_deploy_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-        admin.close()
+def pg_database(pg_dsn: str) -> Iterator[str]:
+    """A fresh Postgres database for this module (beside the session's), dropped afterwards."""
+    with scratch_database(sibling_database(pg_dsn, "deploy")) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")

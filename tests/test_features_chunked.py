@@ -16,8 +16,8 @@ from platform_assets.storage.databases import COLLATION, sibling_database
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import Warehouse
-from tests.conftest import PG_SERVER
-from tests.test_features import chunkable, features_for, make_data
+from tests.support.frames import chunkable, features_for, make_data
+from tests.support.postgres import PG_SERVER
 
 ORDER = "order by product_id, store_id, period_date"
 MARTS = {

@@ -21,8 +21,8 @@ from platform_assets.features.store import CARRY_SQL
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import AtLeast, Warehouse
-from tests.conftest import materialization_metadata, shelfcast_graph
-from tests.test_features import make_data
+from tests.support.frames import make_data
+from tests.support.graph import materialization_metadata, shelfcast_graph
 
 ORDER = [*KEYS, "period_date"]
 SCHEMA = "incremental_test"

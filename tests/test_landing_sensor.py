@@ -19,7 +19,7 @@ from platform_assets.defs.landing import (
 )
 from platform_assets.defs.orchestration import current_month_key
 from platform_assets.feeds.files.layout import landing_files
-from tests.conftest import Graph, shelfcast_graph
+from tests.support.graph import Graph, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"
 HEADER = "date,product_id,store_id,price,units_sold,on_promo\n"

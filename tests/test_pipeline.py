@@ -7,17 +7,10 @@ import pytest
 from mlflow import MlflowClient
 
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
-from tests.conftest import Graph, materialization_metadata, shelfcast_graph
+from tests.support.graph import SMALL_GRAPH, TINY_GRAPH, Graph, materialization_metadata, shelfcast_graph
 
 HORIZON = 7
-# The synthetic history ends long before today: freshness is tested on its own, not against the clock.
-SMALL = {
-    "SYNTH_PRODUCTS": "12",
-    "SYNTH_STORES": "2",
-    "SYNTH_DAYS": "240",
-    "HORIZON": str(HORIZON),
-    "FRESHNESS_MAX_AGE_DAYS": "100000",
-}
+SMALL = {**SMALL_GRAPH, "HORIZON": str(HORIZON)}
 
 
 @pytest.fixture(scope="module")
@@ -80,36 +73,39 @@ def test_champion_registered_with_evidence(graph):
     run = client.get_run(champion.run_id)
     for metric in ("wape", "mase", "smape", "rmse", "seasonal_naive_wape", "naive_wape", "coverage_p10_p90"):
         assert metric in run.data.metrics
-    artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
-    assert any(p.endswith(".png") for p in artifacts) or any("plots" in p for p in artifacts)
+    plots = {a.path for a in client.list_artifacts(champion.run_id, "plots")}
+    assert plots == {"plots/feature_importance.png", "plots/forecast_vs_actual.png"}
     [gate] = materialization_metadata(result, "champion_model")
     assert gate["promoted"] is True and gate["champion_version"] == str(champion.version)
     served = g.warehouse.query("select distinct model_version from marts.forecasts_latest")
     assert served["model_version"].to_list() == [str(champion.version)]
 
 
-def test_retrain_then_daily_refresh_add_generations(graph):
-    g, _ = graph
-    retrain = g.run("retrain")
-    assert retrain.success
-    [gate] = materialization_metadata(retrain, "champion_model")
-    assert gate["challenger_version"] == "2"
-    # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
-    assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
-    assert gate["champion_version"] == "1"
-    before = g.warehouse.query("select count(*) from raw.observations").item()
-    last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
-    refresh = g.run("daily_refresh", partition_key=last_month)
-    assert refresh.success
-    # Re-ingesting a partition replaces it: same rows, no duplicates.
-    assert g.warehouse.query("select count(*) from raw.observations").item() == before
-    generations = g.warehouse.query(
-        "select generation_id, min(generated_at) as first_at from marts.forecasts"
-        " group by all order by first_at"
-    )
-    assert generations.height == 3
-    latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")
-    assert latest.item() == refresh.run_id
+def test_retrain_then_daily_refresh_add_generations(tmp_path):
+    # A graph of its own: the retrain and the refresh change what the other tests read (the champion,
+    # the forecasts served, the rows landed).
+    with shelfcast_graph(tmp_path, **TINY_GRAPH) as g:
+        assert g.run_history().success
+        retrain = g.run("retrain")
+        assert retrain.success
+        [gate] = materialization_metadata(retrain, "champion_model")
+        assert gate["challenger_version"] == "2"
+        # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
+        assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
+        assert gate["champion_version"] == "1"
+        before = g.warehouse.query("select count(*) from raw.observations").item()
+        last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
+        refresh = g.run("daily_refresh", partition_key=last_month)
+        assert refresh.success
+        # Re-ingesting a partition replaces it: same rows, no duplicates.
+        assert g.warehouse.query("select count(*) from raw.observations").item() == before
+        generations = g.warehouse.query(
+            "select generation_id, min(generated_at) as first_at from marts.forecasts"
+            " group by all order by first_at"
+        )
+        assert generations.height == 3
+        latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")
+        assert latest.item() == refresh.run_id
 
 
 def test_drift_scores_persisted_per_feature_and_evaluation(graph):

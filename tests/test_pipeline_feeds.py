@@ -14,7 +14,7 @@ import pytest
 
 from platform_assets.core.periods import period_date, period_number
 from platform_assets.feeds.files.reading import TEXT_TABLES
-from tests.conftest import materialization_metadata, shelfcast_graph
+from tests.support.graph import materialization_metadata, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"
 

@@ -8,14 +8,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from platform_assets.storage.databases import sibling_database
-from tests.conftest import Graph, shelfcast_graph
+from tests.support.graph import TINY_GRAPH, Graph, shelfcast_graph
 
 ENV = {
-    "SYNTH_PRODUCTS": "8",
-    "SYNTH_STORES": "2",
-    "SYNTH_DAYS": "200",
-    "HORIZON": "7",
-    "FRESHNESS_MAX_AGE_DAYS": "100000",
+    **TINY_GRAPH,
     # Below the ~2,900 eligible rows: the fits sample series and trained_model reads the planned rows
     # by key (modeling/rows.training_rows), on both engines.
     "MAX_FIT_ROWS": "1500",

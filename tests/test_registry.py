@@ -17,8 +17,7 @@ from platform_assets.modeling.registry import load_forecaster, log_training, run
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
-from tests.test_features import features_for, make_data
-from tests.test_training import forecast_rows
+from tests.support.frames import features_for, forecast_rows, make_data
 
 H = 7
 

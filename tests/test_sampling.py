@@ -3,15 +3,23 @@
 import polars as pl
 import pytest
 
+from platform_assets.core.keys import KEYS
 from platform_assets.modeling.rows import training_rows
 from platform_assets.modeling.sampling import sample_series
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
-from tests.test_training import KEYS, H, data, frame, history  # noqa: F401  (fixtures)
+from tests.support.frames import training_history
+
+H = 7
 
 
-def test_sample_fits_the_budget_and_keeps_whole_series(history):  # noqa: F811
+@pytest.fixture(scope="module")
+def history() -> pl.DataFrame:
+    return training_history(H)
+
+
+def test_sample_fits_the_budget_and_keeps_whole_series(history):
     counts = history.group_by(KEYS).len()
     budget = history.height // 3
     series = sample_series(history, seed=7, max_rows=budget)
@@ -30,7 +38,7 @@ def test_sample_fits_the_budget_and_keeps_whole_series(history):  # noqa: F811
     assert budget - kept.height < counts["len"].max()
 
 
-def test_sample_is_seeded_and_independent_of_row_order(history):  # noqa: F811
+def test_sample_is_seeded_and_independent_of_row_order(history):
     budget = history.height // 3
     a = sample_series(history, seed=7, max_rows=budget)
     shuffled = history.sample(fraction=1.0, shuffle=True, seed=1)
@@ -43,11 +51,11 @@ def test_sample_is_seeded_and_independent_of_row_order(history):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def capped_result(history):  # noqa: F811
+def capped_result(history):
     return train(history, TrainConfig(horizon=H, max_fit_rows=history.height // 2))
 
 
-def test_capped_fit_scores_every_series(capped_result, history):  # noqa: F811
+def test_capped_fit_scores_every_series(capped_result, history):
     full = train(history, TrainConfig(horizon=H, max_fit_rows=None))
     assert capped_result.n_train_rows <= history.height // 2 < full.n_train_rows
     assert capped_result.params["fit_series"] < full.params["fit_series"]
@@ -60,7 +68,7 @@ def test_capped_fit_scores_every_series(capped_result, history):  # noqa: F811
     assert m["wape"] < m["seasonal_naive_wape"] and m["wape"] < m["naive_wape"]
 
 
-def test_training_reads_only_the_planned_rows_and_trains_the_same_model(history, tmp_path):  # noqa: F811
+def test_training_reads_only_the_planned_rows_and_trains_the_same_model(history, tmp_path):
     """trained_model's read (the narrow columns of every row, all columns of the planned rows only)
     gives the model a whole-table read gives: same booster, same backtest."""
     cfg = TrainConfig(horizon=H, max_fit_rows=history.height // 2, params={"num_iterations": 40})

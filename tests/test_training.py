@@ -1,4 +1,4 @@
-"""Training, backtest, intervals and forecasts on the small generator from test_features."""
+"""Training, backtest, intervals and forecasts on the small generator of tests/support/frames.py."""
 
 import pickle
 from datetime import timedelta
@@ -13,7 +13,7 @@ from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
-from tests.test_features import features_for, make_data
+from tests.support.frames import features_for, forecast_rows, make_data
 
 H = 7
 KEYS = ["product_id", "store_id"]
@@ -37,16 +37,6 @@ def history(frame) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def result(history):
     return train(history, TrainConfig(horizon=H))
-
-
-def forecast_rows(model, frame: pl.DataFrame) -> pl.DataFrame:
-    """The future rows as forecasting gives them to the model: with their horizon and the origin
-    features read at the last actual period."""
-    future = frame.filter("is_future").with_columns(
-        pl.col("period_date").rank("dense").cast(pl.Int32).alias("horizon")
-    )
-    actuals = frame.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
-    return model.with_origin_features(future, actuals)
 
 
 def test_backtest_windows_and_baselines(result, history):

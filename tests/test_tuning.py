@@ -8,14 +8,13 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import wape
 from platform_assets.modeling.plan import history_of
 from platform_assets.modeling.registry import log_training
 from platform_assets.modeling.train_config import DEFAULT_PARAMS, TrainConfig
 from platform_assets.modeling.training import base_forecaster, train
 from platform_assets.modeling.tuning import SEARCH_SPACE, search, tuning_sample
-from tests.test_features import features_for, make_data
+from tests.support.frames import training_history
 
 H = 7
 TRIALS = 4
@@ -23,7 +22,7 @@ TRIALS = 4
 
 @pytest.fixture(scope="module")
 def history() -> pl.DataFrame:
-    return features_for(make_data(horizon=H), FeatureConfig(horizon=H)).filter(~pl.col("is_future"))
+    return training_history(H)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,4 @@
+"""Helpers the test modules share: graph builders, synthetic frames, Postgres databases.
+
+Fixtures live in tests/conftest.py; these are plain functions and constants a test imports.
+"""
