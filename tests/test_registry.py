@@ -183,3 +183,34 @@ def test_decide_promotion_rules(challenger, champion, promote, phrase):
     decision = decide_promotion(challenger, champion)
     assert decision.promote is promote and phrase in decision.reason
     assert decision.evidence[CHALLENGER]["seasonal_naive_wape"] == 0.6
+
+
+def test_a_version_saved_by_code_that_moved_fails_with_what_to_do(tmp_path, monkeypatch):
+    """A champion pickled by a module this code no longer has (an upgrade across a re-layout): one
+    clear error naming the way out, not a ModuleNotFoundError."""
+    import sys
+
+    import mlflow
+
+    from platform_assets.modeling.registry import ModelUnloadable
+
+    module = tmp_path / "gone_layout.py"
+    module.write_text(
+        "import mlflow\n\nclass Old(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n        return model_input\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gone_layout
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=gone_layout.Old(), registered_model_name=MODEL_NAME
+        )
+    set_champion(uri, info.registered_model_version)
+    monkeypatch.delitem(sys.modules, "gone_layout")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    with pytest.raises(ModelUnloadable, match="run the `retrain` job"):
+        load_forecaster(uri, CHAMPION)

@@ -124,10 +124,13 @@ def forecasts(
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
     from platform_assets.modeling.forecasting import generation
-    from platform_assets.modeling.registry import load_forecaster
+    from platform_assets.modeling.registry import ModelUnloadable, load_forecaster
     from platform_assets.modeling.rows import forecast_inputs
 
-    champion = load_forecaster(mlflow.tracking_uri, CHAMPION)
+    try:
+        champion = load_forecaster(mlflow.tracking_uri, CHAMPION)
+    except ModelUnloadable as exc:
+        raise dg.Failure(str(exc)) from None
     if champion is None:
         raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")
     model, version, run_id = champion

@@ -10,7 +10,13 @@ from platform_assets.core.keys import KEYS
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import METHODS, backtest_metrics
 from platform_assets.modeling.names import CHALLENGER, CHAMPION
-from platform_assets.modeling.registry import alias_version, load_forecaster, run_metrics, set_champion
+from platform_assets.modeling.registry import (
+    ModelUnloadable,
+    alias_version,
+    load_forecaster,
+    run_metrics,
+    set_champion,
+)
 from platform_assets.modeling.rows import evaluation_rows
 from platform_assets.storage.warehouse import Warehouse
 
@@ -115,7 +121,10 @@ def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) 
     """Decide on the challenger (registered `version`, logged in `run_id`) and move the champion
     alias if it passed. The current champion is scored on the challenger's backtest windows, read
     from the warehouse."""
-    incumbent = load_forecaster(tracking_uri, CHAMPION)
+    try:
+        incumbent = load_forecaster(tracking_uri, CHAMPION)
+    except ModelUnloadable:  # a champion nothing can run any more is no bar to clear
+        incumbent = None
     champion_metrics = None
     if incumbent is not None and str(incumbent[1]) != version:
         features, windows = evaluation_rows(warehouse, incumbent[0], version)

@@ -197,6 +197,10 @@ def log_training(
     return run.info.run_id, version
 
 
+class ModelUnloadable(RuntimeError):
+    """A registered version whose pickled classes this code no longer has (saved before a module moved)."""
+
+
 def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str] | None:
     """(Forecaster, version, run_id) behind `alias`, or None when the alias is not set."""
     client = _client(tracking_uri)
@@ -204,7 +208,13 @@ def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str
         version = client.get_model_version_by_alias(MODEL_NAME, alias)
     except MlflowException:
         return None
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ModelUnloadable(
+            f"{MODEL_NAME} v{version.version} ({alias}) was saved by a shelfcast this code cannot load "
+            f"({exc}); run the `retrain` job to register a model of this version"
+        ) from exc
     return pyfunc.unwrap_python_model().forecaster, int(version.version), version.run_id
 
 
