@@ -9,6 +9,7 @@ import pytest
 
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.backtest import BACKTEST
+from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.segments import classify, window_of
@@ -287,3 +288,26 @@ def test_combination_chooses_on_earlier_origins_only():
     # A series not fitted by the candidate keeps LightGBM even where the segment chose the candidate.
     unfitted = points.filter(pl.col("origin") == o3).with_columns(pl.lit(None, pl.Float64).alias("ets"))
     assert apply(unfitted, final)["p50"].to_list() == [40.0, 40.0]
+
+
+def test_forecasts_with_statistical_choices_keep_the_contract(result, frame, data):
+    """Every segment forced onto a statistical method: the models are refitted on the history passed,
+    and the output keeps one ordered band per active series and step."""
+    past = frame.filter(~pl.col("is_future"))
+    forced = Combination(
+        result.model,
+        {"smooth": "ets", "erratic": "blend_theta", "intermittent": "croston", "lumpy": "blend_tsb"},
+        result.combination.offsets,
+    )
+    fc = make_forecasts(forced, frame.filter("is_future"), data["series"], history=past)
+    alone = make_forecasts(result.model, frame.filter("is_future"), data["series"], history=past)
+    assert fc.select(*KEYS, "horizon").equals(alone.select(*KEYS, "horizon"))
+    assert ((fc["p10"] >= 0) & (fc["p10"] <= fc["p50"]) & (fc["p50"] <= fc["p90"])).all()
+    assert fc.null_count().sum_horizontal().item() == 0 and fc["method"].equals(alone["method"])
+    changed = (
+        fc.filter(pl.col("method") == "model")["p50"] != alone.filter(pl.col("method") == "model")["p50"]
+    )
+    assert changed.any()
+    # Without history the local models cannot be refitted: refused by the origin features already.
+    with pytest.raises(ValueError, match="origin features"):
+        make_forecasts(forced, frame.filter("is_future"), data["series"])
