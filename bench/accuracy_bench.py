@@ -79,23 +79,32 @@ def run_graph(home: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"the graph failed for {env or 'synthetic'}; see {log}")
 
 
-def training_seconds(home: Path) -> float:
-    """Wall time of the `trained_model` step (3 backtest refits, the final fit, MLflow logging)."""
+def training_seconds(home: Path) -> tuple[float, float]:
+    """Wall time of the `trained_model` step (3 backtest refits, the statistical candidates, the final
+    fit, MLflow logging), and the seconds of it spent fitting the statistical candidates."""
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(home / "dagster_home"))
     (run,) = instance.get_runs(limit=1)
     (stats,) = instance.get_run_step_stats(run.run_id, step_keys=["trained_model"])
-    return float(stats.end_time - stats.start_time)
+    event = instance.get_latest_materialization_event(dg.AssetKey("trained_model"))
+    metadata = event.asset_materialization.metadata
+    stat = metadata["stat_fit_seconds"].value if "stat_fit_seconds" in metadata else math.nan
+    return float(stats.end_time - stats.start_time), float(stat)
 
 
 def load(home: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The champion's backtest rows and the daily history (y, price, promotion) of every series."""
+    """The champion's backtest rows (with the LightGBM component, segment and chosen method) and the
+    daily history (y, price, promotion) of every series."""
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         versions = con.sql("select distinct model_version from ml.backtest_predictions").fetchall()
         if len(versions) != 1:  # a fresh home trains once, and that version is the champion
             raise RuntimeError(f"expected one model version in {home}, found {versions}")
-        backtest = con.sql("select * from ml.backtest_predictions").pl()
+        backtest = con.sql(
+            "select b.*, c.lgbm, c.segment, c.method from ml.backtest_predictions as b"
+            " join ml.backtest_components as c"
+            " using (model_version, product_id, store_id, period_date, origin)"
+        ).pl()
         history = con.sql(
             "select product_id, store_id, period_date, y, price, on_promo from features.training_features"
         ).pl()
@@ -280,12 +289,12 @@ def bench_dataset(name: str, env: dict[str, str], limit: int) -> list[dict]:
         graph_seconds = time.perf_counter() - began
         print(f"{name}: graph ran in {graph_seconds:.0f} s", flush=True)
         backtest, history = load(home)
-        ours_seconds = training_seconds(home)
+        ours_seconds, stat_seconds = training_seconds(home)
     with tempfile.TemporaryDirectory(prefix=f"accuracy-{name}-tuned-") as tmp:
         home = Path(tmp)
         run_graph(home, {**env, "SHELFCAST_TUNE_TRIALS": str(TUNE_TRIALS)})
         tuned, _ = load(home)
-        tuned_seconds = training_seconds(home)
+        tuned_seconds, _ = training_seconds(home)
     h = int(backtest["horizon"].max())
     scored, n_sampled, n_total = sample_series(backtest, limit)
     common = {
@@ -296,8 +305,14 @@ def bench_dataset(name: str, env: dict[str, str], limit: int) -> list[dict]:
         "origins": [str(o) for o in scored["origin"].unique().sort()],
         "horizon": h,
     }
+    segments = scored.filter(pl.col("origin") == pl.col("origin").max()).unique("unique_id")
+    print(f"{name}: segments {dict(segments.group_by('segment').len().sort('segment').iter_rows())}, "
+          f"methods {dict(segments.group_by('method').len().sort('method').iter_rows())}, "
+          f"statistical fits {stat_seconds:.0f} s", flush=True)  # fmt: skip
     rows = [
         {**common, "method": "shelfcast", **score(scored), "fit_seconds": ours_seconds},
+        {**common, "method": "shelfcast: LightGBM alone",
+         **score(scored.with_columns(pl.col("lgbm").alias("p50"), p10=None)), "fit_seconds": None},
         {**common, "method": "naive", **score(scored.with_columns(pl.col("naive").alias("p50"), p10=None)),
          "fit_seconds": None},
         {**common, "method": "seasonal_naive",

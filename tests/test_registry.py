@@ -11,9 +11,16 @@ import pytest
 from mlflow import MlflowClient
 
 from platform_assets.features.config import FeatureConfig
+from platform_assets.modeling.combination import split_input
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.promotion import decide_promotion, evaluate_on_backtest
-from platform_assets.modeling.registry import load_forecaster, log_training, run_metrics, set_champion
+from platform_assets.modeling.registry import (
+    load_combination,
+    load_forecaster,
+    log_training,
+    run_metrics,
+    set_champion,
+)
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
@@ -95,9 +102,15 @@ def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@challenger")
     example = good.example.with_columns(cs.numeric().cast(pl.Float64))  # the signature declares doubles
     served = pl.from_pandas(pyfunc.predict(example.to_pandas()))
-    expected = good.model.predict(good.example)
+    # The registered model is the combination: the statistical models refitted on the example's actuals.
+    assert good.combination.choices, "the test data should make some segment choose a statistical model"
+    future, actuals = split_input(good.example)
+    expected = good.combination.predict(future, actuals)
+    assert served.height == future.height == 5
     assert served.select("p10", "p50", "p90").equals(expected.select("p10", "p50", "p90"))
     assert pyfunc.metadata.signature is not None
+    restored = load_combination(uri, CHALLENGER)[0]
+    assert restored.choices == good.combination.choices and restored.offsets == good.combination.offsets
 
 
 def test_retried_step_reuses_its_finished_run(store, logged, good):

@@ -89,6 +89,7 @@ def test_the_retrain_trains_on_the_new_data_and_the_gate_decides_on_it(loop):
     assert report.promotion["challenger_version"] == "2"
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         backtests = con.sql("select * from ml.backtest_predictions order by all").pl()
+        components = con.sql("select * from ml.backtest_components where model_version = '2'").pl()
         features = con.sql(
             "select * from features.training_features order by product_id, store_id, period_date"
         ).pl()
@@ -96,10 +97,10 @@ def test_the_retrain_trains_on_the_new_data_and_the_gate_decides_on_it(loop):
     # The challenger was scored on the periods that arrived after the champion's training.
     assert windows["origin"].min() > backtests.filter(pl.col("model_version") == "1")["period_date"].max()
     # The gate's evidence, recomputed here: the challenger's own backtest, and the champion (v1, loaded
-    # by version) scored on the challenger's windows from the whole feature table.
+    # by version: its combination) scored on the challenger's windows from the whole feature table.
     challenger = client.get_run(client.get_model_version(MODEL_NAME, "2").run_id).data.metrics
-    champion_model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/1").unwrap_python_model().forecaster
-    champion = evaluate_on_backtest(champion_model, features, windows)
+    champion_model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/1").unwrap_python_model().combination
+    champion = evaluate_on_backtest(champion_model, features, windows, components)
     evidence = report.promotion["evidence"]
     assert evidence[CHALLENGER]["wape"] == pytest.approx(challenger["wape"])
     assert evidence[CHAMPION]["wape"] == pytest.approx(champion["wape"])

@@ -1,7 +1,7 @@
 """Training, backtest, intervals and forecasts on the small generator of tests/support/frames.py."""
 
 import pickle
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -9,8 +9,12 @@ import pytest
 
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.backtest import BACKTEST
+from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
+from platform_assets.modeling.segments import classify, window_of
+from platform_assets.modeling.selection import apply, combine_backtest
+from platform_assets.modeling.statmodels import CANDIDATES
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
 from tests.support.frames import features_for, forecast_rows, make_data
@@ -216,3 +220,84 @@ def test_weekly_and_monthly_train_and_forecast(freq, periods):
     fc = make_forecasts(res.model, frame, data["series"])
     active = data["series"].filter("is_active").height
     assert fc.height == 4 * active and set(fc["method"]) == {"model", "fallback"}
+
+
+def test_segment_rule_reads_interval_and_size_variation():
+    """Syntetos-Boylan on hand-made windows: ADI = periods / periods with demand, CV^2 of the sizes."""
+    n = 12
+    series = {
+        "smooth": [5.0, 6.0] * (n // 2),
+        "erratic": [1.0, 20.0, 2.0, 30.0] * (n // 4),
+        "intermittent": [4.0, 0.0, 0.0] * (n // 3),
+        "lumpy": [1.0, 0.0, 0.0, 30.0, 0.0, 0.0] * (n // 6),
+        "sparse": [0.0] * (n - 2) + [3.0, 3.0],
+    }
+    recent = pl.DataFrame(
+        {
+            "product_id": [name for name, ys in series.items() for _ in ys],
+            "store_id": "s0",
+            "_pn": [p for ys in series.values() for p in range(len(ys))],
+            "y": [v for ys in series.values() for v in ys],
+        }
+    )
+    got = {r["product_id"]: r for r in classify(recent).iter_rows(named=True)}
+    assert {k: r["segment"] for k, r in got.items()} == {k: k for k in series}
+    assert got["intermittent"]["adi"] == pytest.approx(3.0) and got["intermittent"]["cv2"] == 0.0
+    assert got["intermittent"]["zero_share"] == pytest.approx(2 / 3)
+    assert got["lumpy"]["cv2"] == pytest.approx((14.5 / 15.5) ** 2)
+    # The window reads missing actuals as no sales only once the series has started.
+    late = pl.DataFrame(
+        {"product_id": "p", "store_id": "s", "_pn": [1, 2, 3, 4], "y": [None, 2.0, None, 3.0]}
+    )
+    assert window_of(late, origin_pn=4, window=4)["y"].to_list() == [2.0, 0.0, 3.0]
+    assert window_of(late, origin_pn=3, window=2)["y"].to_list() == [2.0, 0.0]
+
+
+def test_combination_chooses_on_earlier_origins_only():
+    """ETS loses to LightGBM on the first two origins and wins hugely on the third: over all origins
+    it is the better method (the final choice), but the third origin's forecast, chosen on the first
+    two, is LightGBM's. Peeking at the scored origin would have given ETS there."""
+    o1, o2, o3 = date(2024, 1, 7), date(2024, 1, 14), date(2024, 1, 21)
+    lgbm, ets = {o1: 10.0, o2: 10.0, o3: 40.0}, {o1: 12.0, o2: 12.0, o3: 10.0}
+    points = pl.DataFrame(
+        {
+            "product_id": ["p0", "p1"] * 3,
+            "store_id": "s0",
+            "origin": [o for o in (o1, o2, o3) for _ in range(2)],
+            "segment": "smooth",
+            "y": 10.0,
+            "lgbm": [lgbm[o] for o in (o1, o2, o3) for _ in range(2)],
+            **{c: pl.Series([None] * 6, dtype=pl.Float64) for c in CANDIDATES},
+        }
+    ).with_columns(pl.Series("ets", [ets[o] for o in (o1, o2, o3) for _ in range(2)]))
+    combined, final = combine_backtest(points)
+    assert final == {"smooth": "ets"}
+    third = combined.filter(pl.col("origin") == o3)
+    assert third["method"].to_list() == ["lgbm", "lgbm"] and third["p50"].to_list() == [40.0, 40.0]
+    assert apply(points.filter(pl.col("origin") == o3), final)["p50"].to_list() == [10.0, 10.0]
+    # A series not fitted by the candidate keeps LightGBM even where the segment chose the candidate.
+    unfitted = points.filter(pl.col("origin") == o3).with_columns(pl.lit(None, pl.Float64).alias("ets"))
+    assert apply(unfitted, final)["p50"].to_list() == [40.0, 40.0]
+
+
+def test_forecasts_with_statistical_choices_keep_the_contract(result, frame, data):
+    """Every segment forced onto a statistical method: the models are refitted on the history passed,
+    and the output keeps one ordered band per active series and step."""
+    past = frame.filter(~pl.col("is_future"))
+    forced = Combination(
+        result.model,
+        {"smooth": "ets", "erratic": "blend_theta", "intermittent": "croston", "lumpy": "blend_tsb"},
+        result.combination.offsets,
+    )
+    fc = make_forecasts(forced, frame.filter("is_future"), data["series"], history=past)
+    alone = make_forecasts(result.model, frame.filter("is_future"), data["series"], history=past)
+    assert fc.select(*KEYS, "horizon").equals(alone.select(*KEYS, "horizon"))
+    assert ((fc["p10"] >= 0) & (fc["p10"] <= fc["p50"]) & (fc["p50"] <= fc["p90"])).all()
+    assert fc.null_count().sum_horizontal().item() == 0 and fc["method"].equals(alone["method"])
+    changed = (
+        fc.filter(pl.col("method") == "model")["p50"] != alone.filter(pl.col("method") == "model")["p50"]
+    )
+    assert changed.any()
+    # Without history the local models cannot be refitted: refused by the origin features already.
+    with pytest.raises(ValueError, match="origin features"):
+        make_forecasts(forced, frame.filter("is_future"), data["series"])

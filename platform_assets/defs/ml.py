@@ -21,7 +21,7 @@ def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
 @dg.asset(
     group_name="ml",
     deps=["training_features"],
-    kinds={"lightgbm", "mlflow"},
+    kinds={"lightgbm", "statsforecast", "mlflow"},
     pool=WAREHOUSE_POOL,
     tags={"shelfcast/heavy": "true"},
     # Read by dagster-k8s for the pod running this step (k8s_job_executor) and ignored elsewhere.
@@ -42,10 +42,11 @@ def trained_model(
     warehouse: Warehouse,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
-    """One global LightGBM over every series, backtested on rolling origins, logged to MLflow and
-    registered as a new `challenger` version."""
+    """One global LightGBM over every series and, per demand segment, the statistical models that beat
+    it on earlier backtest windows; backtested on rolling origins, logged to MLflow and registered as
+    a new `challenger` version."""
     from platform_assets.modeling.registry import log_training
-    from platform_assets.modeling.rows import training_rows
+    from platform_assets.modeling.rows import COMPONENTS_TABLE, training_rows
     from platform_assets.modeling.train_config import TrainConfig
     from platform_assets.modeling.training import train
 
@@ -70,6 +71,8 @@ def trained_model(
     )
     backtest = result.backtest.with_columns(pl.lit(str(version)).alias("model_version"))
     warehouse.replace_slice("ml", "backtest_predictions", backtest, {"model_version": str(version)})
+    components = result.components.with_columns(pl.lit(str(version)).alias("model_version"))
+    warehouse.replace_slice("ml", COMPONENTS_TABLE, components, {"model_version": str(version)})
     context.log.info(f"registered {MODEL_NAME} v{version} (run {run_id}): {result.metrics}")
     return dg.MaterializeResult(
         metadata={
@@ -124,11 +127,11 @@ def forecasts(
 ) -> dg.MaterializeResult:
     """The next horizon for every active series from the champion, one generation per run."""
     from platform_assets.modeling.forecasting import generation
-    from platform_assets.modeling.registry import ModelUnloadable, load_forecaster
+    from platform_assets.modeling.registry import ModelUnloadable, load_combination
     from platform_assets.modeling.rows import forecast_inputs
 
     try:
-        champion = load_forecaster(mlflow.tracking_uri, CHAMPION)
+        champion = load_combination(mlflow.tracking_uri, CHAMPION)
     except ModelUnloadable as exc:
         raise dg.Failure(str(exc)) from None
     if champion is None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.names import MODEL_NAME
 
@@ -38,14 +39,20 @@ def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def make_forecasts(
-    model: Forecaster, features: pl.DataFrame, series: pl.DataFrame, history: pl.DataFrame | None = None
+    model: Combination | Forecaster,
+    features: pl.DataFrame,
+    series: pl.DataFrame,
+    history: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """product_id, store_id, target_date, horizon (1..H), p10, p50, p90, method for each ACTIVE series.
 
     `features` may hold only the future rows (inference_features) or history too. `history` (keys,
-    period_date, y: the newest actuals, as far back as the model's origin windows) feeds the origin
-    features of a model that reads them; taken from `features` when not given.
+    period_date, y: the newest actuals, as far back as the model's origin windows and its statistical
+    models' window) feeds the origin features and the statistical models; taken from `features` when
+    not given. A bare Forecaster forecasts as LightGBM alone.
     """
+    combination = model if isinstance(model, Combination) else Combination(model)
+    model = combination.forecaster
     future = features.filter(pl.col("is_future"))
     dates = future["period_date"].unique().sort()
     if dates.len() != model.horizon:
@@ -72,11 +79,12 @@ def make_forecasts(
     actuals = features.filter(~pl.col("is_future")) if history is None else history
     if model.origin_windows is not None and actuals.is_empty() and not by_model.is_empty():
         raise ValueError("the model reads the newest actuals (origin features): pass `history`")
-    with_origin = model.with_origin_features(by_model, actuals.select(*KEYS, "period_date", "y"))
+    actuals_of = actuals.select(*KEYS, "period_date", "y")
+    with_origin = model.with_origin_features(by_model, actuals_of)
     forecast = pl.concat(
         [
             by_model.select(*KEYS, "period_date", "horizon")
-            .join(model.predict(with_origin), on=[*KEYS, "period_date"], how="left")
+            .join(combination.predict(with_origin, actuals_of), on=[*KEYS, "period_date"], how="left")
             .with_columns(pl.lit("model").alias("method")),
             _recent_fallback(grid.filter(~pl.col("_model"))),
         ],
@@ -94,7 +102,7 @@ def make_forecasts(
 
 
 def generation(
-    model: Forecaster,
+    model: Combination | Forecaster,
     features: pl.DataFrame,
     series: pl.DataFrame,
     history: pl.DataFrame,

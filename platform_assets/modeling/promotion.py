@@ -1,5 +1,7 @@
 """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive on its own
-backtest and, when there is a champion, beats the champion scored on the same windows."""
+backtest and, when there is a champion, beats the champion scored on the same windows. Both are
+combinations (LightGBM and the statistical models each segment chose): the challenger's `wape` is its
+combination's backtest, the champion's combination is scored on the challenger's windows."""
 
 import math
 from dataclasses import dataclass
@@ -7,13 +9,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import METHODS, backtest_metrics
 from platform_assets.modeling.names import CHALLENGER, CHAMPION
 from platform_assets.modeling.registry import (
     ModelUnloadable,
     alias_version,
-    load_forecaster,
+    load_combination,
     run_metrics,
     set_champion,
 )
@@ -34,21 +37,33 @@ EVIDENCE = (
 
 
 def evaluate_on_backtest(
-    model: Forecaster, features: pl.DataFrame, windows: pl.DataFrame
+    model: Combination | Forecaster,
+    features: pl.DataFrame,
+    windows: pl.DataFrame,
+    components: pl.DataFrame | None = None,
 ) -> dict[str, float]:
     """Score `model` on exactly the rows of another model's backtest (same y, baselines, MASE scale).
 
-    The incumbent was usually trained on data covering these windows, so its score is optimistic: the
-    gate is biased towards keeping the champion, the safe direction. Rows the incumbent cannot answer
-    (too little history under its own rule) are given the naive forecast, so both models are scored
-    on the same rows.
+    A combination applies its own choice per segment to the statistical forecasts of the backtest's
+    `components` (the same local models, fitted on the same history up to each origin), so two
+    combinations are compared on the same windows; without components it is LightGBM alone.
+    The incumbent was usually trained on data covering these windows (its choices learned on them
+    too), so its score is optimistic: the gate is biased towards keeping the champion, the safe
+    direction. Rows the incumbent cannot answer (too little history under its own rule) are given
+    the naive forecast, so both models are scored on the same rows.
     """
+    combination = model if isinstance(model, Combination) else Combination(model)
+    model = combination.forecaster
     baselines = [c for c in METHODS.values() if c != "p50" and c in windows.columns]
     rows = windows.select(*KEYS, "period_date", "origin", "horizon", "y", *baselines, "mase_scale")
     joined = rows.join(features.drop("y", "horizon", strict=False), on=[*KEYS, "period_date"], how="left")
     actuals = features.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
     joined = model.with_origin_features(joined, actuals)  # read at each row's own origin
-    predicted = model.predict(joined).drop(*KEYS, "period_date")  # row for row with `joined`
+    if components is None or not combination.choices:
+        predicted = model.predict(joined)
+    else:
+        predicted = combination.predict_with(joined, components)
+    predicted = predicted.drop(*KEYS, "period_date")  # row for row with `joined`
     scored = pl.concat([joined.select(rows.columns), predicted], how="horizontal").with_columns(
         pl.col(c).fill_null(pl.col("naive")) for c in ("p10", "p50", "p90")
     )
@@ -122,13 +137,13 @@ def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) 
     alias if it passed. The current champion is scored on the challenger's backtest windows, read
     from the warehouse."""
     try:
-        incumbent = load_forecaster(tracking_uri, CHAMPION)
+        incumbent = load_combination(tracking_uri, CHAMPION)
     except ModelUnloadable:  # a champion nothing can run any more is no bar to clear
         incumbent = None
     champion_metrics = None
     if incumbent is not None and str(incumbent[1]) != version:
-        features, windows = evaluation_rows(warehouse, incumbent[0], version)
-        champion_metrics = evaluate_on_backtest(incumbent[0], features, windows)
+        features, windows, components = evaluation_rows(warehouse, incumbent[0].forecaster, version)
+        champion_metrics = evaluate_on_backtest(incumbent[0], features, windows, components)
     decision = decide_promotion(run_metrics(tracking_uri, run_id), champion_metrics)
     if decision.promote:
         set_champion(tracking_uri, version)

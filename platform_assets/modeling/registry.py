@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from platform_assets.core.keys import KEYS
+from platform_assets.modeling.combination import Combination, split_input
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.training import TrainingResult
@@ -30,15 +31,19 @@ PLOTTED_SERIES = 4
 
 
 class ForecasterModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: feature rows (pandas) in, p10/p50/p90 per row out. Unpickling needs the
-    shelfcast package importable (the Forecaster class lives there)."""
+    """pyfunc wrapper of the combination: rows (pandas) in, p10/p50/p90 per forecast row out. Rows
+    flagged `is_future` are forecast (with their features); the others are the actuals (keys,
+    period_date, y) the statistical models are refitted on. Unpickling needs the shelfcast package
+    importable (the model classes live there)."""
 
-    def __init__(self, forecaster: Forecaster):
-        self.forecaster = forecaster
+    def __init__(self, combination: Combination):
+        self.combination = combination
+        self.forecaster = combination.forecaster  # the LightGBM component, for whoever needs it alone
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         rows = pl.from_pandas(model_input).with_columns(pl.col("period_date").cast(pl.Date))
-        return self.forecaster.predict(rows).to_pandas()
+        future, actuals = split_input(rows)
+        return self.combination.predict(future, actuals).to_pandas()
 
 
 def _client(tracking_uri: str) -> MlflowClient:
@@ -135,19 +140,21 @@ def _finished_version(
 def _log_model(result: TrainingResult) -> int:
     """Log the pyfunc model with its signature under the active run; the version it registered."""
     example_pd = signature = None
+    wrapped = ForecasterModel(result.combination or Combination(result.model))
     if result.example is not None:
         # Numeric inputs declared double: an integer column could not carry a missing value at inference.
         example_pd = result.example.with_columns(cs.numeric().cast(pl.Float64)).to_pandas()
-        signature = infer_signature(example_pd, result.model.predict(result.example).to_pandas())
+        signature = infer_signature(example_pd, wrapped.predict(None, example_pd))
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=ForecasterModel(result.model),
+        python_model=wrapped,
         input_example=example_pd,
         signature=signature,
         registered_model_name=MODEL_NAME,
         pip_requirements=[
             f"mlflow=={mlflow.__version__}",
             f"lightgbm=={installed('lightgbm')}",
+            f"statsforecast=={installed('statsforecast')}",
             f"polars=={pl.__version__}",
             f"pandas=={pd.__version__}",
         ],
@@ -188,6 +195,8 @@ def log_training(
             }
         )
         mlflow.log_metrics(_finite(result.metrics))
+        if result.combination is not None:
+            mlflow.log_dict({"choices": result.combination.choices}, "combination/choices.json")
         if result.search is not None:
             _log_search(result.search)
         mlflow.log_figure(_importance_figure(result.importance), "plots/feature_importance.png")
@@ -201,8 +210,9 @@ class ModelUnloadable(RuntimeError):
     """A registered version whose pickled classes this code no longer has (saved before a module moved)."""
 
 
-def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str] | None:
-    """(Forecaster, version, run_id) behind `alias`, or None when the alias is not set."""
+def load_combination(tracking_uri: str, alias: str) -> tuple[Combination, int, str] | None:
+    """(Combination, version, run_id) behind `alias`, or None when the alias is not set. A version
+    registered before the statistical models forecasts as LightGBM alone."""
     client = _client(tracking_uri)
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, alias)
@@ -215,7 +225,15 @@ def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str
             f"{MODEL_NAME} v{version.version} ({alias}) was saved by a shelfcast this code cannot load "
             f"({exc}); run the `retrain` job to register a model of this version"
         ) from exc
-    return pyfunc.unwrap_python_model().forecaster, int(version.version), version.run_id
+    wrapped = pyfunc.unwrap_python_model()
+    combination = getattr(wrapped, "combination", None) or Combination(wrapped.forecaster)
+    return combination, int(version.version), version.run_id
+
+
+def load_forecaster(tracking_uri: str, alias: str) -> tuple[Forecaster, int, str] | None:
+    """(the LightGBM component, version, run_id) behind `alias`, or None when the alias is not set."""
+    loaded = load_combination(tracking_uri, alias)
+    return None if loaded is None else (loaded[0].forecaster, *loaded[1:])
 
 
 def run_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:

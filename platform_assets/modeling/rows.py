@@ -8,12 +8,14 @@ import polars as pl
 from platform_assets.core.keys import ORDER_SQL
 from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
+from platform_assets.modeling.combination import history_periods
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.plan import NARROW, RowPlan, plan_rows
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.storage.warehouse import Warehouse
 
 FEATURES = "features.training_features"
+COMPONENTS_TABLE = "backtest_components"  # ml.backtest_components: how each backtest p50 was made
 # A series as one SQL value, unambiguous whatever characters the ids hold (length-prefixed).
 SERIES_KEY_SQL = "cast(length(product_id) as varchar) || ':' || product_id || store_id"
 
@@ -53,30 +55,37 @@ def evaluation_since(model: Forecaster, windows: pl.DataFrame, period_days: int)
 
 def evaluation_rows(
     warehouse: Warehouse, model: Forecaster, version: int | str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the feature rows `model` is scored on, the backtest windows of model `version`): only the rows
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """(the feature rows `model` is scored on, the backtest windows of model `version`, their
+    components: the statistical forecasts, None for a version trained without them): only the rows
     the scoring reads."""
     backtest = warehouse.query(
         f"select * from ml.backtest_predictions where model_version = ? order by origin, {ORDER_SQL}",
         [str(version)],
     )
+    components = None
+    if warehouse.table_exists("ml", COMPONENTS_TABLE):
+        components = warehouse.query(
+            f"select * from ml.{COMPONENTS_TABLE} where model_version = ? order by origin, {ORDER_SQL}",
+            [str(version)],
+        )
     since = evaluation_since(model, backtest, MAX_PERIOD_DAYS[base_freq(model.freq)])
     features = warehouse.query(
         f"select * from {FEATURES} where period_date > ? order by {ORDER_SQL}", [since]
     )
-    return features, backtest
+    return features, backtest, components
 
 
 def forecast_inputs(
     warehouse: Warehouse, cfg: FeatureConfig
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(the future feature rows, the series with their activity, the newest actuals as far back as the
-    medium feature window): what `make_forecasts` reads."""
+    medium feature window and the statistical models' window): what `make_forecasts` reads."""
     history = warehouse.query(
         f"select product_id, store_id, period_date, y from {FEATURES}"
         f" where period_date >= (select max(period_date) from {FEATURES}) - cast(? as integer)"
         f" order by {ORDER_SQL}",
-        [MAX_PERIOD_DAYS[base_freq(cfg.freq)] * cfg.windows[1]],
+        [MAX_PERIOD_DAYS[base_freq(cfg.freq)] * history_periods(cfg.freq, cfg.windows[1])],
     )
     features = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
     series = warehouse.query("select * from marts.dim_series order by product_id, store_id")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from platform_assets.core.periods import SEASON, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
+from platform_assets.modeling.statmodels import MAX_SERIES
 
 # Demand: L1 on y/scale with rows weighted by scale, i.e. absolute error in units: the p50 is a median,
 # which is what WAPE and MASE reward (a mean loses to "nothing" on intermittent demand). Backtest WAPE
@@ -50,6 +51,10 @@ class TrainConfig:
     # backtest still scores every series. None: no cap.
     max_fit_rows: int | None = MAX_FIT_ROWS
     origin_features: bool = True  # read the newest actuals at each row's origin (origin_features.py)
+    # Statistical candidates beside LightGBM (statmodels.py), chosen per demand segment (selection.py);
+    # at most this many smooth-type series are fitted per origin. False: LightGBM alone.
+    stat_models: bool = True
+    stat_max_series: int = MAX_SERIES
 
     @property
     def season(self) -> int:

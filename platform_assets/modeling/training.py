@@ -17,23 +17,27 @@ from platform_assets.core.periods import numbered, offset_periods
 from platform_assets.features import origin as origin_features
 from platform_assets.features.columns import feature_columns
 from platform_assets.modeling.backtest import FitArrays, origin_points, residual_offsets, with_bands
+from platform_assets.modeling.combination import COMPONENTS, Combination, model_example, stat_backtest
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import backtest_metrics
 from platform_assets.modeling.plan import NARROW, RowPlan, history_of, plan_rows
+from platform_assets.modeling.selection import component_metrics
 from platform_assets.modeling.train_config import TrainConfig, min_history
 from platform_assets.modeling.tuning import SearchResult, search
 
 
 @dataclass
 class TrainingResult:
-    model: Forecaster
-    metrics: dict[str, float]
+    model: Forecaster  # the LightGBM component
+    metrics: dict[str, float]  # of the combination (wape, ...), each component's (lgbm_wape, ets_wape, ...)
     backtest: pl.DataFrame
     importance: pl.DataFrame
     n_train_rows: int
     params: dict = field(default_factory=dict)  # everything worth logging about how the model was made
     example: pl.DataFrame | None = None  # a few input rows, for the MLflow signature
     search: SearchResult | None = None  # the hyperparameter search, when one ran
+    combination: Combination | None = None  # what is registered: LightGBM and the chosen stat models
+    components: pl.DataFrame | None = None  # COMPONENTS of every backtest row
 
 
 def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaster, int]:
@@ -175,23 +179,34 @@ def train(
     if cfg.tune_trials > 0:
         tuned, base, rounds = _tuned(fit, base, rounds, plan.origins[0], at_origin, cfg)
     inputs = [n for n in base.feature_names if n not in KEYS]
-    example = rows.select(*KEYS, "period_date", "scale", "n_obs", *inputs).tail(5)
+    example = model_example(
+        rows.select(*KEYS, "period_date", "scale", "n_obs", *inputs).tail(5), history, cfg.freq
+    )
     arrays = FitArrays(*base.training_data(fit), fit["_pn"].to_numpy())
     fit_rows, fit_series = fit.height, fit.select(KEYS).n_unique()
     del fit
     points = origin_points(rows, history, base, rounds, arrays, plan.origins, at_origin, cfg)
-    backtest = with_bands(points, cfg.horizon, len(plan.origins))
     del rows  # the final fit needs only the matrix
+    combined, choices, stat_seconds = stat_backtest(points, history, plan.origins, cfg)
+    backtest = with_bands(combined, cfg.horizon, len(plan.origins))
     final = base.fit_arrays(arrays.matrix, arrays.z, arrays.weight, rounds)
     del arrays
-    final.offsets = residual_offsets(points, cfg.horizon)
+    final.offsets = residual_offsets(points, cfg.horizon)  # LightGBM's own band, for it alone
+    offsets = residual_offsets(combined, cfg.horizon)
+    metrics = {
+        **backtest_metrics(backtest),
+        **component_metrics(combined, choices),
+        "stat_fit_seconds": stat_seconds,
+    }
     return TrainingResult(
         model=final,
-        metrics=backtest_metrics(backtest),
+        metrics=metrics,
         backtest=backtest,
         importance=_importance(final),
         n_train_rows=fit_rows,
         params=_logged_params(cfg, base, rounds, plan, fit_series, tuned),
         example=example,
         search=tuned,
+        combination=Combination(final, choices, offsets, cfg.stat_max_series),
+        components=combined.select(COMPONENTS).sort("origin", *KEYS, "period_date"),
     )

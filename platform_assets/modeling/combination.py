@@ -1,0 +1,152 @@
+"""The champion: the global LightGBM plus, per demand segment, the statistical method the backtest chose
+(selection.py), with a conformal band calibrated on the combined forecast.
+
+The statistical models are refitted when forecasting, on the newest history the caller passes, rather
+than stored fitted: a local model's forecast is a function of its latest actuals (as LightGBM's lag
+features are), so stored states would forecast from the training date however late the forecast is
+made; the refit costs what one backtest origin costs, and the registered artifact stays small.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS
+from platform_assets.core.periods import SEASON, base_freq, numbered, period_number
+from platform_assets.modeling.forecaster import OUTPUT, Forecaster, with_intervals
+from platform_assets.modeling.selection import BLEND, LGBM, apply, combine_backtest
+from platform_assets.modeling.statmodels import CANDIDATES, MAX_SERIES, WINDOW, candidate_forecasts
+from platform_assets.modeling.train_config import TrainConfig
+
+# Columns of `ml.backtest_components`: how each backtest row's p50 was made.
+COMPONENTS = [*KEYS, "period_date", "origin", "horizon", "segment", "method", LGBM, *CANDIDATES]
+
+
+@dataclass
+class Combination:
+    forecaster: Forecaster
+    choices: dict[str, str] = field(default_factory=dict)  # segment -> method; absent: LightGBM
+    offsets: list[tuple[float, float]] = field(default_factory=list)  # of the combined forecast
+    max_series: int = MAX_SERIES
+
+    @property
+    def horizon(self) -> int:
+        return self.forecaster.horizon
+
+    @property
+    def freq(self) -> str:
+        return self.forecaster.freq
+
+    def wanted(self) -> dict[str, tuple[str, ...]]:
+        """The candidates each segment's choice needs fitted."""
+        return {s: (m.removeprefix(BLEND),) for s, m in self.choices.items()}
+
+    def __post_init__(self) -> None:
+        if not self.offsets:  # LightGBM alone: its own band
+            self.offsets = self.forecaster.offsets
+
+    def predict(self, rows: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+        """keys, period_date, p10, p50, p90 per row of one forecast window (`rows`, with the
+        forecaster's features), from LightGBM and the chosen statistical models refitted on `history`
+        (keys, period_date, y, up to the last actual period); null where LightGBM may not answer."""
+        if "horizon" not in rows.columns:
+            rows = rows.with_columns(pl.col("period_date").rank("dense").alias("horizon"))
+        scored = self._lgbm(rows.with_columns(pl.col("horizon").cast(pl.Int32)))
+        if not self.choices or history.is_empty():
+            return self._combined(scored.with_columns(pl.lit(None, pl.String).alias("segment")))
+        history = numbered(history.join(rows.select(KEYS).unique(), on=KEYS, how="semi"), self.freq)
+        season = SEASON[base_freq(self.freq)]
+        segments, stat, _ = candidate_forecasts(
+            history, history["_pn"].max(), self.horizon, self.freq, season, self.max_series, self.wanted()
+        )
+        with_segment = scored.join(
+            segments.select(*KEYS, "segment"), on=KEYS, how="left", maintain_order="left"
+        )
+        return self._combined(
+            with_segment.join(stat, on=[*KEYS, "horizon"], how="left", maintain_order="left")
+        )
+
+    def predict_with(self, rows: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+        """`predict` row for row on backtest `rows` (with origin and horizon), the statistical forecasts
+        read from a backtest's components (keys, period_date, origin, segment, candidate columns)
+        instead of refitted: how the gate scores an incumbent on a challenger's windows."""
+        on = [*KEYS, "period_date", "origin"]
+        joined = self._lgbm(rows).join(
+            candidates.select(*on, "segment", *CANDIDATES), on=on, how="left", maintain_order="left"
+        )
+        return self._combined(joined)
+
+    def _lgbm(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows`' keys, dates, horizon and scale (and origin) with LightGBM's p50 as `lgbm`."""
+        p50 = self.forecaster.predict(rows)["p50"]  # row for row with `rows`
+        kept = [c for c in (*KEYS, "period_date", "origin", "horizon", "scale") if c in rows.columns]
+        return rows.select(kept).with_columns(p50.alias(LGBM))
+
+    def _combined(self, scored: pl.DataFrame) -> pl.DataFrame:
+        for name in CANDIDATES:
+            if name not in scored.columns:
+                scored = scored.with_columns(pl.lit(None, pl.Float64).alias(name))
+        combined = apply(scored, self.choices).with_columns(
+            pl.when(pl.col(LGBM).is_not_null()).then(pl.col("p50")).alias("p50")
+        )
+        return with_intervals(combined, self.offsets).select(OUTPUT)
+
+
+def stat_backtest(
+    points: pl.DataFrame, history: pl.DataFrame, origins: list[date], cfg: TrainConfig
+) -> tuple[pl.DataFrame, dict[str, str], float]:
+    """(LightGBM's backtest `points` with p50 replaced by the honest combination and lgbm, segment,
+    method and the candidate columns added; the final choice; seconds spent fitting candidates)."""
+    parts, seconds = [], 0.0
+    for origin in origins:
+        origin_pn = pl.select(period_number(pl.lit(origin), cfg.freq)).item()
+        window = points.filter(pl.col("origin") == origin).rename({"p50": LGBM})
+        wanted = None if cfg.stat_models else {}
+        segments, stat, spent = candidate_forecasts(
+            history, origin_pn, cfg.horizon, cfg.freq, cfg.season, cfg.stat_max_series, wanted
+        )
+        seconds += spent
+        parts.append(
+            window.join(segments.select(*KEYS, "segment"), on=KEYS, how="left", maintain_order="left").join(
+                stat, on=[*KEYS, "horizon"], how="left", maintain_order="left"
+            )
+        )
+    combined, choices = combine_backtest(pl.concat(parts))
+    return combined, choices, seconds
+
+
+def history_periods(freq: str, mid: int) -> int:
+    """Periods of actuals forecasting needs: the origin features' window and the local models'."""
+    return max(mid, WINDOW[base_freq(freq)])
+
+
+def model_example(future: pl.DataFrame, history: pl.DataFrame, freq: str) -> pl.DataFrame:
+    """The registered model's input example: forecast rows of one series (`is_future`) after the actuals
+    its local models are refitted on (keys, period_date, y; the window before the first forecast row)."""
+    first = future["period_date"].min()
+    past = (
+        history.join(future.select(KEYS).head(1), on=KEYS, how="semi")
+        .filter(pl.col("period_date") < first)
+        .sort("period_date")
+        .tail(WINDOW[base_freq(freq)])
+        .select(*KEYS, "period_date", "y")
+    )
+    return pl.concat(
+        [
+            past.with_columns(pl.lit(False).alias("is_future")),
+            future.with_columns(pl.lit(True).alias("is_future")),
+        ],
+        how="diagonal_relaxed",
+    )
+
+
+def split_input(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(forecast rows, actuals) of a registered model's input: rows flagged `is_future` and the others'
+    keys, period_date and y; without the flag every row is a forecast row and there are no actuals."""
+    if "is_future" not in frame.columns:
+        return frame, frame.clear().select(*KEYS, "period_date", pl.lit(None, pl.Float64).alias("y"))
+    future = frame.filter(pl.col("is_future")).drop("is_future")
+    return future, frame.filter(~pl.col("is_future")).select(
+        *KEYS, "period_date", pl.col("y").cast(pl.Float64)
+    )

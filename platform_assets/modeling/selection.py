@@ -1,0 +1,111 @@
+"""Which forecast each demand segment uses: LightGBM, a statistical candidate, or the even blend of the
+two, chosen by WAPE on backtest windows, and applied so that the backtest of the choice stays honest.
+
+At each origin the choice is learned on the origins before it only (at the first origin there is
+nothing before it: LightGBM); the final choice, for forecasting, is learned on every origin. A
+candidate must beat LightGBM strictly on the segment's rows to replace it, so a segment where the
+statistical models do not help keeps LightGBM.
+"""
+
+import math
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS
+from platform_assets.modeling.metrics import mase, smape, wape
+from platform_assets.modeling.segments import SPARSE
+from platform_assets.modeling.statmodels import CANDIDATES, SEGMENT_MODELS
+
+LGBM = "lgbm"
+BLEND = "blend_"  # prefix of the even blend of LightGBM and a candidate (MLflow-safe in metric names)
+
+
+def methods_for(segment: str) -> list[str]:
+    """LightGBM first (it wins ties), then the segment's candidates alone and blended with it."""
+    models = SEGMENT_MODELS.get(segment, ())
+    return [LGBM, *models, *[BLEND + m for m in models]]
+
+
+def method_expr(method: str) -> pl.Expr:
+    """The p50 a method gives a row: a candidate where it was fitted, LightGBM where it was not."""
+    lgbm = pl.col(LGBM)
+    if method == LGBM:
+        return lgbm
+    if method.startswith(BLEND):
+        return (lgbm + pl.coalesce(method.removeprefix(BLEND), LGBM)) / 2
+    return pl.coalesce(method, LGBM)
+
+
+def choose(rows: pl.DataFrame) -> dict[str, str]:
+    """segment -> the method with the lowest WAPE on `rows` (segment, y, lgbm, candidate columns)."""
+    choices = {}
+    for (segment,), part in rows.group_by("segment", maintain_order=True):
+        errors = part.select(
+            (pl.col("y") - method_expr(m)).abs().sum().alias(m) for m in methods_for(segment)
+        ).row(0, named=True)
+        best = min(errors, key=lambda m: (errors[m], m != LGBM))  # LightGBM unless strictly beaten
+        if best != LGBM:
+            choices[segment] = best
+    return choices
+
+
+def apply(rows: pl.DataFrame, choices: dict[str, str]) -> pl.DataFrame:
+    """`rows` with `method` (LightGBM where the segment has no choice) and p50 from that method."""
+    chosen = pl.col("segment").replace_strict(choices, default=LGBM, return_dtype=pl.String)
+    methods = sorted(set(choices.values()))
+    p50 = pl.col(LGBM)
+    for m in methods:
+        p50 = pl.when(pl.col("method") == m).then(method_expr(m)).otherwise(p50)
+    return rows.with_columns(chosen.alias("method")).with_columns(p50.alias("p50"))
+
+
+def combine_backtest(points: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+    """(every origin's rows with the p50 of the method chosen on the origins before it; the choice
+    learned on every origin). `points`: origin, segment, y, lgbm and the candidate columns."""
+    points = points.with_columns(pl.col("segment").fill_null(SPARSE))
+    parts = []
+    for origin in points["origin"].unique().sort():
+        earlier = points.filter(pl.col("origin") < origin)
+        parts.append(apply(points.filter(pl.col("origin") == origin), choose(earlier)))
+    return pl.concat(parts), choose(points)
+
+
+def _per_origin(rows: pl.DataFrame, pred: str) -> dict[str, float]:
+    """WAPE, sMAPE and MASE of column `pred`, each averaged over the origins (as backtest_metrics)."""
+    scores = [
+        (wape(p["y"], p[pred]), smape(p["y"], p[pred]), mase(p["y"], p[pred], p["mase_scale"]))
+        for _, p in rows.group_by("origin", maintain_order=True)
+    ]
+    return {name: sum(s[i] for s in scores) / len(scores) for i, name in enumerate(("wape", "smape", "mase"))}
+
+
+def component_metrics(components: pl.DataFrame, choices: dict[str, str]) -> dict[str, float]:
+    """What MLflow logs about the components: LightGBM alone on every row (`lgbm_*`); each candidate on
+    the rows it was fitted to, next to LightGBM on the same rows (`ets_wape`, `ets_lgbm_wape`); the
+    series per segment at the newest origin; the share of series each method wins (lowest absolute
+    error over the backtest among LightGBM and the series' candidates) and is chosen for."""
+    out = {f"lgbm_{k}": v for k, v in _per_origin(components, LGBM).items()}
+    for name in CANDIDATES:
+        fitted = components.filter(pl.col(name).is_not_null())
+        if not fitted.is_empty():
+            out |= {f"{name}_{k}": v for k, v in _per_origin(fitted, name).items()}
+            out[f"{name}_lgbm_wape"] = _per_origin(fitted, LGBM)["wape"]
+    newest = components.filter(pl.col("origin") == pl.col("origin").max()).unique(KEYS)
+    out |= {f"segment_{s}_series": float(n) for s, n in newest.group_by("segment").len().iter_rows()}
+    fitted_error = [  # a candidate fitted at some origins only counts as LightGBM at the others
+        pl.when(pl.col(c).count() > 0).then((pl.col("y") - method_expr(c)).abs().sum()).alias(c)
+        for c in CANDIDATES
+    ]
+    errors = components.group_by(KEYS).agg(
+        (pl.col("y") - pl.col(LGBM)).abs().sum().alias(LGBM), *fitted_error
+    )
+    names = [LGBM, *CANDIDATES]
+    best = errors.select(names).fill_null(math.inf).to_numpy().argmin(axis=1)  # ties: LightGBM
+    wins = pl.Series("w", [names[i] for i in best], pl.String).value_counts(normalize=True, name="share")
+    out |= {f"wins_{m}_share": float(s) for m, s in wins.iter_rows()}
+    chosen = newest["segment"].replace_strict(choices, default=LGBM, return_dtype=pl.String)
+    out |= {
+        f"chosen_{m}_share": float(s)
+        for m, s in chosen.value_counts(normalize=True, name="share").iter_rows()
+    }
+    return {k: v for k, v in out.items() if math.isfinite(v)}  # a subset with no volume has no WAPE
