@@ -92,3 +92,32 @@ def pg_dsn() -> Iterator[str]:
         with adbc.connect(PG_SERVER, autocommit=True) as con, con.cursor() as cur:
             for name in created:
                 cur.execute(f'drop database if exists "{name}" with (force)')
+
+
+# A small graph the serving tests share (one full_refresh, ~1 min): its home, the SHELFCAST_* settings it
+# ran with and the instance that recorded it. Re-enter `shelfcast_graph(home, instance, **env)` to run more.
+SERVING_GRAPH = {
+    "SYNTH_PRODUCTS": "12",
+    "SYNTH_STORES": "2",
+    "SYNTH_DAYS": "240",
+    "HORIZON": "7",
+    "FRESHNESS_MAX_AGE_DAYS": "100000",
+}
+
+
+@dataclass
+class ServedGraph:
+    home: Path
+    env: dict[str, str]
+    instance: dg.DagsterInstance
+    result: dg.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="session")
+def served_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedGraph]:
+    home = tmp_path_factory.mktemp("serving")
+    with dg.DagsterInstance.ephemeral() as instance:
+        with shelfcast_graph(home, instance, **SERVING_GRAPH) as g:
+            result = g.run_history()
+            assert result.success
+        yield ServedGraph(home, dict(SERVING_GRAPH), instance, result)
