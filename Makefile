@@ -80,6 +80,7 @@ bench: manifest bench-venv
 	$(BIN)/python bench/scale_bench.py --sizes 1k,10k
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py
 	$(BIN)/python bench/orchestration_bench.py
+	$(BIN)/python bench/serving_bench.py
 
 bench-quick: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/drift_bench.py --quick
@@ -87,6 +88,7 @@ bench-quick: manifest bench-venv
 	$(BIN)/python bench/scale_bench.py --quick
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py --quick
 	$(BIN)/python bench/orchestration_bench.py --quick
+	$(BIN)/python bench/serving_bench.py --quick
 
 clean:
 	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs

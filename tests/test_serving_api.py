@@ -138,6 +138,8 @@ BAD = [
     ({"scenarios": [{"product_id": "P0001"}]}, 422, "give store_id"),
     (scenario(target_date="2031-01-01", price=2.0), 422, "not a forecast period"),
     (scenario(price=-1.5), 422, "greater than 0"),
+    (scenario(price=0.001), 422, "price grid"),
+    (scenario(price_change_pct=-100), 422, "greater than -100"),
     (scenario(price=1.0, colour="red"), 422, "colour"),
     (scenario(price=1.0, price_change_pct=-5), 422, "not both"),
     ({"scenarios": []}, 422, "scenarios"),

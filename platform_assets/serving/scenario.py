@@ -72,7 +72,11 @@ def resolve_series(bundle: LoadedBundle, plans: Iterable[SeriesPlan]) -> list[tu
 
 
 def _on_grid(price: float, factor: int | None) -> float:
-    return price if factor is None else round(price * factor) / factor
+    """`price` on the feed's price grid; a positive price must stay positive there."""
+    placed = price if factor is None else round(price * factor) / factor
+    if placed <= 0:
+        raise InvalidRequest(f"price {price} is 0 on the feed's price grid (steps of {1 / (factor or 1)})")
+    return placed
 
 
 def _check_change(bundle: LoadedBundle, change: Change) -> None:
@@ -192,7 +196,7 @@ def compare(
         .join(_plan_columns(future.join(wanted, on=KEYS, how="semi"), factor, ""),
               on=[*KEYS, "target_date"], how="left")
     )  # fmt: skip
-    order = pl.DataFrame({"_order": range(len(keys))}).with_columns(wanted)
+    order = wanted.with_row_index("_order")  # the request's order
     return rows.join(order, on=KEYS).sort("_order", "horizon").drop("_order")
 
 
