@@ -18,10 +18,11 @@ from platform_assets.features.build import FeatureConfig, lookback_start
 from platform_assets.storage.warehouse import Warehouse
 
 # Per series and per category over the whole history: the range of prices and promotions the model
-# has seen, which a what-if scenario is compared with. `cut_without_promo_share`: of the periods without
-# a promotion, the share priced over 10% below the price `{lag}` periods before (the horizon: what the
-# features' `price_change_vs_anchor` compares with); in feeds that cut prices only with promotions it is
-# near zero, and a scenario doing it anyway is outside what the model learnt.
+# has seen, which a what-if scenario is compared with (averages cast: Postgres's are numeric).
+# `cut_without_promo_share`: of the periods without a promotion, the share priced over 10% below the
+# price `{lag}` periods before (the horizon: what the features' `price_change_vs_anchor` compares
+# with); in feeds that cut prices only with promotions it is near zero, and a scenario doing it
+# anyway is outside what the model learnt.
 PROFILE_SQL = """
 with history as (
     select s.product_id, s.store_id, coalesce(p.category, 'unknown') as category, s.price, s.on_promo,
@@ -39,10 +40,11 @@ select {keys},
     percentile_cont(0.5) within group (order by price) as price_p50,
     percentile_cont(0.95) within group (order by price) as price_p95,
     max(price) as price_max,
-    avg(case when on_promo then 1.0 else 0.0 end) as promo_share,
-    avg(case when not on_promo then (case when cut then 1.0 else 0.0 end) end) as cut_without_promo_share,
-    avg(units_sold) as units_mean,
-    avg(case when units_sold = 0 then 1.0 else 0.0 end) as zero_share
+    cast(avg(case when on_promo then 1.0 else 0.0 end) as double precision) as promo_share,
+    cast(avg(case when not on_promo then (case when cut then 1.0 else 0.0 end) end) as double precision)
+        as cut_without_promo_share,
+    cast(avg(units_sold) as double precision) as units_mean,
+    cast(avg(case when units_sold = 0 then 1.0 else 0.0 end) as double precision) as zero_share
 from history
 group by {ordinals}
 order by {ordinals}
