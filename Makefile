@@ -17,7 +17,7 @@ else
 INSTANCE_TEMPLATE := deploy/dagster-local.yaml
 endif
 
-.PHONY: install manifest instance demo drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
+.PHONY: install manifest instance demo serve drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on this machine) Python never caches .pyc, so
 # every run, step and dbt call recompiled what it imported (drift_scores: ~6 s of its ~18 s at 1k series).
@@ -38,6 +38,12 @@ instance: install
 
 demo: manifest instance
 	$(BIN)/python -m platform_assets.cli.demo
+
+# The HTTP API over the newest serving bundle (`make demo` publishes one). The first run creates an
+# admin API key and prints it once, on the last line before the server starts: only its hash is kept.
+serve: install
+	$(BIN)/shelfcast keys create --name local --scope admin --if-none
+	$(BIN)/shelfcast serve
 
 # The monitoring loop on its own home (fresh each time): clean history, drifted periods, drift check,
 # retrain sensor, retrain, promotion gate. `make dev SHELFCAST_HOME=data/drift-demo` shows it after.
@@ -74,6 +80,7 @@ bench: manifest bench-venv
 	$(BIN)/python bench/scale_bench.py --sizes 1k,10k
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py
 	$(BIN)/python bench/orchestration_bench.py
+	$(BIN)/python bench/serving_bench.py
 
 bench-quick: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/drift_bench.py --quick
@@ -81,6 +88,7 @@ bench-quick: manifest bench-venv
 	$(BIN)/python bench/scale_bench.py --quick
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py --quick
 	$(BIN)/python bench/orchestration_bench.py --quick
+	$(BIN)/python bench/serving_bench.py --quick
 
 clean:
 	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs

@@ -3,8 +3,10 @@
 import os
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 
+from tests.support.graph import SMALL_GRAPH, ServedGraph, shelfcast_graph
 from tests.support.postgres import PG_URL, drop_databases
 
 
@@ -26,3 +28,14 @@ def pg_dsn() -> Iterator[str]:
         yield dsn
     finally:
         drop_databases(created)
+
+
+@pytest.fixture(scope="session")
+def served_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedGraph]:
+    """A small graph the serving tests share (one full_refresh): its home, settings and instance."""
+    home = tmp_path_factory.mktemp("serving")
+    with dg.DagsterInstance.ephemeral() as instance:
+        with shelfcast_graph(home, instance, **SMALL_GRAPH) as g:
+            result = g.run_history()
+            assert result.success
+        yield ServedGraph(home, dict(SMALL_GRAPH), instance, result)

@@ -6,7 +6,13 @@ from typing import get_args
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.config.sections import SECTIONS, ForecastSettings, IngestSettings, MonitoringSettings
+from platform_assets.config.sections import (
+    SECTIONS,
+    ForecastSettings,
+    IngestSettings,
+    MonitoringSettings,
+    ServingSettings,
+)
 from platform_assets.config.settings import PREFIX, Settings, landing_path
 from platform_assets.feeds import Feed, make_feed
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
@@ -23,6 +29,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
     ingest: IngestSettings = IngestSettings()
     forecasting: ForecastSettings = ForecastSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    serving: ServingSettings = ServingSettings()
 
     @property
     def home_path(self) -> Path:

@@ -113,8 +113,28 @@ class MonitoringSettings(dg.Config):
     )
 
 
+class ServingSettings(dg.Config):
+    """The serving bundle and the HTTP API (`shelfcast serve`)."""
+
+    serve_host: str = Field("127.0.0.1", description="`shelfcast serve`: the address the API listens on")
+    serve_port: int = Field(8000, description="`shelfcast serve`: the API's port")
+    serve_bundles_kept: int = Field(
+        3,
+        description="serving bundles kept under `$SHELFCAST_HOME/serving` (the current one is never pruned)",
+    )
+    serve_reload_seconds: float = Field(
+        2.0, description="how often the API looks for a new current bundle (swapped in without a restart)"
+    )
+    serve_rate_limit: float = Field(
+        50.0, description="requests per second one API key may make on average (`0`: no limit); then 429"
+    )
+    serve_rate_burst: int = Field(100, description="requests one API key may make at once above that rate")
+    serve_whatif_max_series: int = Field(50, description="series one `POST /v1/what-if` may change")
+
+
 SECTIONS: dict[str, type[dg.Config]] = {
     "ingest": IngestSettings,
     "forecasting": ForecastSettings,
     "monitoring": MonitoringSettings,
+    "serving": ServingSettings,
 }

@@ -4,7 +4,9 @@ from datetime import date
 
 import dagster as dg
 
-FORECAST_SERVING = ["forecasts", "forecasts_latest"]
+FORECAST_SERVING = ["forecasts", "forecasts_latest", "serving_bundle"]
+# Partitioned by day, with a job of their own (defs/serving.py): a job's assets share one partitioning.
+OWN_JOB = dg.AssetSelection.assets("served_requests")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -16,17 +18,21 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
 
 full_refresh = dg.define_asset_job(
     "full_refresh",
-    selection=dg.AssetSelection.all(),
-    description="Everything, raw feeds to forecasts (what `make demo` runs over the feed's history).",
+    selection=dg.AssetSelection.all() - OWN_JOB,
+    description="Everything, raw feeds to the serving bundle (what `make demo` runs over the feed's "
+    "history).",
     executor_def=dg.in_process_executor,
 )
 
 daily_refresh = dg.define_asset_job(
     "daily_refresh",
-    selection=dg.AssetSelection.groups("ingest", "warehouse", "features", "monitoring")
-    | dg.AssetSelection.assets(*FORECAST_SERVING),
+    selection=(
+        dg.AssetSelection.groups("ingest", "warehouse", "features", "monitoring")
+        | dg.AssetSelection.assets(*FORECAST_SERVING)
+    )
+    - OWN_JOB,
     description="Re-ingest the current month, rebuild the warehouse and features, measure drift, "
-    "forecast with the current champion (no training).",
+    "forecast with the current champion (no training) and publish the serving bundle.",
     executor_def=dg.in_process_executor,
 )
 
@@ -34,8 +40,9 @@ daily_refresh = dg.define_asset_job(
 # (definitions.py): in-process locally, one pod per step on Kubernetes.
 retrain = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.groups("features", "ml"),
-    description="Features -> train a challenger -> promotion gate -> forecasts from the champion.",
+    selection=dg.AssetSelection.groups("features", "ml") | dg.AssetSelection.assets("serving_bundle"),
+    description="Features -> train a challenger -> promotion gate -> forecasts from the champion -> the "
+    "serving bundle.",
 )
 
 

@@ -77,3 +77,14 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> l
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey(asset)
     ]
+
+
+@dataclass
+class ServedGraph:
+    """A finished graph run the serving tests read: its home, the SHELFCAST_* settings it ran with and
+    the instance that recorded it (re-enter `shelfcast_graph(home, instance, **env)` to run more)."""
+
+    home: Path
+    env: dict[str, str]
+    instance: dg.DagsterInstance
+    result: dg.ExecuteInProcessResult

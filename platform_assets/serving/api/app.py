@@ -1,0 +1,42 @@
+"""The FastAPI application: routes, problem+json errors, the request recorder, and the services'
+lifetime (started with the app, stopped after the last response)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from platform_assets.serving.api import forecasts, ops, problems, whatif
+from platform_assets.serving.api.middleware import RequestRecorder
+from platform_assets.serving.api.services import Services
+from platform_assets.serving.settings import ApiConfig, api_config
+
+DESCRIPTION = """Forecasts and what-if scenarios from the current shelfcast serving bundle.
+
+Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY` (`shelfcast keys create`).
+Scopes: `read` (forecasts, champion) < `what-if` < `admin`. Errors are application/problem+json."""
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    shared = Services.build(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        shared.start()
+        try:
+            yield
+        finally:
+            shared.stop()
+
+    app = FastAPI(title="shelfcast", description=DESCRIPTION, version="1", lifespan=lifespan)
+    app.state.services = shared
+    problems.install(app)
+    for module in (forecasts, whatif, ops):
+        app.include_router(module.router)
+    app.add_middleware(RequestRecorder, services=shared)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for `SHELFCAST_HOME` and the `SHELFCAST_SERVE_*` variables (uvicorn's factory)."""
+    return create_app(api_config())

@@ -1,0 +1,54 @@
+"""Route guards: the API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`), its scope, then its
+rate limit. The key id, never the key, is kept for the request log."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from platform_assets.serving.api.problems import Forbidden, RateLimited, Unauthorized
+from platform_assets.serving.api.services import services
+from platform_assets.serving.keys import ApiKey
+
+
+def _presented(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def require(scope: str):
+    """A guard admitting keys of `scope` or a wider one (`ReadKey`, `WhatIfKey`)."""
+
+    def guard(request: Request) -> ApiKey:
+        shared = services(request)
+        presented = _presented(request)
+        if presented is None:
+            raise Unauthorized(
+                "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY` "
+                "(create one with `shelfcast keys create --name NAME --scope read`)"
+            )
+        key = shared.ring.authenticate(presented)
+        if key is None:
+            raise Unauthorized(
+                "the API key is unknown, revoked or mistyped: check it with `shelfcast keys list`"
+            )
+        request.state.key_id = key.key_id
+        if not key.allows(scope):
+            raise Forbidden(f"key {key.key_id} has scope {key.scope!r}; this route needs {scope!r} or wider")
+        wait = shared.limiter.take(key.key_id)
+        if wait is not None:
+            raise RateLimited(
+                f"key {key.key_id} is over {shared.limiter.rate:g} requests/s (burst "
+                f"{shared.limiter.burst}): retry in {wait} s",
+                wait,
+            )
+        return key
+
+    return guard
+
+
+ReadKey = Annotated[ApiKey, Depends(require("read"))]
+WhatIfKey = Annotated[ApiKey, Depends(require("what-if"))]

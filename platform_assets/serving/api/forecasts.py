@@ -1,0 +1,65 @@
+"""GET /v1/forecasts: the stored forecasts, JSON (default) or CSV (`Accept: text/csv`)."""
+
+import json
+from datetime import date
+from typing import Annotated
+
+import polars as pl
+from fastapi import APIRouter, Query, Request, Response
+
+from platform_assets.serving.api.auth import ReadKey
+from platform_assets.serving.api.models import ForecastsResponse
+from platform_assets.serving.api.services import bundle_for
+from platform_assets.serving.errors import InvalidRequest
+from platform_assets.serving.lookup import Query as Lookup
+from platform_assets.serving.lookup import select_forecasts
+
+router = APIRouter(tags=["forecasts"])
+PARAMETERS = {"product_id", "store_id", "category", "from", "to", "limit", "cursor"}
+MAX_LIMIT = 10_000
+
+
+def _unknown_parameters(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - PARAMETERS)
+    if unknown:
+        raise InvalidRequest(f"unknown parameter(s) {unknown}: expected {sorted(PARAMETERS)}")
+
+
+@router.get(
+    "/v1/forecasts",
+    response_model=ForecastsResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="p10/p50/p90 per target date, by product (and store), or by category / store in pages",
+)
+def get_forecasts(
+    request: Request,
+    _key: ReadKey,
+    product_id: str | None = None,
+    store_id: str | None = None,
+    category: str | None = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="first target date (inclusive)")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="last target date (inclusive)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = 1000,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Response:
+    _unknown_parameters(request)
+    bundle = bundle_for(request)
+    lookup = Lookup(product_id, store_id, category, date_from, date_to, limit, cursor)
+    page, next_cursor = select_forecasts(bundle, lookup)
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+    if "text/csv" in request.headers.get("accept", ""):
+        served = page.with_columns(
+            pl.lit(bundle.model_version).alias("model_version"), pl.lit(bundle.generation).alias("generation")
+        )
+        return Response(served.write_csv(), media_type="text/csv", headers=headers)
+    head = {
+        "generation": bundle.generation,
+        "model_version": bundle.model_version,
+        "count": page.height,
+        "next_cursor": next_cursor,
+    }
+    # Rows serialised by polars, the envelope by json: no per-row Python objects on the hot path.
+    body = json.dumps(head)[:-1] + ', "forecasts": ' + page.write_json() + "}"
+    return Response(body, media_type="application/json", headers=headers)

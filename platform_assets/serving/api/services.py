@@ -1,0 +1,67 @@
+"""What the routes share in one API process: the bundle store, key ring, rate limiter, request log
+and metrics, started and stopped with the app (a SIGTERM stops uvicorn gracefully, which stops these
+last: the request log is written out after the last response)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+
+from platform_assets.serving.api.metrics import Metrics
+from platform_assets.serving.api.store import BundleStore
+from platform_assets.serving.keys import KeyRing, KeyStore
+from platform_assets.serving.layout import keys_path, requests_path, serving_root
+from platform_assets.serving.loaded import LoadedBundle
+from platform_assets.serving.ratelimit import RateLimiter
+from platform_assets.serving.requestlog import RequestLog
+from platform_assets.serving.settings import ApiConfig
+
+
+@dataclass
+class Services:
+    config: ApiConfig
+    store: BundleStore
+    ring: KeyRing
+    limiter: RateLimiter
+    log: RequestLog
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, config: ApiConfig) -> "Services":
+        serving = config.serving
+        metrics = Metrics()
+
+        def swapped(bundle: LoadedBundle) -> None:
+            created = datetime.fromisoformat(bundle.manifest["created_at"]).timestamp()
+            metrics.served(bundle.generation, bundle.model_version, created)
+            metrics.swaps.inc()
+
+        log = RequestLog(requests_path(config.home))
+        metrics.log_pending.set_function(log.pending)
+        return cls(
+            config=config,
+            store=BundleStore(serving_root(config.home), serving.serve_reload_seconds, on_swap=swapped),
+            ring=KeyRing(KeyStore(keys_path(config.home)), serving.serve_reload_seconds),
+            limiter=RateLimiter(serving.serve_rate_limit, serving.serve_rate_burst),
+            log=log,
+            metrics=metrics,
+        )
+
+    def start(self) -> None:
+        self.log.start()
+        self.store.start()
+
+    def stop(self) -> None:
+        self.store.stop()
+        self.log.close()
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def bundle_for(request: Request) -> LoadedBundle:
+    """The bundle this request uses from start to end (recorded for its request log row)."""
+    bundle = services(request).store.require()
+    request.state.bundle = bundle
+    return bundle

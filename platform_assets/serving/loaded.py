@@ -1,0 +1,89 @@
+"""A bundle loaded for serving: its frames in memory with the indexes lookups use, the champion
+rebuilt from JSON and the feature settings. Read-only once built, so any number of requests share it,
+and a request keeps the one it started with while the API swaps in the next (api/store.py)."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS
+from platform_assets.features.config import FeatureConfig
+from platform_assets.modeling.combination import Combination
+from platform_assets.serving.bundle import read_bundle
+from platform_assets.serving.codec import combination_from_json
+from platform_assets.serving.rebuild import FeatureInputs
+from platform_assets.serving.snapshot import FORMAT_VERSION, feature_inputs
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    generation: str
+    manifest: dict
+    model: Combination
+    inputs: FeatureInputs
+    forecasts: pl.DataFrame  # sorted by series and horizon
+    inference: pl.DataFrame  # the future feature rows of every series
+    history: pl.DataFrame  # the newest actuals (origin features)
+    series_profile: pl.DataFrame
+    category_profile: pl.DataFrame
+    feature_profile: pl.DataFrame
+    dates: tuple[date, ...]  # the target dates, horizon 1..H
+    product_rows: dict[str, tuple[int, int]]  # product_id -> (offset, rows) in `forecasts`
+    categories: frozenset[str]
+    stores: frozenset[str]
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest["champion"]["version"]
+
+    @property
+    def what_if(self) -> dict:
+        return self.manifest["what_if"]
+
+    def product_forecasts(self, product_id: str) -> pl.DataFrame:
+        offset, rows = self.product_rows.get(product_id, (0, 0))
+        return self.forecasts.slice(offset, rows)
+
+    def series_of(self, product_id: str) -> list[str]:
+        """The stores `product_id` is forecast in."""
+        return self.product_forecasts(product_id)["store_id"].unique(maintain_order=True).to_list()
+
+
+def _product_index(forecasts: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    spans = (
+        forecasts.with_row_index("_row")
+        .group_by("product_id", maintain_order=True)
+        .agg(pl.col("_row").first().alias("offset"), pl.len().alias("rows"))
+    )
+    return {p: (int(o), int(n)) for p, o, n in spans.iter_rows()}
+
+
+def load_bundle(root: Path, generation: str) -> LoadedBundle:
+    content = read_bundle(root, generation)
+    frames, manifest = content.frames, content.manifest
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"bundle format {manifest.get('format_version')}, this API reads {FORMAT_VERSION}: "
+            "materialize serving_bundle again"
+        )
+    features = manifest["features"]
+    cfg = FeatureConfig(target=features["target"], horizon=features["horizon"], freq=features["freq"])
+    forecasts = frames["forecasts"].sort([*KEYS, "horizon"])
+    return LoadedBundle(
+        generation=generation,
+        manifest=manifest,
+        model=combination_from_json(content.model),
+        inputs=feature_inputs(frames, features["factors"], cfg),
+        forecasts=forecasts,
+        inference=frames["inference"],
+        history=frames["history"],
+        series_profile=frames["series_profile"],
+        category_profile=frames["category_profile"],
+        feature_profile=frames["feature_profile"],
+        dates=tuple(date.fromisoformat(d) for d in features["target_dates"]),
+        product_rows=_product_index(forecasts),
+        categories=frozenset(forecasts["category"].drop_nulls().unique().to_list()),
+        stores=frozenset(forecasts["store_id"].unique().to_list()),
+    )

@@ -1,0 +1,268 @@
+"""What-if scenarios: planned price and promotion changes for a few series, scored by the champion on
+future feature rows rebuilt by the features layer's own code (rebuild.py) and forecast by the batch
+path's own `make_forecasts` (eligibility, origin features, intervals, ordering). A request is one joint
+plan: every change in it applies at once, so series of one peer group see each other's changes.
+
+Baseline = the stored forecast. A series the batch forecast by the fallback (too little history) keeps
+it: the fallback does not read prices or promotions, which a warning says."""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
+from platform_assets.serving.loaded import LoadedBundle
+from platform_assets.serving.rebuild import rebuild_future
+
+BAND = ["p10", "p50", "p90"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change of one target date (None: every date of the horizon); unset fields keep the plan."""
+
+    target_date: date | None = None
+    price: float | None = None
+    price_change_pct: float | None = None
+    on_promo: bool | None = None
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    product_id: str
+    store_id: str | None = None
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """Per requested series and target date: the plan and band of the baseline and of the scenario."""
+
+    rows: pl.DataFrame
+    warnings: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    outliers: list[str] = field(default_factory=list)
+
+
+def resolve_series(bundle: LoadedBundle, plans: Iterable[SeriesPlan]) -> list[tuple[str, str]]:
+    """Each plan's (product_id, store_id), refusing unknown, ambiguous and repeated series."""
+    keys = []
+    for plan in plans:
+        stores = bundle.series_of(plan.product_id)
+        if not stores:
+            raise UnknownSeries(
+                f"product {plan.product_id!r} has no forecast in bundle {bundle.generation}: check the id, "
+                "or whether it sold recently (only active series are forecast)"
+            )
+        if plan.store_id is None and len(stores) > 1:
+            raise InvalidRequest(f"product {plan.product_id!r} sells in stores {stores}: give store_id")
+        store = plan.store_id or stores[0]
+        if store not in stores:
+            raise UnknownSeries(
+                f"product {plan.product_id!r} has no forecast in store {store!r}: see {stores}"
+            )
+        if (plan.product_id, store) in keys:
+            raise InvalidRequest(f"series ({plan.product_id}, {store}) is listed twice: merge its changes")
+        keys.append((plan.product_id, store))
+    return keys
+
+
+def _on_grid(price: float, factor: int | None) -> float:
+    """`price` on the feed's price grid; a positive price must stay positive there."""
+    placed = price if factor is None else round(price * factor) / factor
+    if placed <= 0:
+        raise InvalidRequest(f"price {price} is 0 on the feed's price grid (steps of {1 / (factor or 1)})")
+    return placed
+
+
+def _check_change(bundle: LoadedBundle, change: Change) -> None:
+    if change.target_date is not None and change.target_date not in bundle.dates:
+        first, last = bundle.dates[0], bundle.dates[-1]
+        raise InvalidRequest(
+            f"target_date {change.target_date} is not a forecast period of this bundle: it forecasts "
+            f"{len(bundle.dates)} periods, {first} to {last}"
+        )
+    if change.price is not None and change.price_change_pct is not None:
+        raise InvalidRequest("give price or price_change_pct in one change, not both")
+    moves_price = change.price is not None or change.price_change_pct is not None
+    if moves_price and bundle.inputs.cfg.target == "price":
+        raise InvalidRequest("this model forecasts prices (SHELFCAST_TARGET=price): plan promotions only")
+    if change.price is not None and change.price <= 0:
+        raise InvalidRequest(f"price {change.price} must be positive")
+    if change.price_change_pct is not None and change.price_change_pct <= -100:
+        raise InvalidRequest(f"price_change_pct {change.price_change_pct} must be above -100")
+
+
+def changed_plan_rows(
+    bundle: LoadedBundle, keys: list[tuple[str, str]], plans: list[SeriesPlan]
+) -> pl.DataFrame:
+    """The plan rows (keys, period_date, price, on_promo) the changes rewrite, applied in order. A
+    field a change leaves unset keeps the bundle's plan (a null price: the last known one, as in the
+    batch); a relative change applies to the price in effect, and prices land on the feed's grid."""
+    factor = bundle.inputs.factors.get("price")
+    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    plan = {
+        (p, s, d): (price, promo)
+        for p, s, d, price, promo in bundle.inputs.plans.join(wanted, on=KEYS, how="semi")
+        .select(*KEYS, "period_date", "price", "on_promo")
+        .iter_rows()
+    }
+    effective = {
+        (p, s, d): float(price) if price is not None else None
+        for p, s, d, price in bundle.inference.join(wanted, on=KEYS, how="semi")
+        .select(*KEYS, "period_date", "price")
+        .iter_rows()
+    }
+    out: dict[tuple[str, str, date], list] = {}
+    for (product, store), series_plan in zip(keys, plans, strict=True):
+        for change in series_plan.changes:
+            _check_change(bundle, change)
+            for day in [change.target_date] if change.target_date else bundle.dates:
+                key = (product, store, day)
+                row = out.setdefault(key, list(plan.get(key, (None, None))))
+                if change.price is not None:
+                    row[0] = _on_grid(change.price, factor)
+                elif change.price_change_pct is not None:
+                    current = row[0] if row[0] is not None else effective.get(key)
+                    if current is None:
+                        raise InvalidRequest(f"{key}: no known price to change by a percentage; give price")
+                    row[0] = _on_grid(current * (1 + change.price_change_pct / 100), factor)
+                if change.on_promo is not None:
+                    row[1] = change.on_promo
+    rows = [(*key, price, promo) for key, (price, promo) in out.items()]
+    schema = {
+        **dict.fromkeys(KEYS, pl.String),
+        "period_date": pl.Date,
+        "price": pl.Float64,
+        "on_promo": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def with_changes(plans: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
+    """The bundle's plans with the changed rows replaced or added."""
+    kept = plans.join(changed, on=[*KEYS, "period_date"], how="anti")
+    return pl.concat([kept, changed], how="diagonal_relaxed").select(plans.columns).sort(ORDER)
+
+
+def score(
+    bundle: LoadedBundle, plans: pl.DataFrame, keys: list[tuple[str, str]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The batch path over the requested series' peer groups with `plans`: their future feature rows,
+    and the requested series' forecasts (keys, target_date, horizon, p10, p50, p90, method)."""
+    inputs = bundle.inputs
+    groups = {(inputs.category(product), store) for product, store in keys}
+    future = rebuild_future(inputs, plans, groups)
+    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    series = inputs.series.join(wanted, on=KEYS, how="semi")
+    history = bundle.history.join(wanted, on=KEYS, how="semi")
+    return future, make_forecasts(bundle.model, future, series, history=history)
+
+
+def _plan_columns(future: pl.DataFrame, factor: int | None, suffix: str) -> pl.DataFrame:
+    """Keys, date, price and promotion of future feature rows; prices (Float32 in the features) back on
+    the feed's grid, whose factors are powers of ten."""
+    price = pl.col("price").cast(pl.Float64)
+    price = price if factor is None else price.round(round(math.log10(factor)))
+    return future.select(
+        *KEYS, pl.col("period_date").alias("target_date"), price.alias(f"price{suffix}"),
+        pl.col("on_promo").alias(f"on_promo{suffix}"),
+    )  # fmt: skip
+
+
+def compare(
+    bundle: LoadedBundle, keys: list[tuple[str, str]], future: pl.DataFrame, scored: pl.DataFrame
+) -> pl.DataFrame:
+    """Per requested series and date: baseline (the stored forecast) and scenario plans and bands. A
+    series the batch forecast by the fallback keeps its stored band in the scenario."""
+    factor = bundle.inputs.factors.get("price")
+    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    baseline = bundle.forecasts.join(wanted, on=KEYS, how="semi").select(
+        *KEYS, "target_date", "horizon", "method", *[pl.col(c).alias(f"{c}_baseline") for c in BAND]
+    )
+    scenario = scored.select(*KEYS, "horizon", *BAND)
+    rows = (
+        baseline.join(scenario, on=[*KEYS, "horizon"], how="left")
+        .with_columns(
+            pl.when(pl.col("method") == "model").then(pl.col(c)).otherwise(pl.col(f"{c}_baseline")).alias(c)
+            for c in BAND
+        )
+        .join(_plan_columns(bundle.inference.join(wanted, on=KEYS, how="semi"), factor, "_baseline"),
+              on=[*KEYS, "target_date"], how="left")
+        .join(_plan_columns(future.join(wanted, on=KEYS, how="semi"), factor, ""),
+              on=[*KEYS, "target_date"], how="left")
+    )  # fmt: skip
+    order = wanted.with_row_index("_order")  # the request's order
+    return rows.join(order, on=KEYS).sort("_order", "horizon").drop("_order")
+
+
+# A price this far below the plan, without a promotion, is a cut; rare when under this share of the
+# category's periods without a promotion had one (sources.py: cut_without_promo_share).
+CUT, RARE = 0.1, 0.05
+# Where a scenario leaves what the model has seen of a series: (kind, test, message).
+OUTLIERS = (
+    ("price_below_history", lambda r: r["price"] is not None and r["price_min"] is not None
+     and r["price"] < r["price_min"], "prices below any in its history (lowest {price_min})"),
+    ("price_above_history", lambda r: r["price"] is not None and r["price_max"] is not None
+     and r["price"] > r["price_max"], "prices above any in its history (highest {price_max})"),
+    ("promo_never_seen", lambda r: bool(r["on_promo"]) and r["promo_share"] == 0,
+     "a promotion, and it was never on promotion in its history"),
+    ("price_cut_without_promo", lambda r: r["price"] is not None and not r["on_promo"]
+     and r["plan_price"] is not None and r["price"] < (1 - CUT) * r["plan_price"]
+     and (r["cut_without_promo_share"] or 0) < RARE,
+     "price cuts without a promotion, which only {cut_without_promo_share:.1%} of its category's "
+     "periods without a promotion had (its cuts came with promotions)"),
+)  # fmt: skip
+
+
+def _checked_rows(bundle: LoadedBundle, changed: pl.DataFrame) -> pl.DataFrame:
+    """The changed plan rows with what OUTLIERS compares them with."""
+    series = bundle.series_profile.select(*KEYS, "price_min", "price_max", "promo_share")
+    category = bundle.category_profile.select("category", "cut_without_promo_share")
+    plan = bundle.inference.select(*KEYS, "period_date", pl.col("price").cast(pl.Float64).alias("plan_price"))
+    return (
+        changed.join(series, on=KEYS, how="left")
+        .join(plan, on=[*KEYS, "period_date"], how="left")
+        .join(bundle.inputs.series.select(*KEYS, "category"), on=KEYS, how="left")
+        .join(category, on="category", how="left")
+    )
+
+
+def _warnings(bundle: LoadedBundle, rows: pl.DataFrame, changed: pl.DataFrame) -> Outcome:
+    """One warning per series and kind of outlier (each changed row counts for /metrics), and for a
+    series whose forecast the scenario cannot move."""
+    outcome = Outcome(rows)
+    found: dict[tuple[str, str, str], list[dict]] = {}
+    for row in _checked_rows(bundle, changed).iter_rows(named=True):
+        for kind, test, _ in OUTLIERS:
+            if test(row):
+                outcome.outliers.append(kind)
+                found.setdefault((row["product_id"], row["store_id"], kind), []).append(row)
+    messages = {kind: message for kind, _, message in OUTLIERS}
+    for (product, store, kind), hits in found.items():
+        days = ", ".join(str(r["period_date"]) for r in hits)
+        text = messages[kind].format(**hits[0])
+        outcome.warnings.setdefault((product, store), []).append(f"{days}: {text}: the model extrapolates")
+    for product, store in rows.filter(pl.col("method") != "model").select(KEYS).unique().iter_rows():
+        outcome.warnings.setdefault((product, store), []).append(
+            "forecast by the fallback (too little history for the model): price and promotion changes "
+            "do not move it"
+        )
+    return outcome
+
+
+def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
+    """Baseline and scenario of every series in `plans`, all changes applied at once."""
+    if not bundle.what_if["available"]:
+        raise WhatIfUnavailable(
+            f"bundle {bundle.generation} cannot rebuild its feature rows exactly "
+            f"({bundle.what_if['reason']}); forecast lookups still work"
+        )
+    keys = resolve_series(bundle, plans)
+    changed = changed_plan_rows(bundle, keys, plans)
+    future, scored = score(bundle, with_changes(bundle.inputs.plans, changed), keys)
+    return _warnings(bundle, compare(bundle, keys, future, scored), changed)

@@ -1,0 +1,112 @@
+"""A serving bundle's content from what the warehouse holds (sources.py), the champion and its
+evidence: the newest forecasts with each series' category; the inputs of a future-rows rebuild
+(rebuild.py) and the newest actuals the origin features read; per-series, per-category and per-feature
+reference profiles; a manifest saying what the bundle is and whether a what-if reproduces the batch."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.features.config import FeatureConfig
+from platform_assets.modeling.combination import Combination
+from platform_assets.serving.bundle import BundleContent
+from platform_assets.serving.champion import Champion
+from platform_assets.serving.codec import combination_to_json
+from platform_assets.serving.profile import feature_profile
+from platform_assets.serving.rebuild import FeatureInputs, rebuild_future
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    """Whether rebuilding every future row from the bundle gives `inference_features` to the bit."""
+
+    exact: bool
+    reason: str
+
+
+def feature_inputs(frames: dict[str, pl.DataFrame], factors: dict, cfg: FeatureConfig) -> FeatureInputs:
+    return FeatureInputs(
+        sales=frames["sales"],
+        carry=frames["carry"],
+        plans=frames["plans"],
+        products=frames["products"],
+        series=frames["series"],
+        factors=factors,
+        cfg=cfg,
+        first_future=frames["inference"]["period_date"].min(),
+    )
+
+
+def check_rebuild(inputs: FeatureInputs, inference: pl.DataFrame) -> Check:
+    if any(f is None for f in inputs.factors.values()):
+        return Check(False, f"prices or the target are not on an exact grid (factors {inputs.factors})")
+    rebuilt = rebuild_future(inputs).sort(ORDER)
+    expected = inference.sort(ORDER)
+    if rebuilt.height != expected.height or set(rebuilt.columns) != set(expected.columns):
+        return Check(False, f"rebuilt {rebuilt.shape} future rows, inference_features has {expected.shape}")
+    differing = [c for c in expected.columns if not rebuilt[c].cast(expected.schema[c]).equals(expected[c])]
+    if differing:
+        return Check(False, f"rebuilt future rows differ from inference_features in {differing}")
+    return Check(True, "rebuilt future rows equal inference_features")
+
+
+def served_forecasts(forecasts: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+    """forecasts_latest with each series' category (lookups filter by it), sorted by series and step."""
+    category = series.select(*KEYS, "category")
+    return forecasts.join(category, on=KEYS, how="left").sort([*KEYS, "horizon"])
+
+
+def make_bundle(
+    frames: dict[str, pl.DataFrame],
+    profiles: dict[str, pl.DataFrame],
+    model: Combination,
+    champion: Champion,
+    factors: dict[str, int | None],
+    cfg: FeatureConfig,
+    generation: str,
+    created_at: datetime,
+) -> tuple[BundleContent, Check]:
+    forecasts = frames["forecasts"]
+    if forecasts.is_empty():
+        raise ValueError("marts.forecasts_latest is empty: materialize forecasts first")
+    made_by = forecasts["model_version"].unique().to_list()
+    if made_by != [champion.version]:
+        raise ValueError(
+            f"forecasts_latest was made by model version(s) {made_by}, the champion is "
+            f"v{champion.version}: materialize forecasts again before the bundle"
+        )
+    inputs = feature_inputs(frames, factors, cfg)
+    check = check_rebuild(inputs, frames["inference"])
+    reference = profiles["reference"]
+    lgbm = model.forecaster
+    numeric = [n for n in lgbm.feature_names if n in reference.columns and n not in lgbm.categorical_names]
+    content = {
+        **frames,
+        "forecasts": served_forecasts(forecasts, frames["series"]),
+        "series_profile": profiles["series_profile"],
+        "category_profile": profiles["category_profile"],
+        "feature_profile": feature_profile(reference, numeric),
+    }
+    dates = sorted(forecasts["target_date"].unique().to_list())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "generation": generation,
+        "created_at": created_at.isoformat(),
+        "forecast_generation_id": forecasts["generation_id"][0],
+        "forecasts_generated_at": forecasts["generated_at"].min().isoformat(),
+        "champion": champion.as_json(),
+        "features": {
+            "target": cfg.target,
+            "horizon": cfg.horizon,
+            "freq": cfg.freq,
+            "factors": factors,
+            "target_dates": [d.isoformat() for d in dates],
+        },
+        "series": {"known": frames["series"].height, "forecast": forecasts.select(KEYS).n_unique()},
+        "what_if": {"available": check.exact, "reason": check.reason},
+    }
+    return BundleContent(content, combination_to_json(model), manifest), check
