@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from platform_assets.config.api import ApiConfig
 from platform_assets.config.sections import ServingSettings
 from platform_assets.serving.api.app import create_app
 from platform_assets.serving.keys import KeyStore
 from platform_assets.serving.layout import keys_path, requests_path
 from platform_assets.serving.requestlog import read_requests
-from platform_assets.serving.settings import ApiConfig
 from tests.support.graph import ServedGraph, shelfcast_graph
 
 PROBLEM = "application/problem+json"

@@ -5,9 +5,9 @@ line, and only its hash is kept)."""
 import argparse
 import sys
 
+from platform_assets.config.api import api_config
 from platform_assets.serving.keys import SCOPES, KeyStore
 from platform_assets.serving.layout import keys_path
-from platform_assets.serving.settings import api_config
 
 # The app factory uvicorn imports in each worker process.
 APP_FACTORY = "platform_assets.serving.api.app:app_from_environment"

@@ -6,10 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from platform_assets.config.api import ApiConfig, api_config
 from platform_assets.serving.api import forecasts, ops, problems, whatif
 from platform_assets.serving.api.middleware import RequestRecorder
 from platform_assets.serving.api.services import Services
-from platform_assets.serving.settings import ApiConfig, api_config
 
 DESCRIPTION = """Forecasts and what-if scenarios from the current shelfcast serving bundle.
 

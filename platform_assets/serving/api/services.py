@@ -7,6 +7,7 @@ from datetime import datetime
 
 from fastapi import Request
 
+from platform_assets.config.api import ApiConfig
 from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
 from platform_assets.serving.keys import KeyRing, KeyStore
@@ -14,7 +15,6 @@ from platform_assets.serving.layout import keys_path, requests_path, serving_roo
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
 from platform_assets.serving.requestlog import RequestLog
-from platform_assets.serving.settings import ApiConfig
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The API process's settings: `SHELFCAST_HOME` and the serving section, from the same variables the
-graph reads (it runs outside Dagster, so the section is filled from the environment here)."""
+graph reads (the API runs outside Dagster, so the section's values are read here, not as EnvVars)."""
 
 import os
 from collections.abc import Mapping
