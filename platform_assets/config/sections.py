@@ -67,6 +67,13 @@ class ForecastSettings(dg.Config):
         "before the backtest (nested MLflow runs under the training run, search space and winner recorded); "
         "0 keeps the built-in defaults",
     )
+    stat_models: bool = Field(
+        False,
+        description="fit statistical candidates per demand segment (ETS, Theta; Croston, TSB, ADIDA, "
+        "IMAPA for intermittent series) beside LightGBM and let the backtest choose per segment; off by "
+        "default: on the data measured so far the choice never beat LightGBM alone and, on few origins, "
+        "can pick a candidate that loses on the later ones",
+    )
     max_fit_rows: int = Field(
         MAX_FIT_ROWS,
         description="rows one LightGBM fit may use: above it, every fit (backtest origins and final) takes a "

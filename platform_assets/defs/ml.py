@@ -57,6 +57,7 @@ def trained_model(
         target=fcfg.target,
         tune_trials=config.forecasting.tune_trials,
         max_fit_rows=config.forecasting.max_fit_rows or None,
+        stat_models=config.forecasting.stat_models,
     )
     narrow, frame, plan = training_rows(warehouse, cfg)
     result = train(frame, cfg, narrow=narrow, plan=plan)
