@@ -9,6 +9,7 @@ from platform_assets.definitions import defs
 from platform_assets.defs.orchestration import partition_range_tags
 from platform_assets.feeds.files.reading import first_line
 from platform_assets.runner.history import history_range
+from platform_assets.runner.recovery import release_abandoned_runs
 from platform_assets.runner.report import peak_memory, summarize
 
 
@@ -24,9 +25,12 @@ def main() -> int:
         print(f"shelfcast demo: {first_line(err)}", file=sys.stderr)
         return 1
     print(f"shelfcast demo: feed={config.ingest.feed}, months {start} .. {end}, home={config.home_path}")
+    instance = dg.DagsterInstance.get()
+    for line in release_abandoned_runs(instance):
+        print(f"shelfcast demo: {line}")
     began = time.monotonic()
     result = defs.resolve_job_def("full_refresh").execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         tags=partition_range_tags(start, end),
         raise_on_error=False,
     )
