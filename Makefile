@@ -37,7 +37,7 @@ instance: install
 	$(BIN)/python -m platform_assets.cli.setup_databases
 
 demo: manifest instance
-	$(BIN)/python -m platform_assets.cli.demo
+	DBT_USE_COLORS=false $(BIN)/python -m platform_assets.cli.demo
 
 # The HTTP API over the newest serving bundle (`make demo` publishes one). The first run creates an
 # admin API key and prints it once, on the last line before the server starts: only its hash is kept.

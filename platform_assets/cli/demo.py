@@ -12,6 +12,9 @@ from platform_assets.runner.history import history_range
 from platform_assets.runner.recovery import release_abandoned_runs
 from platform_assets.runner.report import peak_memory, summarize
 
+# Step starts, results and warnings on the console, not every DEBUG event (the UI keeps them all).
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def main() -> int:
     # Resolve EnvVar-backed fields the way a run would.
@@ -32,6 +35,7 @@ def main() -> int:
     result = defs.resolve_job_def("full_refresh").execute_in_process(
         instance=instance,
         tags=partition_range_tags(start, end),
+        run_config=QUIET,
         raise_on_error=False,
     )
     elapsed = time.monotonic() - began
