@@ -76,17 +76,23 @@ def evaluation_rows(
     return features, backtest, components
 
 
-def forecast_inputs(
-    warehouse: Warehouse, cfg: FeatureConfig
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(the future feature rows, the series with their activity, the newest actuals as far back as the
-    medium feature window and the statistical models' window): what `make_forecasts` reads."""
-    history = warehouse.query(
+def recent_history(warehouse: Warehouse, cfg: FeatureConfig) -> pl.DataFrame:
+    """The newest actuals (keys, period_date, y) as far back as the medium feature window and the
+    statistical models' window: the history forecasting (batch or what-if) reads."""
+    return warehouse.query(
         f"select product_id, store_id, period_date, y from {FEATURES}"
         f" where period_date >= (select max(period_date) from {FEATURES}) - cast(? as integer)"
         f" order by {ORDER_SQL}",
         [MAX_PERIOD_DAYS[base_freq(cfg.freq)] * history_periods(cfg.freq, cfg.windows[1])],
     )
+
+
+def forecast_inputs(
+    warehouse: Warehouse, cfg: FeatureConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(the future feature rows, the series with their activity, `recent_history`): what
+    `make_forecasts` reads."""
+    history = recent_history(warehouse, cfg)
     features = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
     series = warehouse.query("select * from marts.dim_series order by product_id, store_id")
     return features, series, history

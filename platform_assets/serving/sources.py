@@ -16,7 +16,7 @@ from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.incremental import lookback_start
 from platform_assets.features.store import CARRY_SQL
-from platform_assets.modeling.combination import history_periods
+from platform_assets.modeling.rows import recent_history
 from platform_assets.storage.warehouse import Warehouse
 
 # Per series and per category over the whole history: the range of prices and promotions the model
@@ -54,12 +54,6 @@ order by {ordinals}
 # (select list, its positions for group by / order by): both dialects group by position.
 SERIES_KEYS = ("product_id, store_id", "1, 2")
 CATEGORY_KEYS = ("category", "1")
-# The newest actuals the origin features read, as the forecasts asset reads them.
-HISTORY_SQL = f"""
-select product_id, store_id, period_date, y from features.training_features
-where period_date >= (select max(period_date) from features.training_features) - cast(? as integer)
-order by {ORDER_SQL}
-"""
 # The training rows of the newest `?` days: the reference for the model inputs' profile.
 REFERENCE_SQL = """
 select {columns} from features.training_features
@@ -90,9 +84,7 @@ def read_forecasting_state(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str
         "plans": warehouse.query(f"select * from marts.fct_price_plans order by {ORDER_SQL}"),
         "products": warehouse.query("select * from marts.dim_product order by product_id"),
         "series": warehouse.query(f"select * from marts.dim_series {by_series}"),
-        "history": warehouse.query(
-            HISTORY_SQL, [MAX_PERIOD_DAYS[base_freq(cfg.freq)] * history_periods(cfg.freq, cfg.windows[1])]
-        ),
+        "history": recent_history(warehouse, cfg),
     }
 
 
