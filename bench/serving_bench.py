@@ -253,9 +253,9 @@ def main() -> int:
         if not (home / "serving" / "current").exists():
             print(f"building a bundle in {home} (full_refresh of the synthetic feed)", flush=True)
             build_home(home)
-        from platform_assets.serving.keys import KeyStore
+        from platform_assets.serving.keys import SqliteKeyStore
 
-        _, key = KeyStore(home / "serving" / "keys.sqlite").create("serving-bench", "what-if")
+        _, key = SqliteKeyStore(home / "serving" / "keys.sqlite").create("serving-bench", "what-if")
         results = run_levels(home, key, levels, per_level, seconds)
         results["sigkill"] = sigkill_loss(home, key, 3.0)
     results |= {

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from platform_assets.config.api import ApiConfig
 from platform_assets.config.sections import ServingSettings
 from platform_assets.serving.api.app import create_app
-from platform_assets.serving.keys import KeyStore
+from platform_assets.serving.keys import SqliteKeyStore
 from platform_assets.serving.layout import keys_path, requests_path
-from platform_assets.serving.requestlog import read_requests
+from platform_assets.serving.requestlog import SqliteRequestStore
 from tests.support.graph import ServedGraph, shelfcast_graph
 
 PROBLEM = "application/problem+json"
@@ -29,7 +29,7 @@ def make_client(home: Path, **serving) -> TestClient:
 
 @pytest.fixture(scope="module")
 def keys(served_graph: ServedGraph) -> dict[str, str]:
-    store = KeyStore(keys_path(served_graph.home))
+    store = SqliteKeyStore(keys_path(served_graph.home))
     return {scope: store.create(f"test-{scope}", scope)[1] for scope in ("read", "what-if", "admin")}
 
 
@@ -112,7 +112,7 @@ def test_keys_scopes_and_revocation(api, keys, served_graph):
     forbidden = api.post("/v1/what-if", json=body, headers=auth(keys["read"]))
     assert forbidden.status_code == 403 and "what-if" in forbidden.json()["detail"]
     assert api.post("/v1/what-if", json=body, headers=auth(keys["admin"])).status_code == 200
-    store = KeyStore(keys_path(served_graph.home))
+    store = SqliteKeyStore(keys_path(served_graph.home))
     key, text = store.create("soon-revoked", "read")
     assert api.get("/v1/models/champion", headers=auth(text)).status_code == 200
     store.revoke(key.key_id)
@@ -262,7 +262,7 @@ def test_request_log_holds_every_request_and_loads_into_the_warehouse(served_gra
         ]
     ids = [r.headers["x-request-id"] for r in sent]  # the app stopped: its log is written out
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    log = read_requests(requests_path(served_graph.home), day, day.replace(year=day.year + 1))
+    log = SqliteRequestStore(requests_path(served_graph.home)).read(day, day.replace(year=day.year + 1))
     mine = log.filter(pl.col("request_id").is_in(ids)).sort("received_at")
     assert mine["status"].to_list() == [422, 401, 422, 200]
     assert mine["route"].to_list() == ["/v1/forecasts", "/v1/forecasts", "/v1/what-if", "/v1/what-if"]

@@ -1,27 +1,85 @@
-"""API keys, the rate limiter and the request log's writer, on their own."""
+"""API keys, the rate limiter and the request log's writer, on their own, on both stores: the API's
+own SQLite files (embedded) and the warehouse database's `serving` schema (Postgres)."""
 
 import hashlib
+import hmac
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from platform_assets.serving.keys import SCOPES, ApiKey, KeyRing, KeyStore, split_key
+import adbc_driver_postgresql.dbapi as adbc
+import polars as pl
+import pytest
+
+from platform_assets.config.api import api_config
+from platform_assets.config.settings import sibling_database
+from platform_assets.serving.keys import SCOPES, ApiKey, KeyRing, SqliteKeyStore, split_key
+from platform_assets.serving.postgres_store import PostgresKeyStore, PostgresRequestStore
 from platform_assets.serving.ratelimit import RateLimiter
-from platform_assets.serving.requestlog import RequestLog, read_requests, redact
+from platform_assets.serving.requestlog import SCHEMA, RequestLog, RequestStore, SqliteRequestStore, redact
+from platform_assets.serving.stores import key_store, request_store
+from tests.support.postgres import scratch_database
+
+STORES = ["sqlite", "postgres"]
 
 
-def test_a_key_is_shown_once_and_stored_as_a_salted_scrypt_hash(tmp_path: Path):
-    store = KeyStore(tmp_path / "keys.sqlite")
+@pytest.fixture(scope="module")
+def serving_db(pg_dsn: str) -> Iterator[str]:
+    """A database of this module's own on the test server (its `serving` schema is what we test)."""
+    with scratch_database(sibling_database(pg_dsn, "serving")) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def fresh_db(request: pytest.FixtureRequest) -> str:
+    """`serving_db` with no `serving` schema yet (each test starts from nothing)."""
+    dsn = request.getfixturevalue("serving_db")
+    with adbc.connect(dsn, autocommit=True) as con, con.cursor() as cur:
+        cur.execute("drop schema if exists serving cascade")
+    return dsn
+
+
+def stored_hashes(kind: str, where: Path | str) -> dict[str, tuple[bytes, bytes]]:
+    """key id -> (salt, hash), read straight from the store's table."""
+    if kind == "sqlite":
+        with sqlite3.connect(where) as con:
+            rows = con.execute("select key_id, salt, hash from api_keys").fetchall()
+    else:
+        with adbc.connect(str(where)) as con, con.cursor() as cur:
+            cur.execute("select key_id, salt, hash from serving.api_keys")
+            rows = cur.fetchall()
+    return {i: (bytes(salt), bytes(digest)) for i, salt, digest in rows}
+
+
+@pytest.fixture(params=STORES)
+def keys_at(request: pytest.FixtureRequest, tmp_path: Path):
+    """(kind, where the table is, a store factory taking a pepper) for each store."""
+    if request.param == "sqlite":
+        path = tmp_path / "keys.sqlite"
+        return "sqlite", path, lambda pepper=None: SqliteKeyStore(path, pepper)
+    dsn = request.getfixturevalue("fresh_db")
+    return "postgres", dsn, lambda pepper=None: PostgresKeyStore(dsn, pepper)
+
+
+@pytest.fixture(params=STORES)
+def log_store(request: pytest.FixtureRequest, tmp_path: Path) -> RequestStore:
+    if request.param == "sqlite":
+        return SqliteRequestStore(tmp_path / "requests.sqlite")
+    return PostgresRequestStore(request.getfixturevalue("fresh_db"))
+
+
+def test_a_key_is_shown_once_and_stored_as_a_salted_scrypt_hash(keys_at):
+    kind, where, make = keys_at
+    store = make()
     key, text = store.create("planner", "what-if")
     other, other_text = store.create("planner", "what-if")
     key_id, secret = split_key(text)
     assert key_id == key.key_id and len(secret) >= 40
-    with sqlite3.connect(tmp_path / "keys.sqlite") as con:
-        rows = {
-            i: (salt, digest) for i, salt, digest in con.execute("select key_id, salt, hash from api_keys")
-        }
-    assert secret.encode() not in (tmp_path / "keys.sqlite").read_bytes()
+    rows = stored_hashes(kind, where)
+    if kind == "sqlite":
+        assert secret.encode() not in Path(where).read_bytes()
     salt, digest = rows[key.key_id]
     assert digest == hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
     assert rows[other.key_id][0] != salt  # salted: each key its own salt
@@ -30,20 +88,37 @@ def test_a_key_is_shown_once_and_stored_as_a_salted_scrypt_hash(tmp_path: Path):
     assert [k.name for k in store.all_keys()] == ["planner", "planner"] and other_text != text
 
 
+def test_the_pepper_is_in_every_hash(keys_at):
+    """With a pepper the stored hash is scrypt of HMAC(pepper, secret): the store alone (a dump)
+    cannot check a guess; the same key under another pepper, or none, is refused."""
+    kind, where, make = keys_at
+    key, text = make("pepper-from-a-secret").create("app", "read")
+    _, secret = split_key(text)
+    salt, digest = stored_hashes(kind, where)[key.key_id]
+    peppered = hmac.new(b"pepper-from-a-secret", secret.encode(), hashlib.sha256).digest()
+    assert digest == hashlib.scrypt(peppered, salt=salt, n=2**14, r=8, p=1, dklen=32)
+    assert make("pepper-from-a-secret").matches(key.key_id, secret)
+    assert not make("another-pepper").matches(key.key_id, secret)
+    assert not make(None).matches(key.key_id, secret)
+
+
 def test_scopes_nest():
     allowed = {s: [t for t in SCOPES if ApiKey("id", "name", s, "now").allows(t)] for s in SCOPES}
     assert allowed == {"read": ["read"], "what-if": ["read", "what-if"], "admin": list(SCOPES)}
 
 
-def test_key_ring_checks_once_then_recognises_and_sees_revocations(tmp_path: Path):
-    store = KeyStore(tmp_path / "keys.sqlite")
+def test_key_ring_checks_once_then_recognises_and_sees_revocations(keys_at):
+    _, _, make = keys_at
+    store = make()
     key, text = store.create("app", "read")
     ring = KeyRing(store, refresh_seconds=0)
     assert ring.authenticate(text) == key
     assert ring.authenticate(text[:-2] + "zz") is None  # same key id, wrong secret: refused
     assert ring.authenticate("not-a-key") is None and ring.authenticate("shk_ffffffffffff_x") is None
-    store.revoke(key.key_id)
-    assert ring.authenticate(text) is None
+    revoked = store.revoke(key.key_id)
+    assert revoked.revoked_at is not None and ring.authenticate(text) is None
+    with pytest.raises(KeyError, match="no key"):
+        store.revoke("ffffffffffff")
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate():
@@ -55,8 +130,8 @@ def test_rate_limiter_allows_a_burst_then_the_rate():
     assert RateLimiter(rate=0, burst=1).take("k") is None
 
 
-def test_request_log_writes_everything_queued_on_close(tmp_path: Path):
-    log = RequestLog(tmp_path / "requests.sqlite")
+def test_request_log_writes_everything_queued_on_close(log_store: RequestStore):
+    log = RequestLog(log_store)
     log.start()
     at = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -72,11 +147,68 @@ def test_request_log_writes_everything_queued_on_close(tmp_path: Path):
     for t in threads:
         t.join()
     log.close()
-    rows = read_requests(tmp_path / "requests.sqlite", at, at + timedelta(days=1))
+    rows = log_store.read(at, at + timedelta(days=1))
     assert rows.height == 2000 == log.written and rows["request_id"].n_unique() == 2000
-    assert read_requests(
-        tmp_path / "requests.sqlite", at + timedelta(days=1), at + timedelta(days=2)
-    ).is_empty()
+    assert rows.schema == pl.Schema(SCHEMA) and rows["received_at"].is_sorted()
+    assert log_store.read(at + timedelta(days=1), at + timedelta(days=2)).is_empty()
+
+
+def test_request_store_keeps_a_row_once_and_reads_since(log_store: RequestStore):
+    """Appending a batch again (a retried batch) stores each request once; `read(start)` without an
+    end is everything since `start`, with every column as written."""
+    at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    row = {name: None for name in SCHEMA} | {
+        "request_id": "r1", "received_at": at, "key_id": "abc", "method": "GET", "route": "/v1/forecasts",
+        "status": 404, "latency_ms": 1.25, "problem": "unknown series",
+    }  # fmt: skip
+    batch = pl.DataFrame(
+        [row, row | {"request_id": "r2", "received_at": at + timedelta(hours=1)}], schema=SCHEMA
+    )
+    log_store.append(batch)
+    log_store.append(batch)
+    log_store.close()
+    assert log_store.read(at).to_dicts() == batch.to_dicts()
+    assert log_store.read(at + timedelta(microseconds=1))["request_id"].to_list() == ["r2"]
+
+
+def test_a_refused_batch_is_written_with_the_next(tmp_path: Path):
+    """The store away for a moment (here: its directory is a file) loses nothing once it is back."""
+    blocker = tmp_path / "serving"
+    blocker.write_text("not a directory")
+    store = SqliteRequestStore(blocker / "requests.sqlite")
+    log = RequestLog(store)
+    log.start()
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    log.record({"request_id": "early", "received_at": at, "status": 200})
+    while log.failed_batches == 0:
+        threading.Event().wait(0.01)
+    blocker.unlink()
+    log.record({"request_id": "late", "received_at": at, "status": 200})
+    log.close()
+    assert sorted(store.read(at)["request_id"]) == ["early", "late"] and log.written == 2
+
+
+def test_the_warehouse_chooses_the_store(tmp_path: Path, fresh_db: str):
+    """Postgres warehouse: keys and log in its `serving` schema, nothing under SHELFCAST_HOME (no pod
+    keeps a file); DuckDB: the API's own files."""
+    embedded = api_config({"SHELFCAST_HOME": str(tmp_path / "embedded")})
+    assert isinstance(key_store(embedded.home, embedded.pg_dsn), SqliteKeyStore)
+    assert isinstance(request_store(embedded.home, embedded.pg_dsn), SqliteRequestStore)
+    home = tmp_path / "on-postgres"
+    on_pg = api_config({
+        "SHELFCAST_HOME": str(home), "SHELFCAST_WAREHOUSE": "postgres", "SHELFCAST_PG_DSN": fresh_db,
+        "SHELFCAST_SERVE_KEY_PEPPER": "p",
+    })  # fmt: skip
+    keys = key_store(on_pg.home, on_pg.pg_dsn, on_pg.serving.serve_key_pepper)
+    assert isinstance(keys, PostgresKeyStore) and keys.pepper == "p"
+    key, _ = keys.create("api", "read")
+    log = request_store(on_pg.home, on_pg.pg_dsn)
+    assert isinstance(log, PostgresRequestStore)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    log.append(pl.DataFrame([{"request_id": "r", "received_at": at, "key_id": key.key_id}], schema=SCHEMA))
+    log.close()
+    assert not home.exists()
+    assert log.read(at)["key_id"].to_list() == [key.key_id]
 
 
 def test_key_shaped_text_is_redacted():

@@ -7,7 +7,7 @@ import sys
 
 from platform_assets.config.api import api_config
 from platform_assets.serving.keys import SCOPES, KeyStore
-from platform_assets.serving.layout import keys_path
+from platform_assets.serving.stores import key_store
 
 # The app factory uvicorn imports in each worker process.
 APP_FACTORY = "platform_assets.serving.api.app:app_from_environment"
@@ -29,8 +29,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store() -> KeyStore:
+    """The keys of the API this environment configures (SQLite under SHELFCAST_HOME, or Postgres)."""
+    config = api_config()
+    return key_store(config.home, config.pg_dsn, config.serving.serve_key_pepper)
+
+
 def _create(args: argparse.Namespace) -> int:
-    store = KeyStore(keys_path(api_config().home))
+    store = _store()
     if args.if_none and any(k.revoked_at is None for k in store.all_keys()):
         print("an API key exists already (`shelfcast keys list`); its text was shown when it was created")
         return 0
@@ -41,7 +47,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(_: argparse.Namespace) -> int:
-    keys = KeyStore(keys_path(api_config().home)).all_keys()
+    keys = _store().all_keys()
     print(f"{'key_id':<14}{'scope':<9}{'created_at':<27}{'revoked_at':<27}name")
     for k in keys:
         print(f"{k.key_id:<14}{k.scope:<9}{k.created_at:<27}{k.revoked_at or '-':<27}{k.name}")
@@ -50,7 +56,7 @@ def _list(_: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     try:
-        key = KeyStore(keys_path(api_config().home)).revoke(args.key_id)
+        key = _store().revoke(args.key_id)
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 1

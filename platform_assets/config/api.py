@@ -1,5 +1,6 @@
-"""The API process's settings: `SHELFCAST_HOME` and the serving section, from the same variables the
-graph reads (the API runs outside Dagster, so the section's values are read here, not as EnvVars)."""
+"""The API process's settings: `SHELFCAST_HOME`, the warehouse's Postgres DSN (the keys and request log
+live there on Postgres) and the serving section, from the same variables the graph reads (the API runs
+outside Dagster, so the section's values are read here, not as EnvVars)."""
 
 import os
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from platform_assets.config.settings import PREFIX, load_settings
 class ApiConfig:
     home: Path
     serving: ServingSettings
+    pg_dsn: str | None = None  # set when SHELFCAST_WAREHOUSE=postgres
 
 
 def api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -23,4 +25,6 @@ def api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         for field in ServingSettings.model_fields
         if f"{PREFIX}{field.upper()}" in env
     }
-    return ApiConfig(home=load_settings(env).home, serving=ServingSettings(**values))
+    settings = load_settings(env)
+    pg_dsn = settings.pg_dsn if settings.warehouse == "postgres" else None
+    return ApiConfig(home=settings.home, serving=ServingSettings(**values), pg_dsn=pg_dsn)

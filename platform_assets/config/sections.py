@@ -137,6 +137,11 @@ class ServingSettings(dg.Config):
     )
     serve_rate_burst: int = Field(100, description="requests one API key may make at once above that rate")
     serve_whatif_max_series: int = Field(50, description="series one `POST /v1/what-if` may change")
+    serve_key_pepper: str | None = Field(
+        None,
+        description="a secret mixed into every API key's hash (keep it in a secret store: on Kubernetes "
+        "the Secret `shelfcast-api`); keys created under one pepper fail under another",
+    )
 
 
 SECTIONS: dict[str, type[dg.Config]] = {

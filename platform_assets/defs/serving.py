@@ -12,8 +12,8 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
-from platform_assets.serving.layout import requests_path
-from platform_assets.serving.requestlog import read_requests
+from platform_assets.serving.stores import request_store
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 # The first day the request log can be loaded for (earlier days have no partition).
@@ -86,10 +86,12 @@ def serving_bundle(
     pool=WAREHOUSE_POOL,
 )
 def served_requests(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse):
-    """One day (UTC) of the API's request log in `monitoring.served_requests`, replaced as a whole on
-    every run (idempotent); the API keeps writing its own log meanwhile."""
+    """One day (UTC) of the API's request log (its SQLite file, or `serving.requests` on Postgres) in
+    `monitoring.served_requests`, replaced as a whole on every run (idempotent); the API keeps
+    writing its log meanwhile."""
     start = datetime.fromisoformat(context.partition_key).replace(tzinfo=UTC)
-    rows = read_requests(requests_path(config.home_path), start, start + timedelta(days=1))
+    pg_dsn = warehouse.dsn if isinstance(warehouse, PostgresWarehouse) else None
+    rows = request_store(config.home_path, pg_dsn).read(start, start + timedelta(days=1))
     day = rows.with_columns(pl.lit(start.date()).alias("received_day"))
     warehouse.replace_slice("monitoring", "served_requests", day, {"received_day": start.date()})
     by_status = rows.group_by("status").len().sort("status")

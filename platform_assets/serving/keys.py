@@ -2,7 +2,11 @@
 
 A key is `shk_<key id>_<secret>`, shown once when created. The store keeps the key id (public: it
 names the key in the request log), a name, a scope, and a salted scrypt hash of the secret, never the
-key. Scopes nest: `read` < `what-if` < `admin`.
+key. Scopes nest: `read` < `what-if` < `admin`. With a pepper (SHELFCAST_SERVE_KEY_PEPPER, from a
+Kubernetes Secret) the secret is HMAC'd with it before scrypt, so a copy of the store alone (a
+database dump) cannot even test guesses. Changing the pepper invalidates every key. The store is the
+API's own SQLite file (embedded) or the warehouse database's `serving.api_keys`
+(serving/postgres_store.py); serving/stores.py chooses.
 
 scrypt is slow on purpose (~50 ms a check), so `KeyRing` checks a key once and then recognises it by
 a keyed digest held only in the process's memory (the digest key dies with the process); key records
@@ -15,6 +19,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +53,11 @@ class ApiKey:
         return SCOPES.index(self.scope) >= SCOPES.index(scope)
 
 
-def _hash(secret: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(secret.encode(), salt=salt, dklen=32, maxmem=64 * 2**20, **SCRYPT)
+def _hash(secret: str, salt: bytes, pepper: str | None) -> bytes:
+    password = (
+        hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).digest() if pepper else secret.encode()
+    )
+    return hashlib.scrypt(password, salt=salt, dklen=32, maxmem=64 * 2**20, **SCRYPT)
 
 
 def split_key(presented: str) -> tuple[str, str] | None:
@@ -59,10 +67,55 @@ def split_key(presented: str) -> tuple[str, str] | None:
     return (key_id, secret) if prefix == PREFIX and key_id and secret else None
 
 
-class KeyStore:
+class KeyStore(ABC):
+    """Key records and their salted hashes; what a key is and how it is checked is decided here, the
+    subclasses only keep the rows."""
+
+    def __init__(self, pepper: str | None = None):
+        self.pepper = pepper or None
+
+    @abstractmethod
+    def all_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def _insert(self, key: ApiKey, salt: bytes, digest: bytes) -> None: ...
+
+    @abstractmethod
+    def _set_revoked(self, key_id: str, revoked_at: str) -> None:
+        """Mark `key_id` revoked at `revoked_at` unless it is already."""
+
+    @abstractmethod
+    def _salt_and_hash(self, key_id: str) -> tuple[bytes, bytes] | None: ...
+
+    def create(self, name: str, scope: str) -> tuple[ApiKey, str]:
+        """A new key and its full text, which is not stored and cannot be shown again."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope {scope!r}: expected one of {SCOPES}")
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        salt = secrets.token_bytes(16)
+        key = ApiKey(key_id, name, scope, datetime.now(UTC).isoformat(timespec="seconds"))
+        self._insert(key, salt, _hash(secret, salt, self.pepper))
+        return key, f"{PREFIX}_{key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> ApiKey:
+        self._set_revoked(key_id, datetime.now(UTC).isoformat(timespec="seconds"))
+        found = [k for k in self.all_keys() if k.key_id == key_id]
+        if not found:
+            raise KeyError(f"no key {key_id!r} (see `shelfcast keys list`)")
+        return found[0]
+
+    def matches(self, key_id: str, secret: str) -> bool:
+        """The slow check: does `secret` hash to the stored hash of `key_id`?"""
+        row = self._salt_and_hash(key_id)
+        return row is not None and hmac.compare_digest(_hash(secret, row[0], self.pepper), bytes(row[1]))
+
+
+class SqliteKeyStore(KeyStore):
     """The key table in the API's own SQLite file (never the warehouse)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, pepper: str | None = None):
+        super().__init__(pepper)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
@@ -73,19 +126,12 @@ class KeyStore:
         con.execute("pragma journal_mode=wal")
         return con
 
-    def create(self, name: str, scope: str) -> tuple[ApiKey, str]:
-        """A new key and its full text, which is not stored and cannot be shown again."""
-        if scope not in SCOPES:
-            raise ValueError(f"scope {scope!r}: expected one of {SCOPES}")
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        salt = secrets.token_bytes(16)
-        created = datetime.now(UTC).isoformat(timespec="seconds")
+    def _insert(self, key: ApiKey, salt: bytes, digest: bytes) -> None:
         with self._connect() as con:
             con.execute(
                 "insert into api_keys values (?, ?, ?, ?, ?, ?, null)",
-                (key_id, name, scope, salt, _hash(secret, salt), created),
+                (key.key_id, key.name, key.scope, salt, digest, key.created_at),
             )
-        return ApiKey(key_id, name, scope, created), f"{PREFIX}_{key_id}_{secret}"
 
     def all_keys(self) -> list[ApiKey]:
         with self._connect() as con:
@@ -94,23 +140,16 @@ class KeyStore:
             ).fetchall()
         return [ApiKey(*row) for row in rows]
 
-    def revoke(self, key_id: str) -> ApiKey:
-        revoked = datetime.now(UTC).isoformat(timespec="seconds")
+    def _set_revoked(self, key_id: str, revoked_at: str) -> None:
         with self._connect() as con:
             con.execute(
                 "update api_keys set revoked_at = ? where key_id = ? and revoked_at is null",
-                (revoked, key_id),
+                (revoked_at, key_id),
             )
-        found = [k for k in self.all_keys() if k.key_id == key_id]
-        if not found:
-            raise KeyError(f"no key {key_id!r} (see `shelfcast keys list`)")
-        return found[0]
 
-    def matches(self, key_id: str, secret: str) -> bool:
-        """The slow check: does `secret` hash to the stored hash of `key_id`?"""
+    def _salt_and_hash(self, key_id: str) -> tuple[bytes, bytes] | None:
         with self._connect() as con:
-            row = con.execute("select salt, hash from api_keys where key_id = ?", (key_id,)).fetchone()
-        return row is not None and hmac.compare_digest(_hash(secret, row[0]), row[1])
+            return con.execute("select salt, hash from api_keys where key_id = ?", (key_id,)).fetchone()
 
 
 class KeyRing:

@@ -1,19 +1,25 @@
-"""The request log: one row per request the API answered, rejected ones included, in the API's own
-SQLite file (WAL: the API keeps writing while `served_requests` reads; never the warehouse).
+"""The request log: one row per request the API answered, rejected ones included, kept by a
+`RequestStore`: embedded, the API's own SQLite file (WAL: the API keeps writing while readers read;
+never the warehouse); on Postgres, the warehouse database's `serving.requests` table
+(serving/postgres_store.py), so every API replica writes one log and no pod keeps a local file.
 
 Requests are queued in memory and written by one thread, each batch being whatever queued while the
-previous one was written (one transaction each): the request path never waits for the disk, and the
-log trails it by one batch. `close` (the API's shutdown, on SIGTERM) writes everything queued; a
-SIGKILL loses what is queued and not yet written (WAL with synchronous=normal: a committed batch
-survives the process, only a power loss can take the newest ones).
+previous one was written (one transaction each): the request path never waits for the store, and the
+log trails it by one batch. A batch the store refuses (Postgres restarting) is kept and tried again
+with the next one. `close` (the API's shutdown, on SIGTERM) writes everything queued; a SIGKILL loses
+what is queued and not yet written (SQLite WAL with synchronous=normal: a committed batch survives the
+process, only a power loss can take the newest ones).
 Keys never reach the log: only the key id, and any key-shaped text in parameters or payloads is
 replaced (`redact`)."""
 
 import json
+import logging
 import queue
 import re
 import sqlite3
 import threading
+import time
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,8 +52,15 @@ create table if not exists requests (
     primary key (request_id)
 )
 """  # fmt: skip
-READ = "select * from requests where received_at >= ? and received_at < ? order by received_at, request_id"
 INDEX = "create index if not exists requests_received_at on requests (received_at)"
+# How times are stored in SQLite: UTC, fixed width, so they sort and compare as text (polars' format
+# for the same text as `stamp`).
+STAMP = "%Y-%m-%dT%H:%M:%S%.6fZ"
+# Far enough in the future for "everything since `start`".
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+# How long the writer waits before trying a refused batch again.
+RETRY_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 def redact(text: str | None) -> str | None:
@@ -66,24 +79,76 @@ def params_text(params: list[tuple[str, str]]) -> str | None:
     return redact(json.dumps(params)) if params else None
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=30, check_same_thread=False)
-    con.execute("pragma journal_mode=wal")
-    con.execute("pragma synchronous=normal")
-    con.execute(TABLE)
-    con.execute(INDEX)
-    return con
+def rows_frame(rows: list[dict]) -> pl.DataFrame:
+    """Queued rows (dicts, missing keys null) as a frame of SCHEMA, in the order they came."""
+    return pl.DataFrame([{name: row.get(name) for name in SCHEMA} for row in rows], schema=SCHEMA)
 
 
-class RequestLog:
-    """Queue rows with `record`; a writer thread inserts them (`start`, `close`)."""
+class RequestStore(ABC):
+    """Where the log rows are kept. Small on purpose: the writer appends batches, readers (the
+    `served_requests` asset, live monitoring) read what was received in a time range."""
+
+    @abstractmethod
+    def append(self, rows: pl.DataFrame) -> None:
+        """Store `rows` (SCHEMA) in one transaction; a request id already stored is kept once."""
+
+    @abstractmethod
+    def read(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        """The rows received in [start, end) (UTC; no end: everything since start), oldest first."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the writer's connection (the store may be appended to again after)."""
+
+
+class SqliteRequestStore(RequestStore):
+    """The embedded log: the API's own SQLite file, WAL, read through read-only connections."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._con: sqlite3.Connection | None = None
+
+    def append(self, rows: pl.DataFrame) -> None:
+        if self._con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._con.execute("pragma journal_mode=wal")
+            self._con.execute("pragma synchronous=normal")
+            self._con.execute(TABLE)
+            self._con.execute(INDEX)
+        stored = rows.with_columns(pl.col("received_at").dt.strftime(STAMP))
+        insert = f"insert or replace into requests values ({', '.join('?' * len(SCHEMA))})"
+        with self._con:
+            self._con.executemany(insert, stored.iter_rows())
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def read(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        if not self.path.exists():
+            return pl.DataFrame(schema=SCHEMA)
+        sql = "select * from requests where received_at >= ? and received_at < ? order by 2, 1"
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = con.execute(sql, (stamp(start), stamp(end or END_OF_TIME))).fetchall()
+        finally:
+            con.close()
+        text = {n: pl.String if n == "received_at" else t for n, t in SCHEMA.items()}
+        frame = pl.DataFrame(rows, schema=text, orient="row")
+        return frame.with_columns(pl.col("received_at").str.to_datetime(time_zone="UTC", time_unit="us"))
+
+
+class RequestLog:
+    """Queue rows with `record`; a writer thread appends them to `store` (`start`, `close`)."""
+
+    def __init__(self, store: RequestStore):
+        self.store = store
         self._queue: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.written = 0
+        self.failed_batches = 0
 
     def record(self, row: dict) -> None:
         self._queue.put(row)
@@ -92,8 +157,7 @@ class RequestLog:
         return self._queue.qsize()
 
     def start(self) -> None:
-        con = connect(self.path)
-        self._thread = threading.Thread(target=self._run, args=(con,), name="request-log", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -103,17 +167,31 @@ class RequestLog:
             self._thread.join()
             self._thread = None
 
-    def _run(self, con: sqlite3.Connection) -> None:
-        insert = f"insert or replace into requests values ({', '.join('?' * len(SCHEMA))})"
+    def _run(self) -> None:
+        held: list[dict] = []  # rows of refused batches, written before newer ones
         stopping = False
         while not stopping:
             batch, stopping = self._next_batch()
-            if batch:
-                rows = [tuple(_stored(row.get(name)) for name in SCHEMA) for row in batch]
-                with con:
-                    con.executemany(insert, rows)
-                self.written += len(rows)
-        con.close()
+            held.extend(batch)
+            if held and self._append(held, final=stopping):
+                self.written += len(held)
+                held = []
+        self.store.close()
+
+    def _append(self, rows: list[dict], final: bool) -> bool:
+        """Append `rows`; on closing, a refused batch is tried a few more times before it is lost."""
+        for attempt in range(3 if final else 1):
+            try:
+                self.store.append(rows_frame(rows))
+                return True
+            except Exception as exc:  # the store is away: keep the rows, say so, go on serving
+                self.failed_batches += 1
+                self.store.close()
+                log.error("request log: %d rows not written yet (%s)", len(rows), type(exc).__name__)
+                time.sleep(RETRY_SECONDS * (attempt + 1))
+        if final:
+            log.error("request log: %d rows lost at shutdown", len(rows))
+        return False
 
     def _next_batch(self) -> tuple[list[dict], bool]:
         """The next row and all queued behind it; True once `close` was asked."""
@@ -130,21 +208,3 @@ class RequestLog:
 def stamp(at: datetime) -> str:
     """UTC, fixed width: the stored times sort and compare as text."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _stored(value: object) -> object:
-    return stamp(value) if isinstance(value, datetime) else value
-
-
-def read_requests(path: Path, start: datetime, end: datetime) -> pl.DataFrame:
-    """The rows received in [start, end) (UTC), oldest first, read-only (the API may be writing)."""
-    if not Path(path).exists():
-        return pl.DataFrame(schema=SCHEMA)
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = con.execute(READ, (stamp(start), stamp(end))).fetchall()
-    finally:
-        con.close()
-    frame = pl.DataFrame(rows, schema={n: pl.String if n == "received_at" else t for n, t in SCHEMA.items()},
-                         orient="row")  # fmt: skip
-    return frame.with_columns(pl.col("received_at").str.to_datetime(time_zone="UTC", time_unit="us"))

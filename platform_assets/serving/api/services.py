@@ -10,11 +10,12 @@ from fastapi import Request
 from platform_assets.config.api import ApiConfig
 from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
-from platform_assets.serving.keys import KeyRing, KeyStore
-from platform_assets.serving.layout import keys_path, requests_path, serving_root
+from platform_assets.serving.keys import KeyRing
+from platform_assets.serving.layout import serving_root
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
 from platform_assets.serving.requestlog import RequestLog
+from platform_assets.serving.stores import key_store, request_store
 
 
 @dataclass
@@ -36,12 +37,14 @@ class Services:
             metrics.served(bundle.generation, bundle.model_version, created)
             metrics.swaps.inc()
 
-        log = RequestLog(requests_path(config.home))
+        log = RequestLog(request_store(config.home, config.pg_dsn))
         metrics.log_pending.set_function(log.pending)
         return cls(
             config=config,
             store=BundleStore(serving_root(config.home), serving.serve_reload_seconds, on_swap=swapped),
-            ring=KeyRing(KeyStore(keys_path(config.home)), serving.serve_reload_seconds),
+            ring=KeyRing(
+                key_store(config.home, config.pg_dsn, serving.serve_key_pepper), serving.serve_reload_seconds
+            ),
             limiter=RateLimiter(serving.serve_rate_limit, serving.serve_rate_burst),
             log=log,
             metrics=metrics,
