@@ -34,6 +34,7 @@ from dagster_k8s.job import construct_dagster_k8s_job, get_user_defined_k8s_conf
 from kubernetes.client import ApiClient
 
 from platform_assets.config.settings import sibling_database
+from tests.support.netpolicy import External, Pod, can_connect, selects
 from tests.support.postgres import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +151,8 @@ def chart_run_launcher(values: Manifest, kubeconfig: Path) -> Manifest:
             "labels": rl["labels"],
             "resources": rl["resources"],
             "fail_pod_on_run_failure": rl["failPodOnRunFailure"],
+            "security_context": rl["securityContext"],
+            "run_k8s_config": {"pod_spec_config": rl["runK8sConfig"]["podSpecConfig"]},
         },
     }
 
@@ -226,6 +229,29 @@ def run_pod_problems(job: Manifest, values: Manifest, resources: Manifest) -> li
             problems.append(f"label {key}={labels.get(key)!r}, expected {value!r}")
     if pod.get("serviceAccountName") != f"{RELEASE}-user-deployments":
         problems.append(f"serviceAccountName {pod.get('serviceAccountName')!r}")
+    return problems + insecure(pod, "run pod")
+
+
+def insecure(pod: Manifest, name: str, read_only: bool = False) -> list[str]:
+    """What a pod spec lacks of the hardening every pod must have: non-root, default seccomp, and
+    per container no privilege escalation and every capability dropped (and, where `read_only`, a
+    read-only root filesystem with a writable /tmp)."""
+    problems = []
+    security = pod.get("securityContext", {})
+    if security.get("runAsNonRoot") is not True or not security.get("runAsUser"):
+        problems.append(f"{name}: not runAsNonRoot with a runAsUser: {security}")
+    if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{name}: seccompProfile {security.get('seccompProfile')}")
+    for c in pod.get("containers", []) + pod.get("initContainers", []):
+        context = c.get("securityContext", {})
+        if context.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}/{c['name']}: privilege escalation not refused")
+        if "ALL" not in context.get("capabilities", {}).get("drop", []):
+            problems.append(f"{name}/{c['name']}: capabilities not dropped")
+        if read_only and context.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}/{c['name']}: root filesystem writable")
+        if read_only and "/tmp" not in {m["mountPath"] for m in c.get("volumeMounts", [])}:
+            problems.append(f"{name}/{c['name']}: no writable /tmp")
     return problems
 
 
@@ -381,8 +407,25 @@ def test_values_match_our_schema(files: list[Path]) -> None:
         (["postgresql", "enabled"], True),
         (["dagsterDaemon", "runCoordinator", "config", "queuedRunCoordinator", "maxConcurrentRuns"], "ten"),
         (["runLauncher", "config", "k8sRunLauncher", "resourcez"], {}),
+        (["dagsterWebserver", "securityContext", "allowPrivilegeEscalation"], True),
+        (["dagsterDaemon", "podSecurityContext", "runAsNonRoot"], False),
+        (["dagsterDaemon", "securityContext", "readOnlyRootFilesystem"], False),
+        (["runLauncher", "config", "k8sRunLauncher", "securityContext", "capabilities"], {"drop": []}),
+        (["runLauncher", "config", "k8sRunLauncher", "runK8sConfig", "podSpecConfig"], {}),
+        (["dagsterWebserver", "service", "port"], 80),
     ],
-    ids=["wrong-launcher", "bundled-postgres", "string-limit", "misspelled-key"],
+    ids=[
+        "wrong-launcher",
+        "bundled-postgres",
+        "string-limit",
+        "misspelled-key",
+        "webserver-escalates",
+        "daemon-as-root",
+        "daemon-writable-root",
+        "run-pod-capabilities",
+        "run-pod-no-security",
+        "webserver-privileged-port",
+    ],  # fmt: skip
 )
 def test_schema_rejects_misconfigured_values(values: Manifest, path: list[str], bad: Any) -> None:
     broken = copy.deepcopy(values)
@@ -391,6 +434,25 @@ def test_schema_rejects_misconfigured_values(values: Manifest, path: list[str], 
         node = node[key]
     node[path[-1]] = bad
     assert schema_errors(broken), f"{'.'.join(path)}={bad!r} passed the schema"
+
+
+def test_every_chart_pod_is_hardened(values: Manifest) -> None:
+    """The webserver, daemon and code server pods as the chart builds them from our values: non-root,
+    default seccomp, no escalation, no capabilities, read-only root with a /tmp; the webserver's
+    probe on the port it listens on."""
+    for name, pod, container in [
+        ("webserver", values["dagsterWebserver"], values["dagsterWebserver"]),
+        ("daemon", values["dagsterDaemon"], values["dagsterDaemon"]),
+        ("code server", user_deployment(values), user_deployment(values)),
+    ]:
+        spec = {
+            "securityContext": pod["podSecurityContext"],
+            "containers": [{"name": name, "securityContext": container["securityContext"],
+                            "volumeMounts": container["volumeMounts"]}],
+        }  # fmt: skip
+        assert insecure(spec, name, read_only=True) == []
+    web = values["dagsterWebserver"]
+    assert web["readinessProbe"]["httpGet"]["port"] == web["service"]["port"] >= 1024
 
 
 def test_values_make_a_valid_instance(k8s_instance: dg.DagsterInstance, values: Manifest) -> None:
@@ -420,7 +482,10 @@ def test_overlay_builds_and_validates(overlay: str, values: Manifest, tmp_path: 
     for workload in [*by_kind.get("Deployment", {}).values(), *by_kind.get("StatefulSet", {}).values()]:
         for c in containers(workload):
             assert {"requests", "limits"} <= set(c.get("resources", {})), f"{workload['metadata']['name']}"
-    assert "same-namespace-only" in by_kind["NetworkPolicy"]
+        # Our Deployments (MLflow, API, proxies) read-only too; the dev Postgres writes its socket dir.
+        read_only = workload["kind"] == "Deployment"
+        assert insecure(workload["spec"]["template"]["spec"], workload["metadata"]["name"], read_only) == []
+    assert "default-deny-ingress" in by_kind["NetworkPolicy"]
     # MLflow runs the code's image (client and server versions match): the one the chart deploys.
     mlflow = containers(by_kind["Deployment"]["mlflow"])[0]
     chart_values = merge_values(VALUES, VALUES_PRODUCTION) if overlay == "production" else values
@@ -434,7 +499,7 @@ def test_overlay_builds_and_validates(overlay: str, values: Manifest, tmp_path: 
     if overlay == "production":
         assert secrets == {}, "production must not apply the placeholder Secrets"
     else:
-        wanted = {values["global"]["postgresqlSecretName"]} | {
+        wanted = {values["global"]["postgresqlSecretName"], "shelfcast-api", "mlflow-secrets"} | {
             s["name"] for s in user_deployment(values)["envSecrets"]
         }
         assert wanted <= set(secrets)
@@ -458,6 +523,195 @@ def test_invalid_overlay_fails_validation(tmp_path: Path) -> None:
     result = k8s_validate(kustomize(overlay), tmp_path)
     assert result.returncode != 0
     assert "resourcez" in result.stdout + result.stderr
+
+
+def by_name(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def env_sources(container: Manifest) -> dict[str, Manifest]:
+    """Each env variable's source: {"value": ...} or {"secret": name/key} / {"configmap": ...}."""
+    out = {}
+    for e in container.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        out[e["name"]] = {"secret": f"{ref['name']}/{ref['key']}"} if ref else {"value": e.get("value")}
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_deployment(overlay: str) -> None:
+    """Issue 13's API on Kubernetes: 2 replicas, probes, Prometheus annotations, the pepper from a
+    Secret, keys and request log in Postgres (the warehouse setting), the bundle volume read-only,
+    a Service, an HPA and a PDB that all select it."""
+    manifests = kustomize(DEPLOY / "k8s" / "overlays" / overlay)
+    api = by_name(manifests, "Deployment")["shelfcast-api"]
+    pod = api["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert api["spec"]["replicas"] == 2 and selects(api["spec"]["selector"], labels)
+    container = containers(api)[0]
+    assert container["command"][:2] == ["shelfcast", "serve"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["prometheus.io/port"] == str(container["ports"][0]["containerPort"])
+    env = env_sources(container)
+    assert env["SHELFCAST_SERVE_KEY_PEPPER"] == {"secret": "shelfcast-api/SHELFCAST_SERVE_KEY_PEPPER"}
+    refs = {next(iter(e.values()))["name"] for e in container["envFrom"]}
+    assert refs == {"shelfcast-env", "shelfcast-secrets"}  # SHELFCAST_PG_DSN: keys and log in Postgres
+    config = by_name(manifests, "ConfigMap")["shelfcast-env"]["data"]
+    assert config["SHELFCAST_WAREHOUSE"] == "postgres"
+    home = next(m for m in container["volumeMounts"] if m["name"] == "shelfcast-home")
+    assert home["readOnly"] is True
+    service = by_name(manifests, "Service")["shelfcast-api"]["spec"]
+    assert selects({"matchLabels": service["selector"]}, labels) and service["selector"]
+    hpa = by_name(manifests, "HorizontalPodAutoscaler")["shelfcast-api"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "shelfcast-api" and hpa["minReplicas"] == 2
+    pdb = by_name(manifests, "PodDisruptionBudget")["shelfcast-api"]["spec"]
+    assert selects(pdb["selector"], labels) and pdb["minAvailable"] < api["spec"]["replicas"]
+
+
+def test_production_uis_only_through_oauth2_proxy() -> None:
+    """Production: the ingress sends the UIs' hosts to oauth2-proxy, never to the webserver or MLflow;
+    each proxy forwards to its UI; client and cookie secrets come from the Secret `oauth2-proxy`."""
+    manifests = kustomize(DEPLOY / "k8s" / "overlays" / "production")
+    backends = {
+        rule["host"]: path["backend"]["service"]["name"]
+        for ingress in by_name(manifests, "Ingress").values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert set(backends.values()) == {"dagster-ui-proxy", "mlflow-ui-proxy", "shelfcast-api"}
+    deployments = by_name(manifests, "Deployment")
+    upstreams = {}
+    for name in ["dagster-ui-proxy", "mlflow-ui-proxy"]:
+        env = env_sources(containers(deployments[name])[0])
+        for variable, key in [("CLIENT_ID", "client-id"), ("CLIENT_SECRET", "client-secret"),
+                              ("COOKIE_SECRET", "cookie-secret")]:  # fmt: skip
+            assert env[f"OAUTH2_PROXY_{variable}"] == {"secret": f"oauth2-proxy/{key}"}, name
+        upstreams[name] = env["OAUTH2_PROXY_UPSTREAMS"]["value"]
+    web_port = merge_values(VALUES, VALUES_PRODUCTION)["dagsterWebserver"]["service"]["port"]
+    assert upstreams == {
+        "dagster-ui-proxy": f"http://{RELEASE}-dagster-webserver:{web_port}",
+        "mlflow-ui-proxy": "http://mlflow:5000",
+    }
+    settings = next(m for m in manifests if m["metadata"]["name"].startswith("oauth2-proxy-"))["data"]
+    assert settings["OAUTH2_PROXY_PROVIDER"] and not any("SECRET" in k for k in settings)
+
+
+def test_dev_overlay_keeps_the_uis_on_port_forward() -> None:
+    """Dev: no Ingress, no proxy; the UIs are reached by `kubectl port-forward` only."""
+    manifests = kustomize(DEPLOY / "k8s" / "overlays" / "dev")
+    assert by_name(manifests, "Ingress") == {} and "dagster-ui-proxy" not in by_name(manifests, "Deployment")
+
+
+# The chart's pods, by the labels its templates give them (deployment-webserver.yaml and the like).
+CHART_PODS = [
+    Pod("webserver", NAMESPACE, {"component": "dagster-webserver"}),
+    Pod("daemon", NAMESPACE, {"component": "dagster-daemon"}),
+    Pod("code-server", NAMESPACE, {"component": "user-deployments", "deployment": LOCATION}),
+]
+OUTSIDERS = [
+    Pod("stranger", NAMESPACE, {"app": "something-else"}),
+    Pod("other-namespace", "default", {}),
+    Pod("ingress-controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+    Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
+]
+MANAGED_POSTGRES = External("managed-postgres", "10.20.30.5")
+# Who must reach what (target, port): everyone else must not.
+POSTGRES_CLIENTS = {"webserver", "daemon", "code-server", "run", "step", "mlflow", "shelfcast-api"}
+REACH = {
+    ("mlflow", 5000): {"run", "step", "code-server"},
+    ("code-server", 3030): {"webserver", "daemon"},
+    ("shelfcast-api", 8000): {"ingress-controller", "prometheus"},
+    ("webserver", 3000): set(),  # dev: port-forward only
+}
+REACH_DEV = REACH | {("postgres", 5432): POSTGRES_CLIENTS}
+REACH_PRODUCTION = REACH | {
+    ("mlflow", 5000): REACH[("mlflow", 5000)] | {"mlflow-ui-proxy"},
+    ("webserver", 3000): {"dagster-ui-proxy"},
+    ("dagster-ui-proxy", 4180): {"ingress-controller"},
+    ("mlflow-ui-proxy", 4180): {"ingress-controller"},
+    ("managed-postgres", 5432): POSTGRES_CLIENTS,
+}
+
+
+def overlay_pods(manifests: list[Manifest]) -> list[Pod]:
+    return [
+        Pod(m["metadata"]["name"].removesuffix("-0"), NAMESPACE, m["spec"]["template"]["metadata"]["labels"])
+        for m in manifests
+        if m["kind"] in ("Deployment", "StatefulSet")
+    ]
+
+
+def reachability(policies: list[Manifest], pods: list[Pod], expected: dict) -> dict:
+    """For each (target, port) of `expected`, the pods that can connect to it. For a target outside
+    the cluster only our namespace's pods count: other namespaces' egress is not ours to close (the
+    database's own firewall admits the cluster, deploy/README.md)."""
+    targets = {p.name: p for p in pods} | {MANAGED_POSTGRES.name: MANAGED_POSTGRES}
+
+    def sources(target: Pod | External) -> list[Pod]:
+        return [p for p in pods if p != target and (isinstance(target, Pod) or p.namespace == NAMESPACE)]
+
+    return {
+        (name, port): {
+            src.name for src in sources(targets[name]) if can_connect(policies, src, targets[name], port)
+        }
+        for name, port in expected
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_admit_only_who_needs_it(
+    overlay: str, k8s_instance: dg.DagsterInstance, workspace: Any
+) -> None:
+    """The overlay's NetworkPolicies, evaluated for every pod: the chart's, the run and step pods the
+    launcher and executor really build (their labels), ours, and pods that must be kept out."""
+    manifests = kustomize(DEPLOY / "k8s" / "overlays" / overlay)
+    run = launch(k8s_instance, workspace, "daily_refresh")["spec"]["template"]["metadata"]["labels"]
+    step = training_step_job(k8s_instance, workspace)[0]["spec"]["template"]["metadata"]["labels"]
+    pods = [*CHART_PODS, Pod("run", NAMESPACE, run), Pod("step", NAMESPACE, step),
+            *overlay_pods(manifests), *OUTSIDERS]  # fmt: skip
+    policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    expected = REACH_PRODUCTION if overlay == "production" else REACH_DEV
+    assert reachability(policies, pods, expected) == expected
+    # Outbound stays open where nothing needs closing: a run pod reaches the internet and the K8s API.
+    assert can_connect(policies, pods[3], External("internet", "93.184.216.34"), 443)
+    for policy in policies:  # no policy selects nobody (a misspelled label)
+        assert any(selects(policy["spec"]["podSelector"], p.labels) for p in pods if p.namespace == NAMESPACE)
+
+
+def test_network_policy_evaluation_can_fail(k8s_instance: dg.DagsterInstance, workspace: Any) -> None:
+    """Without the default deny, a stranger reaches the daemon (no other policy selects it); without
+    the mlflow policy's run-pod rule, training cannot log."""
+    manifests = kustomize(DEPLOY / "k8s" / "overlays" / "dev")
+    policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    stranger, daemon = OUTSIDERS[0], CHART_PODS[1]
+    assert not can_connect(policies, stranger, daemon, 8080)
+    open_policies = [p for p in policies if p["metadata"]["name"] != "default-deny-ingress"]
+    assert can_connect(open_policies, stranger, daemon, 8080)
+    run_job = launch(k8s_instance, workspace, "daily_refresh")
+    run = Pod("run", NAMESPACE, run_job["spec"]["template"]["metadata"]["labels"])
+    mlflow = next(p for p in overlay_pods(manifests) if p.name == "mlflow")
+    assert can_connect(policies, run, mlflow, 5000)
+    broken = copy.deepcopy(policies)
+    next(p for p in broken if p["metadata"]["name"] == "mlflow")["spec"]["ingress"][0]["from"].pop(0)
+    assert not can_connect(broken, run, mlflow, 5000)
+
+
+def test_workflow_passes_the_kubeconfig_as_a_file() -> None:
+    """The deploy job hands secrets to steps through `env` only: no script text contains a secret
+    expression; the kubeconfig is written to a file that KUBECONFIG names, and removed at the end."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yaml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    for step in steps:
+        assert "secrets." not in step.get("run", ""), step.get("name")
+    writer = next(step for step in steps if "KUBECONFIG_DATA" in step.get("env", {}))
+    assert writer["env"]["KUBECONFIG_DATA"] == "${{ secrets.KUBECONFIG }}"
+    assert '"$KUBECONFIG_DATA" > "$RUNNER_TEMP/kubeconfig"' in writer["run"]
+    assert 'KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"' in writer["run"]
+    assert any('rm -f "$RUNNER_TEMP/kubeconfig"' in s.get("run", "") and s.get("if") == "always()"
+               for s in steps)  # fmt: skip
 
 
 # ---------------------------------------------------------------- the code server
@@ -521,11 +775,9 @@ def test_run_launcher_builds_a_valid_run_pod(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_step_pod_for_training_carries_its_tags(
-    k8s_instance: dg.DagsterInstance, workspace: Any, values: Manifest, tmp_path: Path
-) -> None:
+def training_step_job(k8s_instance: dg.DagsterInstance, workspace: Any) -> tuple[Manifest, Manifest]:
     """What k8s_job_executor builds for `trained_model` (its launch_step, minus the step context):
-    the run's container context plus the op's dagster-k8s/config tag."""
+    the run's container context plus the op's dagster-k8s/config tag; and that tag's resources."""
     job = remote_job(workspace, "retrain")
     tags = next(
         op.tags for op in job.job_snapshot.node_defs_snapshot.op_def_snaps if op.name == "trained_model"
@@ -550,8 +802,14 @@ def test_step_pod_for_training_carries_its_tags(
         user_defined_k8s_config=context.run_k8s_config,
         labels={"dagster/job": "retrain", "dagster/op": "trained_model", "dagster/run-id": run.run_id},
     )
-    manifest = ApiClient().sanitize_for_serialization(step_job)
     training = json.loads(tags["dagster-k8s/config"])["container_config"]["resources"]
+    return ApiClient().sanitize_for_serialization(step_job), training
+
+
+def test_step_pod_for_training_carries_its_tags(
+    k8s_instance: dg.DagsterInstance, workspace: Any, values: Manifest, tmp_path: Path
+) -> None:
+    manifest, training = training_step_job(k8s_instance, workspace)
     assert run_pod_problems(manifest, values, training) == []
     assert training != values["runLauncher"]["config"]["k8sRunLauncher"]["resources"]
     result = k8s_validate([manifest], tmp_path)
@@ -568,3 +826,9 @@ def test_problems_are_reported(k8s_instance: dg.DagsterInstance, workspace: Any,
     problems = run_pod_problems(job, values, resources)
     assert problems == ["secret shelfcast-secrets not in envFrom"]
     assert any(p.startswith("resources") for p in run_pod_problems(job, values, {"requests": {"cpu": "1"}}))
+    del container["securityContext"]["capabilities"]
+    job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
+    assert run_pod_problems(job, values, resources)[1:] == [
+        f"run pod: not runAsNonRoot with a runAsUser: {job['spec']['template']['spec']['securityContext']}",
+        f"run pod/{container['name']}: capabilities not dropped",
+    ]
