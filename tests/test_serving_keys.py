@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -214,3 +215,32 @@ def test_the_warehouse_chooses_the_store(tmp_path: Path, fresh_db: str):
 def test_key_shaped_text_is_redacted():
     assert redact('{"k": "shk_0123456789ab_SECRET-_x"}') == '{"k": "shk_[redacted]"}'
     assert redact("plain text") == "plain text" and redact(None) is None
+
+
+def test_served_requests_loads_a_day_of_the_postgres_log(fresh_db: str, tmp_path: Path, monkeypatch):
+    """On Postgres the `served_requests` asset reads `serving.requests` (no file under the home) and
+    replaces its day in monitoring.served_requests, idempotently."""
+    from platform_assets.config.resources import ShelfcastConfig
+    from platform_assets.defs.serving import served_requests
+    from platform_assets.storage.postgres_warehouse import PostgresWarehouse, dbt_environment
+
+    for name in dbt_environment(fresh_db):  # the resource exports dbt's variables: undone after
+        monkeypatch.setenv(name, "")
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        {"request_id": f"r{i}", "received_at": day + timedelta(hours=6 * i), "status": 200} for i in range(6)
+    ]
+    store = PostgresRequestStore(fresh_db)
+    store.append(pl.DataFrame(rows, schema=SCHEMA))
+    store.close()
+    warehouse = PostgresWarehouse(dsn=fresh_db)
+    for _ in range(2):
+        result = dg.materialize(
+            [served_requests],
+            resources={"config": ShelfcastConfig(home=str(tmp_path)), "warehouse": warehouse},
+            partition_key="2026-03-01",
+        )
+        assert result.success
+        loaded = warehouse.query("select request_id from monitoring.served_requests order by request_id")
+        assert loaded["request_id"].to_list() == ["r0", "r1", "r2", "r3"]
+    assert list(tmp_path.iterdir()) == []
