@@ -244,3 +244,27 @@ def test_served_requests_loads_a_day_of_the_postgres_log(fresh_db: str, tmp_path
         loaded = warehouse.query("select request_id from monitoring.served_requests order by request_id")
         assert loaded["request_id"].to_list() == ["r0", "r1", "r2", "r3"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_api_on_postgres_checks_keys_and_logs_there(fresh_db: str, tmp_path: Path):
+    """The app configured for a Postgres warehouse: a key created in `serving.api_keys` (with the
+    pepper) passes the guard, a bad one gets 401, both requests land in `serving.requests` when the
+    app stops, and nothing is written under SHELFCAST_HOME. (No bundle here: the guard's verdict is
+    what is tested; 503 means the key was accepted.)"""
+    from fastapi.testclient import TestClient
+
+    from platform_assets.serving.api.app import create_app
+
+    config = api_config({
+        "SHELFCAST_HOME": str(tmp_path / "home"), "SHELFCAST_WAREHOUSE": "postgres",
+        "SHELFCAST_PG_DSN": fresh_db, "SHELFCAST_SERVE_KEY_PEPPER": "from-a-secret",
+    })  # fmt: skip
+    key = key_store(config.home, config.pg_dsn, "from-a-secret").create("app", "read")[1]
+    started = datetime.now(UTC)
+    with TestClient(create_app(config)) as client:
+        accepted = client.get("/v1/models/champion", headers={"X-API-Key": key})
+        refused = client.get("/v1/models/champion", headers={"X-API-Key": key[:-1] + "x"})
+    assert (accepted.status_code, refused.status_code) == (503, 401)
+    log = PostgresRequestStore(fresh_db).read(started)
+    assert log["status"].to_list() == [503, 401] and log["key_id"].to_list() == [split_key(key)[0], None]
+    assert key not in str(log.to_dicts()) and not (tmp_path / "home").exists()
