@@ -268,3 +268,34 @@ def test_the_api_on_postgres_checks_keys_and_logs_there(fresh_db: str, tmp_path:
     log = PostgresRequestStore(fresh_db).read(started)
     assert log["status"].to_list() == [503, 401] and log["key_id"].to_list() == [split_key(key)[0], None]
     assert key not in str(log.to_dicts()) and not (tmp_path / "home").exists()
+
+
+def test_a_log_written_before_a_column_existed_gains_it(log_store: RequestStore):
+    """A request table of an older version (no `problem` column) is extended, not replaced: its rows
+    stay and new rows carry the new column."""
+    pg = {pl.Int32: "integer", pl.Float64: "double precision", SCHEMA["received_at"]: "timestamptz"}
+    if isinstance(log_store, SqliteRequestStore):
+        old = ", ".join(
+            f"{n} {'text' if n == 'received_at' else pg.get(t, 'text')}"
+            for n, t in SCHEMA.items()
+            if n != "problem"
+        )
+        log_store.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(log_store.path) as con:
+            con.execute(f"create table requests ({old}, primary key (request_id))")
+            con.execute(
+                "insert into requests (request_id, received_at) values ('old', '2026-03-01T00:00:00.000000Z')"
+            )
+    else:
+        old = ", ".join(f"{n} {pg.get(t, 'text')}" for n, t in SCHEMA.items() if n != "problem")
+        with adbc.connect(log_store.dsn, autocommit=True) as con, con.cursor() as cur:
+            cur.execute("create schema serving")
+            cur.execute(f"create table serving.requests ({old}, primary key (request_id))")
+            cur.execute(
+                "insert into serving.requests (request_id, received_at) values ('old', '2026-03-01Z')"
+            )
+    at = datetime(2026, 3, 1, 1, tzinfo=UTC)
+    log_store.append(pl.DataFrame([{"request_id": "new", "received_at": at, "problem": "p"}], schema=SCHEMA))
+    log_store.close()
+    rows = log_store.read(datetime(2026, 3, 1, tzinfo=UTC))
+    assert rows.select("request_id", "problem").rows() == [("old", None), ("new", "p")]

@@ -39,16 +39,31 @@ create table if not exists {KEYS} (
 """
 
 
-def _open(dsn: str, ddl: str) -> "adbc.Connection":
-    """A connection (autocommit off) on which the `serving` schema and the table of `ddl` exist."""
+def _ensure_requests(cur: "adbc.Cursor") -> None:
+    """`serving.requests` with every column of SCHEMA: created, or given the columns a log written
+    before them lacks. DDL runs only when something is missing: no lock on a table in use."""
+    sql = "select column_name from information_schema.columns where table_schema = $1 and table_name = $2"
+    cur.execute(sql, (SERVING_SCHEMA, "requests"))
+    known = {row[0] for row in cur.fetchall()}
+    if not known:
+        for statement in REQUESTS_DDL.split(";"):
+            cur.execute(statement)
+    for name in [n for n in SCHEMA if n not in known and known]:
+        cur.execute(f"alter table {REQUESTS} add column {name} {PG_TYPES.get(SCHEMA[name], 'text')}")
+
+
+def _open(dsn: str, table: str) -> "adbc.Connection":
+    """A connection (autocommit off) on which the `serving` schema and `table` (REQUESTS or KEYS) exist."""
     import adbc_driver_postgresql.dbapi as adbc  # only a Postgres deployment loads the driver
 
     con = adbc.connect(dsn)
     try:
         with con.cursor() as cur:
             cur.execute(f"create schema if not exists {SERVING_SCHEMA}")
-            for statement in ddl.split(";"):
-                cur.execute(statement)
+            if table == REQUESTS:
+                _ensure_requests(cur)
+            else:
+                cur.execute(KEYS_DDL)
         con.commit()
     except Exception:
         con.close()
@@ -65,7 +80,7 @@ class PostgresRequestStore(RequestStore):
 
     def append(self, rows: pl.DataFrame) -> None:
         if self._con is None:
-            self._con = _open(self.dsn, REQUESTS_DDL)
+            self._con = _open(self.dsn, REQUESTS)
         columns = ", ".join(SCHEMA)
         with self._con.cursor() as cur:
             cur.execute(f"create temporary table incoming (like {REQUESTS}) on commit drop")
@@ -87,7 +102,7 @@ class PostgresRequestStore(RequestStore):
             f"select {', '.join(SCHEMA)} from {REQUESTS} where received_at >= $1 and received_at < $2 "
             "order by received_at, request_id"
         )
-        con = _open(self.dsn, REQUESTS_DDL)
+        con = _open(self.dsn, REQUESTS)
         try:
             with con.cursor() as cur:
                 cur.execute(sql, (start, end or END_OF_TIME))
@@ -105,7 +120,7 @@ class PostgresKeyStore(KeyStore):
         self.dsn = dsn
 
     def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
-        con = _open(self.dsn, KEYS_DDL)
+        con = _open(self.dsn, KEYS)
         try:
             with con.cursor() as cur:
                 cur.execute(sql, params or None)

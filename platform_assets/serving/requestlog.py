@@ -45,13 +45,18 @@ SCHEMA = {
     "generation": pl.String,
     "problem": pl.String,
 }
+
+
+def _sqlite_type(dtype: pl.DataType) -> str:
+    return "integer" if dtype == pl.Int32 else "real" if dtype == pl.Float64 else "text"
+
+
 TABLE = f"""
 create table if not exists requests (
-    {", ".join(f"{name} {'integer' if t == pl.Int32 else 'real' if t == pl.Float64 else 'text'}"
-               for name, t in SCHEMA.items())},
+    {", ".join(f"{name} {_sqlite_type(t)}" for name, t in SCHEMA.items())},
     primary key (request_id)
 )
-"""  # fmt: skip
+"""
 INDEX = "create index if not exists requests_received_at on requests (received_at)"
 # How times are stored in SQLite: UTC, fixed width, so they sort and compare as text (polars' format
 # for the same text as `stamp`).
@@ -115,6 +120,9 @@ class SqliteRequestStore(RequestStore):
             self._con.execute("pragma journal_mode=wal")
             self._con.execute("pragma synchronous=normal")
             self._con.execute(TABLE)
+            known = {row[1] for row in self._con.execute("pragma table_info(requests)")}
+            for name in [n for n in SCHEMA if n not in known]:  # a log written before the column existed
+                self._con.execute(f"alter table requests add column {name} {_sqlite_type(SCHEMA[name])}")
             self._con.execute(INDEX)
         stored = rows.with_columns(pl.col("received_at").dt.strftime(STAMP))
         insert = f"insert or replace into requests values ({', '.join('?' * len(SCHEMA))})"
