@@ -413,6 +413,7 @@ def test_values_match_our_schema(files: list[Path]) -> None:
         (["runLauncher", "config", "k8sRunLauncher", "securityContext", "capabilities"], {"drop": []}),
         (["runLauncher", "config", "k8sRunLauncher", "runK8sConfig", "podSpecConfig"], {}),
         (["dagsterWebserver", "service", "port"], 80),
+        (["telemetry", "enabled"], True),
     ],
     ids=[
         "wrong-launcher",
@@ -425,6 +426,7 @@ def test_values_match_our_schema(files: list[Path]) -> None:
         "run-pod-capabilities",
         "run-pod-no-security",
         "webserver-privileged-port",
+        "telemetry-on",
     ],  # fmt: skip
 )
 def test_schema_rejects_misconfigured_values(values: Manifest, path: list[str], bad: Any) -> None:
