@@ -623,7 +623,7 @@ MANAGED_POSTGRES = External("managed-postgres", "10.20.30.5")
 # Who must reach what (target, port): everyone else must not.
 POSTGRES_CLIENTS = {"webserver", "daemon", "code-server", "run", "step", "mlflow", "shelfcast-api"}
 REACH = {
-    ("mlflow", 5000): {"run", "step", "code-server"},
+    ("mlflow", 5000): {"run", "step"},
     ("code-server", 3030): {"webserver", "daemon"},
     ("shelfcast-api", 8000): {"ingress-controller", "prometheus"},
     ("webserver", 3000): set(),  # dev: port-forward only
@@ -685,7 +685,7 @@ def test_network_policies_admit_only_who_needs_it(
 
 def test_network_policy_evaluation_can_fail(k8s_instance: dg.DagsterInstance, workspace: Any) -> None:
     """Without the default deny, a stranger reaches the daemon (no other policy selects it); without
-    the mlflow policy's run-pod rule, training cannot log."""
+    run pods in the mlflow policy, training cannot log; an empty `from` opens MLflow to all."""
     manifests = kustomize(DEPLOY / "k8s" / "overlays" / "dev")
     policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
     stranger, daemon = OUTSIDERS[0], CHART_PODS[1]
@@ -697,8 +697,11 @@ def test_network_policy_evaluation_can_fail(k8s_instance: dg.DagsterInstance, wo
     mlflow = next(p for p in overlay_pods(manifests) if p.name == "mlflow")
     assert can_connect(policies, run, mlflow, 5000)
     broken = copy.deepcopy(policies)
-    next(p for p in broken if p["metadata"]["name"] == "mlflow")["spec"]["ingress"][0]["from"].pop(0)
+    rule = next(p for p in broken if p["metadata"]["name"] == "mlflow")["spec"]["ingress"][0]
+    rule["from"][0]["podSelector"]["matchExpressions"][0]["values"] = ["step_worker"]
     assert not can_connect(broken, run, mlflow, 5000)
+    rule["from"] = []  # an empty `from` admits every source (Kubernetes' rule), the stranger too
+    assert can_connect(broken, OUTSIDERS[0], mlflow, 5000)
 
 
 def test_workflow_passes_the_kubeconfig_as_a_file() -> None:
