@@ -299,3 +299,55 @@ def test_a_log_written_before_a_column_existed_gains_it(log_store: RequestStore)
     log_store.close()
     rows = log_store.read(datetime(2026, 3, 1, tzinfo=UTC))
     assert rows.select("request_id", "problem").rows() == [("old", None), ("new", "p")]
+
+
+def test_shelfcast_serve_on_postgres_logs_every_request_by_sigterm(fresh_db: str, tmp_path: Path):
+    """A real `shelfcast serve` process on a Postgres warehouse, as a Kubernetes pod runs it: a key
+    made by `shelfcast keys create` (Postgres, peppered) is accepted, a wrong one refused, and after
+    SIGTERM (what Kubernetes sends) every request answered is in `serving.requests`."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")} | {
+        "SHELFCAST_HOME": str(tmp_path / "home"), "SHELFCAST_WAREHOUSE": "postgres",
+        "SHELFCAST_PG_DSN": fresh_db, "SHELFCAST_SERVE_KEY_PEPPER": "pepper",
+        "SHELFCAST_SERVE_RATE_LIMIT": "0",
+    }  # fmt: skip
+    cli = [sys.executable, "-m", "platform_assets.cli.shelfcast"]
+    created = subprocess.run([*cli, "keys", "create", "--name", "pod", "--scope", "read"], env=env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    key = created.stdout.strip().splitlines()[-1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--no-access-log"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    url, started = f"http://127.0.0.1:{port}", datetime.now(UTC)
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/healthz")
+                break
+            except httpx.TransportError:
+                threading.Event().wait(0.1)
+
+        def ask(i: int) -> int:
+            headers = {"X-API-Key": key if i % 2 else key[:-1] + "x"}
+            return httpx.get(f"{url}/v1/models/champion", headers=headers).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(ask, range(40)))  # a wrong key costs a scrypt each
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stderr = server.communicate(timeout=60)[1]
+    assert sorted(set(statuses)) == [401, 503], stderr  # 503: the key passed, no bundle yet
+    log = PostgresRequestStore(fresh_db).read(started)
+    assert log.filter(pl.col("route") == "/v1/models/champion").height == 40
+    assert log["status"].value_counts().sort("status").rows() == [(200, 1), (401, 20), (503, 20)]
+    assert key.encode() not in stderr and not (tmp_path / "home").exists()
