@@ -13,6 +13,7 @@ from platform_assets.defs.ml import build_ml_defs
 from platform_assets.defs.monitoring import build_monitoring_defs
 from platform_assets.defs.orchestration import build_orchestration_defs
 from platform_assets.defs.quality import build_quality_defs
+from platform_assets.defs.recovery import build_recovery_defs
 from platform_assets.defs.retraining import build_retraining_defs
 from platform_assets.defs.serving import build_serving_defs
 from platform_assets.defs.warehouse import build_warehouse_defs
@@ -53,6 +54,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_monitoring_defs(),
         build_orchestration_defs(),
         build_retraining_defs(),
+        build_recovery_defs(),
         build_landing_defs(settings),
         build_serving_defs(),
         dg.Definitions(resources=build_resources(settings), executor=_default_executor(settings)),

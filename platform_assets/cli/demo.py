@@ -5,12 +5,15 @@ import time
 
 import dagster as dg
 
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.definitions import defs
 from platform_assets.defs.orchestration import partition_range_tags
+from platform_assets.defs.recovery import release_abandoned_runs
 from platform_assets.feeds.files.reading import first_line
 from platform_assets.runner.history import history_range
-from platform_assets.runner.recovery import release_abandoned_runs
+from platform_assets.runner.locks import HomeBusy, home_lock, warehouse_slot
 from platform_assets.runner.report import peak_memory, summarize
+from platform_assets.storage.warehouse import Warehouse
 
 # Step starts, results and warnings on the console, not every DEBUG event (the UI keeps them all).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -21,6 +24,17 @@ def main() -> int:
     config, warehouse, mlflow = (
         defs.resources[key].process_config_and_initialize() for key in ("config", "warehouse", "mlflow")
     )
+    try:
+        with home_lock(config.home_path, "demo"):
+            return demo(config, warehouse, mlflow)
+    except HomeBusy as busy:
+        print(f"shelfcast demo: {busy}", file=sys.stderr)
+        return 1
+
+
+def demo(config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource) -> int:
+    """The whole history in one run, then what came out (read inside the `warehouse` pool: a run of
+    `make dev` may be writing the DuckDB file meanwhile)."""
     partitions = defs.resolve_assets_def("raw_observations").partitions_def
     try:
         start, end = history_range(config, partitions.get_first_partition_key())
@@ -43,7 +57,8 @@ def main() -> int:
         print(f"full_refresh FAILED after {elapsed:.0f} s; see the run in `make dev`", file=sys.stderr)
         return 1
     print(f"full_refresh succeeded in {elapsed:.0f} s (run {result.run_id})")
-    print(summarize(warehouse, mlflow))
+    with warehouse_slot(instance, result.run_id, "demo_summary"):
+        print(summarize(warehouse, mlflow))
     print(peak_memory())
     return 0
 

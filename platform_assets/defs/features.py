@@ -8,6 +8,7 @@ import dagster as dg
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.core.keys import KEYS
 from platform_assets.defs.orchestration import RANGE_START_TAG
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.digest import Tally
 from platform_assets.features.store import CHUNK_ROWS, MART_INPUTS, refresh_features
@@ -73,6 +74,7 @@ def _materialized(
         ),
     ],
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def features(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse):
     """History rows (target known) and the next horizon's rows (target to forecast), built together

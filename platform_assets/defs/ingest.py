@@ -9,6 +9,7 @@ from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
 from platform_assets.core.periods import month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.feeds import FeedResult
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
@@ -64,7 +65,9 @@ def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -
     }
 
 
-@dg.asset(group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL)
+@dg.asset(
+    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+)
 def raw_products(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -74,7 +77,9 @@ def raw_products(
     return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
 
 
-@dg.asset(group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL)
+@dg.asset(
+    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+)
 def raw_suppliers(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -91,6 +96,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         group_name="ingest",
         kinds={"python", WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
+        retry_policy=SERVER_RETRY,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[raw_products],
@@ -116,6 +122,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         group_name="ingest",
         kinds={WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
+        retry_policy=SERVER_RETRY,
         deps=[raw_products, raw_suppliers, raw_observations],
     )
     def rejected_rows(warehouse: Warehouse) -> dg.MaterializeResult:

@@ -9,6 +9,7 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.features.digest import frame_digest
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
@@ -23,6 +24,7 @@ def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
     deps=["training_features"],
     kinds={"lightgbm", "statsforecast", "mlflow"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
     tags={"shelfcast/heavy": "true"},
     # Read by dagster-k8s for the pod running this step (k8s_job_executor) and ignored elsewhere.
     op_tags={
@@ -90,6 +92,7 @@ def trained_model(
     deps=[trained_model],
     kinds={"mlflow"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
     check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)],
 )
 def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
@@ -100,7 +103,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
 
     challenger = alias_version(mlflow.tracking_uri, CHALLENGER)
     if challenger is None:
-        raise dg.Failure("no challenger registered: materialize trained_model first")
+        raise dg.Failure("no challenger registered: materialize trained_model first", allow_retries=False)
     outcome = promote(warehouse, mlflow.tracking_uri, *challenger)
     decision, champion = outcome.decision, outcome.champion_version or "none"
     context.log.info(f"promotion of v{outcome.challenger_version}: {decision.promote} ({decision.reason})")
@@ -121,7 +124,11 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
 
 
 @dg.asset(
-    group_name="ml", deps=[champion_model, "inference_features"], kinds={WAREHOUSE_KIND}, pool=WAREHOUSE_POOL
+    group_name="ml",
+    deps=[champion_model, "inference_features"],
+    kinds={WAREHOUSE_KIND},
+    pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def forecasts(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
@@ -134,9 +141,11 @@ def forecasts(
     try:
         champion = load_combination(mlflow.tracking_uri, CHAMPION)
     except ModelUnloadable as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=False) from None
     if champion is None:
-        raise dg.Failure("no champion model: forecasts are only made by a model that passed the gate")
+        raise dg.Failure(
+            "no champion model: forecasts are only made by a model that passed the gate", allow_retries=False
+        )
     model, version, run_id = champion
     features, series, history = forecast_inputs(warehouse, feature_config(config))
     rows = generation(

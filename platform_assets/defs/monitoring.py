@@ -9,6 +9,7 @@ import dagster as dg
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.monitoring.rendering import markdown_image, markdown_table
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
@@ -39,6 +40,7 @@ def _report_metadata(report: "Report") -> dict[str, dg.MetadataValue]:
     deps=["training_features"],
     kinds={"polars", WAREHOUSE_KIND},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
     check_specs=[dg.AssetCheckSpec("dataset_drift", asset="drift_scores")],
 )
 def drift_scores(
@@ -98,6 +100,7 @@ def drift_scores(
     asset="forecasts",
     description="New forecasts against the champion's backtest predictions",
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def prediction_drift(
     context: dg.AssetCheckExecutionContext, warehouse: Warehouse, mlflow: MLflowResource
@@ -131,6 +134,7 @@ def prediction_drift(
     asset="forecast_accuracy",
     description="Live WAPE against the champion's backtest WAPE",
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def accuracy_decay(
     context: dg.AssetCheckExecutionContext,

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.monitoring import quality
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -18,7 +19,7 @@ def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset="raw_observations", blocking=True, pool=WAREHOUSE_POOL)
+@dg.asset_check(asset="raw_observations", blocking=True, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
 def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Share of observation rows the landing contract refused; above the error rate nothing downstream
     runs (a broken feed must not reach the forecasts)."""
@@ -31,7 +32,7 @@ def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     )
 
 
-@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL)
+@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
 def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Observed rows in the newest period against the recent median (row-count anomaly)."""
     counts = warehouse.query(
@@ -41,7 +42,7 @@ def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     return _result(quality.volume_anomaly(counts))
 
 
-@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL)
+@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
 def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Age of the newest actual period against the wall clock."""
     newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()

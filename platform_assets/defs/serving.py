@@ -12,6 +12,7 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.serving.stores import request_store
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
@@ -35,6 +36,7 @@ def _recorded_factors(instance: dg.DagsterInstance) -> dict[str, int | None] | N
     deps=["forecasts_latest", "champion_model"],
     kinds={"parquet"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def serving_bundle(
     context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource
@@ -48,7 +50,9 @@ def serving_bundle(
 
     champion = load_combination(mlflow.tracking_uri, CHAMPION)
     if champion is None:
-        raise dg.Failure("no champion model: the API serves only what a vetted model forecast")
+        raise dg.Failure(
+            "no champion model: the API serves only what a vetted model forecast", allow_retries=False
+        )
     model, version, run_id = champion
     cfg = feature_config(config)
     factors = _recorded_factors(context.instance) or sales_factors(warehouse, cfg)
@@ -84,6 +88,7 @@ def serving_bundle(
     deps=[serving_bundle],
     kinds={"sqlite", "duckdb"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
 )
 def served_requests(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse):
     """One day (UTC) of the API's request log (its SQLite file, or `serving.requests` on Postgres) in

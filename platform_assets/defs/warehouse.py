@@ -14,6 +14,7 @@ from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
 from platform_assets.core.periods import period_grid
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.storage.dbt_project import dbt_project
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
@@ -107,6 +108,7 @@ def _dbt_step(name: str, doc: str, **selection: str) -> dg.AssetsDefinition:
         project=dbt_project,
         dagster_dbt_translator=_translator,
         pool=WAREHOUSE_POOL,
+        retry_policy=SERVER_RETRY,
         name=name,
         **selection,
     )(step)
