@@ -15,6 +15,7 @@ from platform_assets.config.sections import (
 )
 from platform_assets.config.settings import PREFIX, Settings, landing_path
 from platform_assets.feeds import Feed, make_feed
+from platform_assets.storage.databases import MLFLOW_SUFFIX, sibling_database
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import Warehouse
@@ -63,10 +64,21 @@ class ShelfcastConfig(dg.ConfigurableResource):
 
 
 class MLflowResource(dg.ConfigurableResource):
-    """Where runs and registered models live: sqlite + a local artifact root by default."""
+    """Where runs and registered models live: sqlite + a local artifact root by default.
 
-    tracking_uri: str
+    A tracking URI may carry a password (an `http://user:pass@` server, or the Postgres DSN MLflow's
+    database is derived from): `uri` is then an `EnvVar`, resolved only in the process that uses it,
+    so the definitions' snapshot in the Dagster instance holds the variable's name, never its value."""
+
+    uri: str = Field(description="the tracking URI, or the Postgres DSN `database_suffix` is applied to")
+    database_suffix: str = Field(
+        "", description="non-empty: MLflow's store is the database `<uri's database>_<suffix>` beside it"
+    )
     artifact_root: str
+
+    @property
+    def tracking_uri(self) -> str:
+        return sibling_database(self.uri, self.database_suffix) if self.database_suffix else self.uri
 
 
 def _from_env(settings: Settings, field: str, annotation: object) -> dg.EnvVar | float | None:
@@ -95,14 +107,23 @@ def _warehouse(settings: Settings) -> Warehouse:
     return DuckDBWarehouse(path=str(settings.warehouse_path))
 
 
+def _mlflow(settings: Settings) -> MLflowResource:
+    """MLflow's store as the environment names it: a variable's name where the URI may hold a password."""
+    artifact_root = (settings.home / "mlartifacts").as_uri()
+    if f"{PREFIX}MLFLOW_TRACKING_URI" in settings.environ:
+        return MLflowResource(uri=dg.EnvVar(f"{PREFIX}MLFLOW_TRACKING_URI"), artifact_root=artifact_root)
+    if settings.warehouse == "postgres":
+        return MLflowResource(
+            uri=dg.EnvVar(f"{PREFIX}PG_DSN"), database_suffix=MLFLOW_SUFFIX, artifact_root=artifact_root
+        )
+    return MLflowResource(uri=settings.mlflow_tracking_uri, artifact_root=artifact_root)
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources for the chosen warehouse; the dbt resource is added by the warehouse layer."""
     sections = {name: _section(settings, section) for name, section in SECTIONS.items()}
     return {
         "config": ShelfcastConfig(home=str(settings.home), **sections),
         "warehouse": _warehouse(settings),
-        "mlflow": MLflowResource(
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_root=(settings.home / "mlartifacts").as_uri(),
-        ),
+        "mlflow": _mlflow(settings),
     }

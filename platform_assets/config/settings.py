@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from platform_assets.feeds.files.manifest import MANIFEST_NAME, landing_start
-from platform_assets.storage.databases import sibling_database
+from platform_assets.storage.databases import MLFLOW_SUFFIX, sibling_database
 
 PREFIX = "SHELFCAST_"
 WAREHOUSES = ("duckdb", "postgres")
@@ -35,11 +35,13 @@ LOAD_TIME = {
     "PG_DSN": (
         "unset (Makefile: `postgresql://postgres@127.0.0.1:5432/shelfcast`)",
         "the Postgres warehouse database (required with `postgres`; may carry a password: keep it in a "
-        "secret)",
+        "secret; resources hold the variable's name, so the password is stored nowhere, not even in the "
+        "Dagster instance)",
     ),
     "MLFLOW_TRACKING_URI": (
         "`sqlite:///$SHELFCAST_HOME/mlflow.db`; on Postgres `<PG_DSN>_mlflow`",
-        "MLflow tracking and registry store (an `http://` MLflow server works too)",
+        "MLflow tracking and registry store (an `http://` MLflow server works too; may carry a password, "
+        "read at run time only like `PG_DSN`)",
     ),
     "EXECUTOR": (
         "`in_process`",
@@ -117,7 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     history_start = env.get(f"{PREFIX}HISTORY_START") or _history_start(feed, env, home)
     tracking = env.get(f"{PREFIX}MLFLOW_TRACKING_URI") or (
-        sibling_database(env[f"{PREFIX}PG_DSN"], "mlflow")
+        sibling_database(env[f"{PREFIX}PG_DSN"], MLFLOW_SUFFIX)
         if warehouse == "postgres"
         else f"sqlite:///{home / 'mlflow.db'}"
     )

@@ -6,6 +6,7 @@ Byte-order ("C") collation: text sorts the way DuckDB sorts it, so both warehous
 
 from urllib.parse import urlparse
 
+DAGSTER_SUFFIX, MLFLOW_SUFFIX = "dagster", "mlflow"
 COLLATION = "template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'"
 
 
@@ -20,7 +21,7 @@ def ensure_databases(dsn: str) -> list[str]:
     """The databases created (existing ones are left alone)."""
     import adbc_driver_postgresql.dbapi as adbc  # only a Postgres deployment loads the driver
 
-    wanted = [dsn, sibling_database(dsn, "dagster"), sibling_database(dsn, "mlflow")]
+    wanted = [dsn, sibling_database(dsn, DAGSTER_SUFFIX), sibling_database(dsn, MLFLOW_SUFFIX)]
     server = urlparse(dsn)._replace(path="/postgres").geturl()
     created = []
     with adbc.connect(server, autocommit=True) as con, con.cursor() as cur:
