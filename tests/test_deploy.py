@@ -493,6 +493,12 @@ def test_overlay_builds_and_validates(overlay: str, values: Manifest, tmp_path: 
     chart_values = merge_values(VALUES, VALUES_PRODUCTION) if overlay == "production" else values
     expected = image_of(user_deployment(chart_values)) if overlay == "production" else "shelfcast:dev"
     assert mlflow["image"] == expected
+    # Secrets reach containers as env only: a $(VAR) in the command line is readable by ps on the node.
+    for workload in by_kind["Deployment"].values():
+        for c in containers(workload):
+            assert "$(" not in " ".join(c.get("command", []) + c.get("args", [])), workload["metadata"][
+                "name"
+            ]
     # What the chart's values refer to exists (the instance secret only where we template it).
     config_maps = by_kind["ConfigMap"]
     assert config_maps["shelfcast-env"]["data"]["SHELFCAST_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
