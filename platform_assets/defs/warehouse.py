@@ -66,13 +66,16 @@ def grid_vars(freq: str) -> dict[str, str | int]:
 
 
 def dbt_vars(config: ShelfcastConfig, window: tuple[str, str] | None = None) -> str:
-    """The period grid and horizon dbt needs, resolved from configuration or the feed itself, and the
-    months the incremental models rebuild (`window`; absent: all of them)."""
+    """The period grid, horizon and plausibility bounds dbt needs, resolved from configuration or the
+    feed itself, and the months the incremental models rebuild (`window`; absent: all of them)."""
     values = {
         **grid_vars(config.resolved_freq()),
         "target": config.forecasting.target,
         "horizon": config.forecasting.horizon,
         "active_window_periods": config.forecasting.active_window,
+        "outlier_quantile": config.ingest.outlier_quantile,
+        "outlier_factor": config.ingest.outlier_factor,
+        "max_plausible_value": config.ingest.max_plausible_value,
     }
     if window is not None:
         values["refresh_from"], values["refresh_until"] = window
