@@ -3,7 +3,8 @@
 The raw data is small but carries every case the models must handle: a gap inside a series,
 transaction lines to aggregate, a price-only row inside the history, plan rows after the last actual,
 a supplier the catalog references but the supplier feed lacks, a sale of a product missing from the
-catalog (kept out of the marts and listed at warn level) and, later, forecast generations (one of them breaking p10 <= p50).
+catalog (kept out of the marts and listed at warn level) and, later, forecast generations (one of
+them breaking p10 <= p50).
 """
 
 import json
@@ -301,8 +302,10 @@ def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):
         days[9]: (3.0, 0.01, "price outlier: below the series bound"),
         days[12]: (1e300, 10.0, "units_sold above max_plausible_value"),
     }
-    rows = [(day, p, s, *odd[day][1::-1], promo, amount) if day in odd else (day, p, s, price, units, promo, amount)
-            for day, p, s, price, units, promo, amount in usual]  # fmt: skip
+    rows = [
+        (day, p, s, odd[day][1], odd[day][0], False, None) if day in odd else (day, p, s, *values)
+        for day, p, s, *values in usual
+    ]
     rows.append((days[-1] + timedelta(days=1), "PY", None, 1.0, 1.0, False, None))  # not in the catalog
     write_table(warehouse, "raw", "observations", raw_frame(rows, RAW_OBSERVATIONS))
     args = ("run", "--select", "+excluded_observations", "+fct_product_sales", "--vars", json.dumps(DAILY))

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.feeds import SynthConfig
+from platform_assets.feeds import DateBounds, SynthConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
 
 
@@ -37,7 +37,9 @@ class IngestSettings(dg.Config):
         None, description="tafeng feed: keep the N products with most lines (for quick runs; default all)"
     )
     date_min: str = Field(
-        "1900-01-01", description="files feed: observation rows dated before this day are rejected"
+        "1970-01-01",
+        description="files feed: observation rows dated before this day are rejected (the row contract "
+        "refuses dates outside 1970-2099 whatever this says)",
     )
     max_date_gap_days: int = Field(
         366,
@@ -57,6 +59,10 @@ class IngestSettings(dg.Config):
     max_plausible_value: float = Field(
         1e9, description="units_sold or price above this are excluded whatever the series' history"
     )
+
+    def date_bounds(self, horizon: int, target: str) -> DateBounds:
+        """What makes an observation's date implausible (feeds/plausibility.py)."""
+        return DateBounds(date.fromisoformat(self.date_min), self.max_date_gap_days, horizon, target)
 
     def synth_config(self, horizon: int) -> SynthConfig:
         """The generator's settings; it writes price plans for the `horizon` periods after the history."""

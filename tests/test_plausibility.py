@@ -1,0 +1,98 @@
+"""Plausibility bounds on the landing zone: implausible dates are rejected with a reason at ingest, and
+the rows are still all accounted for (rows in = accepted + rejected)."""
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from platform_assets.core.periods import month_windows
+from platform_assets.feeds import DateBounds, FilesFeed
+from platform_assets.feeds.plausibility import dated_block
+
+FIXTURE = Path(__file__).parent / "fixtures" / "landing"
+BOUNDS = DateBounds(date(1970, 1, 1), 366, 14, "units_sold")
+
+
+def fixture_with(tmp_path: Path, extra: list[str], name: str = "extra.csv") -> Path:
+    """The example landing zone plus one observation file of `extra` rows."""
+    root = tmp_path / "landing"
+    shutil.copytree(FIXTURE, root)
+    header = "date,product_id,store_id,price,units_sold,on_promo"
+    (root / "observations" / name).write_text("\n".join([header, *extra]) + "\n")
+    return root
+
+
+def landed(feed: FilesFeed) -> tuple[list, pl.DataFrame, pl.DataFrame]:
+    """Every monthly window of the feed's span, with all accepted and all rejected rows."""
+    first, last = feed.span()
+    parts = [feed.observations(lo, hi) for _, lo, hi in month_windows(first, last + timedelta(days=1))]
+    return parts, pl.concat([p.accepted for p in parts]), pl.concat([p.rejected for p in parts])
+
+
+def test_implausible_dates_are_rejected_with_a_reason_and_never_stretch_the_span(tmp_path):
+    extra = [
+        "2090-03-01,P0001,S01,12.50,7,false",  # a typo for 2025: a valid date, decades past the data
+        "1971-06-01,P0002,S01,1.90,4,false",  # decades before the data
+        "2025-09-20,P0001,S01,13.00,,false",  # a plan past the 14-day horizon after the last actual
+        "2025-09-14,P0007,S01,3.00,,false",  # a plan on the horizon's last day: kept
+    ]
+    root = fixture_with(tmp_path, extra)
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "q", bounds=BOUNDS)
+    assert feed.span() == (date(2025, 1, 2), date(2025, 9, 14))
+    parts, accepted, rejected = landed(feed)
+
+    plain = FilesFeed(FIXTURE, quarantine_dir=tmp_path / "q2").observations(
+        date(2000, 1, 1), date(2100, 1, 1)
+    )
+    assert sum(p.rows_in for p in parts) == accepted.height + rejected.height == plain.rows_in + len(extra)
+    ours = rejected.filter(pl.col("file") == "observations/extra.csv").sort("line")
+    assert ours["line"].to_list() == [1, 2, 3]
+    gap = (
+        "date cut off from the rest of the data (2025-01-02 .. 2025-09-20) by a gap of more than 366 days "
+        "(SHELFCAST_MAX_DATE_GAP_DAYS)"
+    )
+    assert ours["reason"].to_list() == [
+        gap,
+        gap,
+        "plan dated beyond the horizon (14 periods) after the last actual (2025-08-31)",
+    ]
+    # Rejected without a usable date, they are counted once, in the window of the span's first day.
+    assert parts[0].rejected.filter(pl.col("file") == "observations/extra.csv").height == 3
+    assert accepted.filter(pl.col("date") == date(2025, 9, 14), pl.col("product_id") == "P0007").height == 1
+
+
+def test_without_bounds_the_typo_stretches_the_span(tmp_path):
+    """What the bounds prevent: the same 2090 row accepted, the span (and the partitions) to 2090."""
+    root = fixture_with(tmp_path, ["2090-03-01,P0001,S01,12.50,7,false"])
+    assert FilesFeed(root, quarantine_dir=tmp_path / "q").span()[1] == date(2090, 3, 1)
+
+
+def test_date_min_is_configurable(tmp_path):
+    root = fixture_with(tmp_path, [])
+    bounds = DateBounds(date(2025, 3, 1), 366, 14, "units_sold")
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "q", bounds=bounds)
+    assert feed.span()[0] == date(2025, 3, 1)
+    _, accepted, rejected = landed(feed)
+    early = rejected.filter(pl.col("reason").str.contains("SHELFCAST_DATE_MIN"))
+    assert early.height > 700 and set(early["reason"]) == {"date before 2025-03-01 (SHELFCAST_DATE_MIN)"}
+    assert accepted["date"].min() == date(2025, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("days", "block"),
+    [
+        # the median row sits in the 2025 block; 2090 and 1971 are cut off
+        ([date(2025, 1, d) for d in range(1, 20)] + [date(2090, 1, 1), date(1971, 1, 1)], (1, 19)),
+        # a gap shorter than the limit keeps both sides (a store closed for months)
+        ([date(2025, 1, 1), date(2025, 1, 2), date(2025, 10, 1), date(2025, 10, 2)], None),
+    ],
+)
+def test_dated_block_follows_the_bulk_of_the_rows(days, block):
+    lo, hi = dated_block(pl.Series(days, dtype=pl.Date), 366)
+    if block is None:
+        assert (lo, hi) == (min(days), max(days))
+    else:
+        assert (lo, hi) == (date(2025, 1, block[0]), date(2025, 1, block[1]))
