@@ -1,6 +1,8 @@
-"""Plausibility bounds on the landing zone: implausible dates are rejected with a reason at ingest, and
-the rows are still all accounted for (rows in = accepted + rejected)."""
+"""Plausibility bounds: implausible dates are rejected with a reason at ingest (rows in = accepted +
+rejected), any catalog attribute name makes a safe feature name, dbt's target folder stays bounded.
+Value outliers are judged in dbt: tests/test_dbt_project.py and tests/test_pipeline_feeds.py."""
 
+import os
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -9,8 +11,11 @@ import polars as pl
 import pytest
 
 from platform_assets.core.periods import month_windows
+from platform_assets.features.attributes import attribute_names, numeric_attributes
 from platform_assets.feeds import DateBounds, FilesFeed
 from platform_assets.feeds.plausibility import dated_block
+from platform_assets.storage.dbt_project import prune_invocation_targets
+from platform_assets.storage.warehouse import ident
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
 BOUNDS = DateBounds(date(1970, 1, 1), 366, 14, "units_sold")
@@ -96,3 +101,39 @@ def test_dated_block_follows_the_bulk_of_the_rows(days, block):
         assert (lo, hi) == (min(days), max(days))
     else:
         assert (lo, hi) == (date(2025, 1, block[0]), date(2025, 1, block[1]))
+
+
+def test_any_attribute_name_becomes_a_safe_stable_feature_name():
+    products = pl.DataFrame(
+        {
+            "product_id": ["A", "B"],
+            "attributes": [
+                '{"weight (kg)": 1.5, "weight-kg": 2, "Größe": 3, "%": 4, "pack_size": 6, "note": "x"}',
+                '{"weight (kg)": 0.5, "weight-kg": 1, "Größe": 1, "%": 2, "pack_size": 1}',
+            ],
+        }
+    )
+    attrs = numeric_attributes(products)
+    # weight (kg) and weight-kg clean to one name: the second in key order gets _2
+    assert attrs.columns == [
+        "product_id", "attr_attribute", "attr_Gr_e", "attr_pack_size", "attr_weight_kg", "attr_weight_kg_2"
+    ]  # fmt: skip
+    assert all(ident(c) == f'"{c}"' for c in attrs.columns)
+    assert attrs["attr_weight_kg"].to_list() == [1.5, 0.5] and attrs["attr_weight_kg_2"].to_list() == [2, 1]
+    assert attribute_names(["weight (kg)", "weight-kg"]) == attribute_names(["weight-kg", "weight (kg)"])
+
+
+def test_old_dbt_invocation_folders_are_pruned(tmp_path):
+    target = tmp_path / "target"
+    folders = [target / f"warehouse_models-abc{i:04d}-{i:07x}" for i in range(7)]
+    for i, folder in enumerate(folders):
+        folder.mkdir(parents=True)
+        os.utime(folder, ns=(i * 10**9, i * 10**9))
+    (target / "manifest.json").write_text("{}")
+    (target / "compiled").mkdir()  # dbt's own folders are not invocations: kept
+    removed = prune_invocation_targets(target, keep=3)
+    assert sorted(removed) == folders[:4]
+    assert sorted(p.name for p in target.iterdir()) == sorted(
+        ["compiled", "manifest.json", *(f.name for f in folders[4:])]
+    )
+    assert prune_invocation_targets(target, keep=3) == []

@@ -14,7 +14,7 @@ from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
 from platform_assets.core.periods import period_grid
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
-from platform_assets.storage.dbt_project import dbt_project
+from platform_assets.storage.dbt_project import dbt_project, prune_invocation_targets
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 # dbt models that read what the ML layer writes (tagged in their yml): built in a second dbt step, after
@@ -97,12 +97,16 @@ def _dbt_step(name: str, doc: str, **selection: str) -> dg.AssetsDefinition:
     """One `dbt build` step over the models `selection` picks (dbt's `select` / `exclude`).
 
     `warehouse` is required, not called: setting it up exports the connection variables dbt's profile
-    reads."""
+    reads. Old invocations' target folders are pruned after each step, so the project stays bounded."""
 
     def step(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
     ) -> Iterator:
-        yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
+        invocation = dbt.cli(dbt_build_args(context, config), context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            prune_invocation_targets((Path(dbt.project_dir) / invocation.target_path).parent)
 
     step.__doc__ = doc  # the op's description in the UI
     return dbt_assets(
