@@ -7,6 +7,7 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -14,8 +15,10 @@ from platform_assets.core.periods import month_windows
 from platform_assets.features.attributes import attribute_names, numeric_attributes
 from platform_assets.feeds import DateBounds, FilesFeed
 from platform_assets.feeds.plausibility import dated_block
+from platform_assets.monitoring import quality
 from platform_assets.storage.dbt_project import prune_invocation_targets
 from platform_assets.storage.warehouse import ident
+from tests.support.graph import shelfcast_graph
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
 BOUNDS = DateBounds(date(1970, 1, 1), 366, 14, "units_sold")
@@ -137,3 +140,53 @@ def test_old_dbt_invocation_folders_are_pruned(tmp_path):
         ["compiled", "manifest.json", *(f.name for f in folders[4:])]
     )
     assert prune_invocation_targets(target, keep=3) == []
+
+
+def test_unused_share_is_judged_per_partition():
+    counts = pl.DataFrame(
+        {
+            "ingest_partition": ["2025-01-01", "2025-02-01", "2025-03-01"],
+            "rows": [400, 390, 420],
+            "rejected": [1, 0, 200],
+            "excluded": [0, 5, 10],
+        }
+    )
+    verdict = quality.unused_by_partition(counts, 0.01, 0.10)
+    assert (verdict.passed, verdict.severity) == (False, "ERROR")
+    assert verdict.description == (
+        "partition 2025-03-01: 50.0% of rows rejected or excluded (> 10%); 2 partition(s) above 1%"
+    )
+    assert [p["ingest_partition"] for p in verdict.metadata["partitions_above_warn"]] == [
+        "2025-03-01",
+        "2025-02-01",
+    ]
+    assert quality.unused_by_partition(counts.head(1), 0.01, 0.10).passed
+
+
+def test_half_negated_prices_of_one_month_flag_that_partition(tmp_path):
+    """Ingest and dbt only: a month whose prices were half negated is named by the per-partition check,
+    though over the whole history the rejected share stays a warning."""
+    landing = tmp_path / "landing"
+    shutil.copytree(FIXTURE, landing)
+    march = landing / "observations" / "2025-03.csv"
+    header, *rows = march.read_text().splitlines()
+    fields = [r.split(",") for r in rows]
+    negated = [
+        ",".join([*f[:3], f"-{f[3]}", *f[4:]]) if i % 2 and f[3] else ",".join(f)
+        for i, f in enumerate(fields)
+    ]
+    march.write_text("\n".join([header, *negated]) + "\n")
+    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing)) as g:
+        selection = dg.AssetSelection.groups("ingest", "warehouse").resolve(g.defs.resolve_asset_graph())
+        result = g.run_history(asset_selection=list(selection))
+        assert result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert checks["rejected_row_rate"].severity.value == "WARN"
+        flagged = checks["unused_rows_by_partition"]
+        assert not flagged.passed and flagged.severity.value == "ERROR"
+        assert flagged.description.startswith("partition 2025-03-01: 50.")
+        reasons = g.warehouse.query(
+            "select reason, count(*) as n from raw.rejected_rows"
+            " where ingest_partition = '2025-03-01' group by reason"
+        )
+        assert reasons["n"].sum() == len(rows) // 2 and "negative price" in reasons["reason"].to_list()
