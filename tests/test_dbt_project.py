@@ -327,6 +327,33 @@ def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):
     )
 
 
+def test_a_product_that_leaves_the_catalog_leaves_every_mart(built, monkeypatch):
+    """The catalog changed between runs (or between the ingests of one run): an incremental build that
+    does not rebuild the product's periods still drops its series, its grid rows and so its forecasts;
+    its observations are listed as excluded."""
+    tmp, _, _ = built
+    warehouse = tmp / "catalog.duckdb"
+    make_warehouse(warehouse)
+    marts = "+fct_product_sales", "+dim_series", "+excluded_observations"
+    assert run_dbt(
+        tmp, warehouse, monkeypatch, "run", "--select", *marts, "--vars", json.dumps(DAILY)
+    ).success
+    assert "P2" in query(warehouse, "select product_id from marts.fct_product_sales")["product_id"].to_list()
+
+    catalog = raw_frame([("P1", "Apple", "fruit", "B1", "S1", "{}")], RAW_PRODUCTS, T0 + timedelta(days=1))
+    write_table(warehouse, "raw", "products", catalog)
+    window = {**DAILY, "refresh_from": "2025-02-01", "refresh_until": "2025-02-01"}  # P2's January untouched
+    assert run_dbt(
+        tmp, warehouse, monkeypatch, "run", "--select", *marts, "--vars", json.dumps(window)
+    ).success
+    for table in ("marts.fct_product_sales", "marts.dim_series"):
+        assert query(warehouse, f"select distinct product_id from {table}")["product_id"].to_list() == ["P1"]
+    excluded = query(
+        warehouse, "select product_id, count(*) as n from marts.excluded_observations group by all order by 1"
+    )
+    assert excluded.rows() == [("P2", 4), ("PX", 1)]
+
+
 def test_weekly_periods_start_on_monday(built, monkeypatch):
     tmp, _, _ = built
     weekly = tmp / "weekly.duckdb"
