@@ -3,7 +3,8 @@
 The raw data is small but carries every case the models must handle: a gap inside a series,
 transaction lines to aggregate, a price-only row inside the history, plan rows after the last actual,
 a supplier the catalog references but the supplier feed lacks, a sale of a product missing from the
-catalog (a warn-level test) and, later, forecast generations (one of them breaking p10 <= p50).
+catalog (kept out of the marts and listed at warn level) and, later, forecast generations (one of
+them breaking p10 <= p50).
 """
 
 import json
@@ -165,11 +166,10 @@ def test_build_succeeds_with_only_the_designed_warnings(built):
     assert result.success, result.exception
     status = statuses(result)
     not_ok = {k: v for k, v in status.items() if v not in ("success", "pass")}
-    # The sale of PX (not in the catalog) is reported, at warn level, by both relationship tests.
+    # The sale of PX (not in the catalog) is kept out of the marts and listed, at warn level.
     assert set(not_ok.values()) == {"warn"}
-    assert sorted(k.split(".")[2].split("_product_id")[0] for k in not_ok) == [
-        "relationships_dim_series",
-        "relationships_fct_product_sales",
+    assert [k.split(".")[2] for k in not_ok] == [
+        "expression_is_true_excluded_observations_exclusion_reason_is_null"
     ]
 
 
@@ -187,7 +187,6 @@ def test_grid_is_complete_zero_filled_and_price_carried_forward(built):
             ("P2", "s1", d(3), 0.0, 17.0 / 4.0, False, False),
             ("P2", "s1", d(4), 0.0, 17.0 / 4.0, False, False),
             ("P2", "s1", d(5), 1.0, 5.0, False, True),
-            ("PX", "all", d(5), 1.0, 2.0, False, True),
         ],
         schema=["product_id", "store_id", "period_date", "units_sold", "price", "on_promo", "is_observed"],
         orient="row",
@@ -222,7 +221,6 @@ def test_series_span_and_activity(built):
     assert series.rows() == [
         ("P1", "all", "fruit", d(1), d(3), 2, False),
         ("P2", "s1", "unknown", d(2), d(5), 2, True),
-        ("PX", "all", "unknown", d(5), d(5), 1, True),
     ]
 
 
@@ -254,7 +252,7 @@ def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, 
     assert query(warehouse, "select count(*) as n from marts.forecasts_latest").item() == 0
 
     def generation(at: datetime, version: str, band: tuple[float, float, float]) -> pl.DataFrame:
-        series = [("P2", "s1"), ("PX", "all")]
+        series = [("P1", "all"), ("P2", "s1")]
         rows = [
             (
                 p,
@@ -279,7 +277,7 @@ def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, 
     result = run_dbt(tmp, warehouse, monkeypatch, *args)
     assert result.success, result.exception
     latest = query(warehouse, "select product_id, model_version, p90 from marts.forecasts_latest order by 1")
-    assert latest.rows() == [("P2", "2", 4.0), ("PX", "2", 4.0)]
+    assert latest.rows() == [("P1", "2", 4.0), ("P2", "2", 4.0)]
 
     write_table(warehouse, "marts", "forecasts", generation(datetime(2025, 1, 7, 9), "3", (3, 2, 4)), False)
     result = run_dbt(tmp, warehouse, monkeypatch, *args)
@@ -287,6 +285,73 @@ def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, 
     failed = {k for k, v in statuses(result).items() if v in ("fail", "error")}
     assert len(failed) == 1 and "expression_is_true_forecasts_latest" in failed.pop()
     assert query(warehouse, "select distinct model_version from marts.forecasts_latest").item() == "3"
+
+
+def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):
+    """Values far outside their series' history (units 1e300, a price slip by 100x either way, a sale
+    200x the usual) and a product missing from the catalog are kept out of the marts, each listed in
+    marts.excluded_observations with its reason, partition and bound; the other rows are untouched."""
+    tmp, _, _ = built
+    warehouse = tmp / "outliers.duckdb"
+    make_warehouse(warehouse)
+    days = [date(2025, 2, 1) + timedelta(days=i) for i in range(20)]
+    usual = [(day, "P3", None, 10.0, float(2 + i % 3), False, None) for i, day in enumerate(days)]
+    odd = {
+        days[4]: (500.0, 10.0, "units_sold outlier: above the series bound"),
+        days[7]: (3.0, 1000.0, "price outlier: above the series bound"),
+        days[9]: (3.0, 0.01, "price outlier: below the series bound"),
+        days[12]: (1e300, 10.0, "units_sold above max_plausible_value"),
+    }
+    rows = [
+        (day, p, s, odd[day][1], odd[day][0], False, None) if day in odd else (day, p, s, *values)
+        for day, p, s, *values in usual
+    ]
+    rows.append((days[-1] + timedelta(days=1), "PY", None, 1.0, 1.0, False, None))  # not in the catalog
+    write_table(warehouse, "raw", "observations", raw_frame(rows, RAW_OBSERVATIONS))
+    args = ("run", "--select", "+excluded_observations", "+fct_product_sales", "--vars", json.dumps(DAILY))
+    assert run_dbt(tmp, warehouse, monkeypatch, *args).success
+
+    excluded = query(warehouse, "select * from marts.excluded_observations order by obs_date")
+    assert excluded.select("obs_date", "exclusion_reason").rows() == [
+        *[(day, reason) for day, (_, _, reason) in sorted(odd.items())],
+        (days[-1] + timedelta(days=1), "product not in the catalog"),
+    ]
+    assert excluded["ingest_partition"].to_list() == ["all"] * 5
+    assert excluded["units_sold_max"][0] == 50 * 4.0  # outlier_factor x the 0.9 quantile of 2, 3, 4
+    sales = query(warehouse, "select * from marts.fct_product_sales where product_id = 'P3' order by 3")
+    assert sales.height == len(days)
+    assert sales.filter(pl.col("period_date").is_in(list(odd)))["is_observed"].to_list() == [False] * 4
+    assert sales["units_sold"].max() == 4.0 and sales["price"].to_list() == [10.0] * len(days)
+    assert (
+        "PY" not in query(warehouse, "select product_id from intermediate.int_series")["product_id"].to_list()
+    )
+
+
+def test_a_product_that_leaves_the_catalog_leaves_every_mart(built, monkeypatch):
+    """The catalog changed between runs (or between the ingests of one run): an incremental build that
+    does not rebuild the product's periods still drops its series, its grid rows and so its forecasts;
+    its observations are listed as excluded."""
+    tmp, _, _ = built
+    warehouse = tmp / "catalog.duckdb"
+    make_warehouse(warehouse)
+    marts = "+fct_product_sales", "+dim_series", "+excluded_observations"
+    assert run_dbt(
+        tmp, warehouse, monkeypatch, "run", "--select", *marts, "--vars", json.dumps(DAILY)
+    ).success
+    assert "P2" in query(warehouse, "select product_id from marts.fct_product_sales")["product_id"].to_list()
+
+    catalog = raw_frame([("P1", "Apple", "fruit", "B1", "S1", "{}")], RAW_PRODUCTS, T0 + timedelta(days=1))
+    write_table(warehouse, "raw", "products", catalog)
+    window = {**DAILY, "refresh_from": "2025-02-01", "refresh_until": "2025-02-01"}  # P2's January untouched
+    assert run_dbt(
+        tmp, warehouse, monkeypatch, "run", "--select", *marts, "--vars", json.dumps(window)
+    ).success
+    for table in ("marts.fct_product_sales", "marts.dim_series"):
+        assert query(warehouse, f"select distinct product_id from {table}")["product_id"].to_list() == ["P1"]
+    excluded = query(
+        warehouse, "select product_id, count(*) as n from marts.excluded_observations group by all order by 1"
+    )
+    assert excluded.rows() == [("P2", 4), ("PX", 1)]
 
 
 def test_weekly_periods_start_on_monday(built, monkeypatch):
@@ -302,7 +367,6 @@ def test_weekly_periods_start_on_monday(built, monkeypatch):
     assert sales.rows() == [
         ("P1", monday, 5.0, 11.0),
         ("P2", monday, 5.0, 22.0 / 5.0),
-        ("PX", monday, 1.0, 2.0),
     ]
     # The 01-04 plan falls in the week of P1's last actual; only the 01-07 plan (next Monday) remains.
     plans = query(weekly, "select product_id, period_date, price from marts.fct_price_plans")

@@ -14,16 +14,35 @@ import pytest
 
 from platform_assets.core.periods import period_date, period_number
 from platform_assets.feeds.files.reading import TEXT_TABLES
+from platform_assets.runner.history import history_range
+from platform_assets.storage.dbt_project import INVOCATION_DIR, TARGETS_KEPT, dbt_project
 from tests.support.graph import materialization_metadata, shelfcast_graph
 
 LANDING = Path(__file__).parent / "fixtures" / "landing"
+
+
+def _implausible(landing: Path) -> None:
+    """One units_sold of 1e300, one row dated 2090 (a typo for 2025), and a catalog attribute whose
+    name is no SQL identifier (`weight (kg)`)."""
+    may = landing / "observations" / "2025-05.csv"
+    may.write_text(
+        may.read_text().replace("2025-05-01,P0006,S01,5.17,13,false", "2025-05-01,P0006,S01,5.17,1e300,false")
+    )
+    with (landing / "observations" / "2025-08.csv").open("a") as out:
+        out.write("2090-08-15,P0001,S01,14.20,9,false\n")
+    products = pl.read_csv(landing / "products.csv")
+    products.with_columns((pl.col("pack_size") * 0.4).alias("weight (kg)")).write_csv(
+        landing / "products.csv"
+    )
 
 
 def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
     landing = tmp_path / "landing"
     shutil.copytree(LANDING, landing)
     (landing / "observations" / "2025-05-corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    _implausible(landing)
     with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing), HORIZON="14") as g:
+        assert history_range(g.config) == ("2025-01-01", "2025-09-01")  # 2090 never stretches the span
         result = g.run_history()
         assert result.success
 
@@ -38,8 +57,34 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
 
         # Bad rows are quarantined with their file, line and reason; nothing is lost.
         rejected = g.warehouse.query("select file, line, reason from raw.rejected_rows order by file")
-        assert rejected.height == 3 and rejected["reason"].null_count() == 0
+        assert rejected.height == 4 and rejected["reason"].null_count() == 0
         assert meta["rows_in"] == meta["rows_accepted"] + meta["rows_rejected"]
+        [typo] = rejected.filter(pl.col("reason").str.starts_with("date cut off")).rows()
+        assert typo[:2] == ("observations/2025-08.csv", 365)
+
+        # 1e300 lands but is excluded in the warehouse, listed with its reason, and never trained on.
+        excluded = g.warehouse.query("select * from marts.excluded_observations")
+        assert excluded.select("product_id", "obs_date", "exclusion_reason").rows() == [
+            ("P0006", date(2025, 5, 1), "units_sold above max_plausible_value")
+        ]
+        assert g.warehouse.query("select max(y) from features.training_features").item() < 1000
+        [unused] = [
+            e for e in result.get_asset_check_evaluations() if e.check_name == "unused_rows_by_partition"
+        ]
+        assert unused.passed
+        [gate] = materialization_metadata(result, "champion_model")
+        assert gate["promoted"], gate["reason"]
+
+        # Any attribute name works: `weight (kg)` becomes the feature attr_weight_kg, drift included.
+        columns = g.warehouse.query("select * from features.training_features limit 0").columns
+        assert "attr_weight_kg" in columns
+        assert materialization_metadata(result, "drift_scores")
+        drift = g.warehouse.query("select distinct feature from monitoring.drift_scores")["feature"]
+        assert "attr_weight_kg" in drift.to_list()
+
+        # dbt's per-invocation target folders stay bounded.
+        target = Path(dbt_project.project_dir) / "target"
+        assert len([p for p in target.iterdir() if INVOCATION_DIR.match(p.name)]) <= TARGETS_KEPT
 
         # Plans (planned prices, promotions) reach the features of the periods forecast.
         plans = g.warehouse.query("select * from marts.fct_price_plans")

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
-from platform_assets.feeds import SynthConfig
+from platform_assets.feeds import DateBounds, SynthConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
 
 
@@ -36,6 +36,33 @@ class IngestSettings(dg.Config):
     tafeng_max_products: int | None = Field(
         None, description="tafeng feed: keep the N products with most lines (for quick runs; default all)"
     )
+    date_min: str = Field(
+        "1970-01-01",
+        description="files feed: observation rows dated before this day are rejected (the row contract "
+        "refuses dates outside 1970-2099 whatever this says)",
+    )
+    max_date_gap_days: int = Field(
+        366,
+        description="files feed: the data's dates run around their median; a row separated from them by a "
+        "gap of more days (a typo like 2090 for 2025) is rejected, and so is a plan row (no target) dated "
+        "more than the horizon after the last actual",
+    )
+    outlier_quantile: float = Field(
+        0.9, description="a series' plausible values scale with this quantile of its own history"
+    )
+    outlier_factor: float = Field(
+        50.0,
+        description="an observation whose units_sold exceed this factor x max(the quantile, 1), or whose "
+        "price is this factor above or below the series' quantiles, is excluded as an outlier (listed in "
+        "`marts.excluded_observations`, not trained on)",
+    )
+    max_plausible_value: float = Field(
+        1e9, description="units_sold or price above this are excluded whatever the series' history"
+    )
+
+    def date_bounds(self, horizon: int, target: str) -> DateBounds:
+        """What makes an observation's date implausible (feeds/plausibility.py)."""
+        return DateBounds(date.fromisoformat(self.date_min), self.max_date_gap_days, horizon, target)
 
     def synth_config(self, horizon: int) -> SynthConfig:
         """The generator's settings; it writes price plans for the `horizon` periods after the history."""

@@ -50,5 +50,41 @@ def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     return _result(quality.freshness(newest, today, config.monitoring.freshness_max_age_days))
 
 
+UNUSED_BY_PARTITION = """
+with landed as (
+    select ingest_partition, count(*) as n from raw.observations group by ingest_partition
+), rejected as (
+    select ingest_partition, count(*) as n from raw.rejected_rows where source = 'observations'
+    group by ingest_partition
+), excluded as (
+    select ingest_partition, count(*) as n from marts.excluded_observations group by ingest_partition
+)
+select
+    ingest_partition,
+    coalesce(l.n, 0) + coalesce(r.n, 0) as "rows",
+    coalesce(r.n, 0) as rejected,
+    coalesce(e.n, 0) as excluded
+from landed as l
+full outer join rejected as r using (ingest_partition)
+left join excluded as e using (ingest_partition)
+order by ingest_partition
+"""
+
+
+@dg.asset_check(asset="excluded_observations", pool=WAREHOUSE_POOL)
+def unused_rows_by_partition(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Per monthly partition, the share of observation rows rejected at ingest or excluded as
+    implausible, so one damaged month is named even when the whole history's share stays small."""
+    return _result(
+        quality.unused_by_partition(
+            warehouse.query(UNUSED_BY_PARTITION),
+            config.monitoring.rejected_rate_warn,
+            config.monitoring.rejected_rate_error,
+        )
+    )
+
+
 def build_quality_defs() -> dg.Definitions:
-    return dg.Definitions(asset_checks=[rejected_row_rate, newest_period_volume, actuals_freshness])
+    return dg.Definitions(
+        asset_checks=[rejected_row_rate, newest_period_volume, actuals_freshness, unused_rows_by_partition]
+    )

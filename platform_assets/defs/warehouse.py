@@ -15,7 +15,7 @@ from platform_assets.config.settings import Settings
 from platform_assets.core.periods import period_grid
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
 from platform_assets.defs.retries import SERVER_RETRY
-from platform_assets.storage.dbt_project import dbt_project
+from platform_assets.storage.dbt_project import dbt_project, prune_invocation_targets
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 # dbt models that read what the ML layer writes (tagged in their yml): built in a second dbt step, after
@@ -67,13 +67,16 @@ def grid_vars(freq: str) -> dict[str, str | int]:
 
 
 def dbt_vars(config: ShelfcastConfig, window: tuple[str, str] | None = None) -> str:
-    """The period grid and horizon dbt needs, resolved from configuration or the feed itself, and the
-    months the incremental models rebuild (`window`; absent: all of them)."""
+    """The period grid, horizon and plausibility bounds dbt needs, resolved from configuration or the
+    feed itself, and the months the incremental models rebuild (`window`; absent: all of them)."""
     values = {
         **grid_vars(config.resolved_freq()),
         "target": config.forecasting.target,
         "horizon": config.forecasting.horizon,
         "active_window_periods": config.forecasting.active_window,
+        "outlier_quantile": config.ingest.outlier_quantile,
+        "outlier_factor": config.ingest.outlier_factor,
+        "max_plausible_value": config.ingest.max_plausible_value,
     }
     if window is not None:
         values["refresh_from"], values["refresh_until"] = window
@@ -95,12 +98,16 @@ def _dbt_step(name: str, doc: str, **selection: str) -> dg.AssetsDefinition:
     """One `dbt build` step over the models `selection` picks (dbt's `select` / `exclude`).
 
     `warehouse` is required, not called: setting it up exports the connection variables dbt's profile
-    reads."""
+    reads. Old invocations' target folders are pruned after each step, so the project stays bounded."""
 
     def step(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
     ) -> Iterator:
-        yield from dbt.cli(dbt_build_args(context, config), context=context).stream()
+        invocation = dbt.cli(dbt_build_args(context, config), context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            prune_invocation_targets((Path(dbt.project_dir) / invocation.target_path).parent)
 
     step.__doc__ = doc  # the op's description in the UI
     return dbt_assets(

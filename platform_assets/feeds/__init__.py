@@ -2,6 +2,7 @@
 
 from platform_assets.feeds.base import Feed, FeedResult, UnreadableFile
 from platform_assets.feeds.files.feed import FilesFeed
+from platform_assets.feeds.plausibility import DateBounds
 from platform_assets.feeds.synthetic.config import SynthConfig
 from platform_assets.feeds.synthetic.feed import SyntheticFeed
 from platform_assets.feeds.tafeng import TafengFeed
@@ -10,6 +11,7 @@ KINDS = ("synthetic", "files", "tafeng")
 
 __all__ = [
     "KINDS",
+    "DateBounds",
     "Feed",
     "FeedResult",
     "FilesFeed",
@@ -29,6 +31,7 @@ def make_feed(
     synth: SynthConfig,
     quarantine_dir: str,
     tafeng_max_products: int | None = None,
+    date_bounds: DateBounds | None = None,
 ) -> Feed:
     """The feed named by configuration; construction is cheap (data is read on demand)."""
     if kind == "synthetic":
@@ -36,7 +39,7 @@ def make_feed(
     if kind == "files":
         if not landing_dir:
             raise ValueError("the files feed needs a landing directory (SHELFCAST_LANDING_DIR)")
-        return FilesFeed(landing_dir, quarantine_dir=quarantine_dir, freq=freq)
+        return FilesFeed(landing_dir, quarantine_dir=quarantine_dir, freq=freq, bounds=date_bounds)
     if kind == "tafeng":
         return TafengFeed(max_products=tafeng_max_products, freq=freq)
     raise ValueError(f"unknown feed {kind!r}: expected one of {', '.join(KINDS)}")

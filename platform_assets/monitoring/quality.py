@@ -64,3 +64,26 @@ def freshness(newest: date | None, today: date, max_age_days: int) -> Verdict:
     if age > max_age_days:
         return Verdict(False, "WARN", f"newest actual is {age} days old (> {max_age_days})", meta)
     return Verdict(True, "WARN", f"newest actual is {age} days old", meta)
+
+
+def unused_by_partition(counts: pl.DataFrame, warn_above: float = 0.01, error_above: float = 0.10) -> Verdict:
+    """Per monthly ingest partition, the share of rows the forecasts do not use (rejected at ingest or
+    excluded in the warehouse): a month whose prices were half negated stands out even when the whole
+    history's share stays small. `counts`: ingest_partition, rows, rejected, excluded."""
+    shares = (
+        counts.with_columns(share=(pl.col("rejected") + pl.col("excluded")) / pl.max_horizontal("rows", 1))
+        .sort(["share", "ingest_partition"], descending=[True, False])
+        .filter(pl.col("share") > warn_above)
+    )
+    meta = {"partitions_above_warn": shares.to_dicts()}
+    if shares.is_empty():
+        return Verdict(True, "WARN", f"no partition has more than {warn_above:.0%} of rows unused", meta)
+    worst = shares.row(0, named=True)
+    level, limit = ("ERROR", error_above) if worst["share"] > error_above else ("WARN", warn_above)
+    return Verdict(
+        False,
+        level,
+        f"partition {worst['ingest_partition']}: {worst['share']:.1%} of rows rejected or excluded "
+        f"(> {limit:.0%}); {shares.height} partition(s) above {warn_above:.0%}",
+        meta,
+    )

@@ -3,6 +3,7 @@
 -- mean observed price. Plan rows (no target) never count as sales: int_price_plans takes them.
 -- Incremental: a period only depends on its own rows, so a run rebuilds just the periods it ingested;
 -- the pre-hook drops them first, so a row that vanished from the source vanishes here too.
+-- Excluded rows (int_observations: outliers, products not in the catalog) never count.
 {{
     config(
         materialized='incremental',
@@ -24,8 +25,8 @@ select
     ) as price,
     bool_or(coalesce(on_promo, false)) as on_promo,
     count(*) as n_rows
-from {{ ref('stg_observations') }}
-where is_actual
+from {{ ref('int_observations') }}
+where is_actual and exclusion_reason is null
 {%- if is_incremental() %}
   and {{ in_refreshed_periods('period_date') }}
 {%- endif %}

@@ -2,14 +2,16 @@
 -- units are 0 where nothing was sold, price carries the last known price forward.
 -- Incremental: a run rebuilds the grid from its first period to the end (a price carried forward
 -- reaches past the run's months; the grid's end moves), seeded with the price each series carried
--- into that period; the pre-hook also drops rows past a global last actual that moved back.
+-- into that period; the pre-hook also drops rows past a global last actual that moved back, and the
+-- rows of products that left the catalog.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['product_id', 'store_id', 'period_date'],
         pre_hook="{% if is_incremental() %}delete from {{ this }} where period_date >= {{ grid_refresh_start() }}
-            or period_date > (select max(last_actual_date) from {{ ref('int_series') }}){% endif %}",
+            or period_date > (select max(last_actual_date) from {{ ref('int_series') }})
+            or product_id not in (select product_id from {{ ref('int_series') }}){% endif %}",
         post_hook="{{ analyze_on_postgres() }}",
     )
 }}

@@ -41,6 +41,7 @@ from platform_assets.feeds.files.layout import (
     table_paths,
 )
 from platform_assets.feeds.files.reading import read_batch
+from platform_assets.feeds.plausibility import DateBounds, bound_dates, bound_plans
 
 _INTERNAL = ("_file", "_line", "_record")
 
@@ -61,14 +62,32 @@ class LandedObservations:
 
 @functools.lru_cache(maxsize=1)
 def landed_observations(
-    root: Path, files: tuple[Fingerprint, ...], products: tuple[Fingerprint, ...]
+    root: Path,
+    files: tuple[Fingerprint, ...],
+    products: tuple[Fingerprint, ...],
+    bounds: DateBounds | None = None,
+    freq: str | None = None,
 ) -> LandedObservations:
-    """The observation files validated against the readable product files; the fingerprints are the
+    """The observation files validated against the readable product files, implausible dates rejected
+    (`bounds`; plans past the horizon on the `freq` grid, else the inferred one); the arguments are the
     cache key (one entry: a process serves one landing zone at a time)."""
     batch = read_batch(root, files, OBSERVATION_REQUIRED, OBSERVATION_COLUMNS)
     known = read_batch(root, products, ("product_id",), ("product_id",)).rows
     known_ids = known.select(c.clean("product_id")).to_series().drop_nulls().unique()
-    return LandedObservations(validate_observations(batch.rows, known_ids), batch.unreadable)
+    rows = validate_observations(batch.rows, known_ids)
+    if bounds is not None:
+        rows = bound_dates(rows, bounds)
+        grid = freq or _inferred_freq(rows)
+        rows = bound_plans(rows, bounds, grid) if grid else rows
+    return LandedObservations(rows, batch.unreadable)
+
+
+def _inferred_freq(rows: pl.DataFrame) -> str | None:
+    """The accepted rows' frequency; None when it cannot be inferred (FilesFeed.freq then says why)."""
+    try:
+        return infer_freq(rows.filter(pl.col("_reason").is_null()))
+    except ValueError:
+        return None
 
 
 class FilesFeed:
@@ -78,7 +97,12 @@ class FilesFeed:
     name = "files"
 
     def __init__(
-        self, landing_dir: str | Path, *, quarantine_dir: str | Path, freq: str | None = None
+        self,
+        landing_dir: str | Path,
+        *,
+        quarantine_dir: str | Path,
+        freq: str | None = None,
+        bounds: DateBounds | None = None,
     ) -> None:
         self.root = Path(landing_dir)
         if not self.root.is_dir():
@@ -87,6 +111,7 @@ class FilesFeed:
             )
         self.quarantine = Path(quarantine_dir)
         self._freq = check_freq(freq)
+        self.bounds = bounds
 
     @functools.cached_property
     def freq(self) -> str:
@@ -157,7 +182,7 @@ class FilesFeed:
         """The landing zone's observations as its files are now (read only if they changed)."""
         files = fingerprints(observation_paths(self.root))
         products = fingerprints(table_paths(self.root, "products"))
-        return landed_observations(self.root, files, products)
+        return landed_observations(self.root, files, products, self.bounds, self._freq)
 
     def _set_aside(self, unreadable: tuple[UnreadableFile, ...]) -> tuple[UnreadableFile, ...]:
         """Move unreadable files to the quarantine, each with a report."""
