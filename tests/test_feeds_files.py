@@ -53,7 +53,7 @@ def daily_rows(product: str, first: date, days: int, units: int = 3) -> list[str
         ("2025-02-30,A1,S1,2.5,3,false", "unparseable date"),
         ("01/02/2025,A1,S1,2.5,3,false", "unparseable date"),
         (",A1,S1,2.5,3,false", "missing date"),
-        ("1925-01-02,A1,S1,2.5,3,false", "date out of range"),
+        ("1899-12-31,A1,S1,2.5,3,false", "date out of range"),
         ("2025-01-02,,S1,2.5,3,false", "missing product_id"),
         ("2025-01-02,ZZ,S1,2.5,3,false", "unknown product"),
         ("2025-01-02,A1,S1,-2.5,3,false", "negative price"),
@@ -264,7 +264,7 @@ def test_landing_manifest_reads_each_file_once_per_fingerprint(tmp_path, monkeyp
         {
             "1987.csv": "\n".join([HEADER, "1987-06-30,A1,S1,1,1,false", "1987-05-02,A1,S1,1,1,false"]),
             "1988.jsonl": '{"date": "1988-01-01", "product_id": "A1", "units_sold": 1}\n',
-            "typo.csv": "\n".join([HEADER, "1901-01-01,A1,S1,1,1,false"]),  # out of range: unusable
+            "typo.csv": "\n".join([HEADER, "1899-01-01,A1,S1,1,1,false"]),  # out of range: unusable
             "no-date.csv": "day,product_id\n1980-01-01,A1\n",
         },
     )

@@ -14,14 +14,14 @@ import pytest
 from platform_assets.core.periods import month_windows
 from platform_assets.features.attributes import attribute_names, numeric_attributes
 from platform_assets.feeds import DateBounds, FilesFeed
-from platform_assets.feeds.plausibility import dated_block
+from platform_assets.feeds.plausibility import bound_dates, dated_block
 from platform_assets.monitoring import quality
 from platform_assets.storage.dbt_project import prune_invocation_targets
 from platform_assets.storage.warehouse import ident
 from tests.support.graph import shelfcast_graph
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
-BOUNDS = DateBounds(date(1970, 1, 1), 366, 14, "units_sold")
+BOUNDS = DateBounds(date(1900, 1, 1), 366, 14, "units_sold")
 
 
 def fixture_with(tmp_path: Path, extra: list[str], name: str = "extra.csv") -> Path:
@@ -59,8 +59,8 @@ def test_implausible_dates_are_rejected_with_a_reason_and_never_stretch_the_span
     ours = rejected.filter(pl.col("file") == "observations/extra.csv").sort("line")
     assert ours["line"].to_list() == [1, 2, 3]
     gap = (
-        "date cut off from the rest of the data (2025-01-02 .. 2025-09-20) by a gap of more than 366 days "
-        "(SHELFCAST_MAX_DATE_GAP_DAYS)"
+        "date cut off from its series and the rest of the data (2025-01-02 .. 2025-09-20) by a gap of "
+        "more than 366 days (SHELFCAST_MAX_DATE_GAP_DAYS)"
     )
     assert ours["reason"].to_list() == [
         gap,
@@ -104,6 +104,26 @@ def test_dated_block_follows_the_bulk_of_the_rows(days, block):
         assert (lo, hi) == (min(days), max(days))
     else:
         assert (lo, hi) == (date(2025, 1, block[0]), date(2025, 1, block[1]))
+
+
+def test_history_of_other_eras_and_sparse_series_is_kept():
+    """A gap rejects a row only when it cuts the row off from its own series too: a series that ended in
+    1990 beside many that start in 2000, and a product that sold once a year before selling every
+    month, keep all their rows; a lone typo in a series is still rejected."""
+    days = [date(1985 + i // 12, 1 + i % 12, 1) for i in range(72)]  # 1985-1990, monthly
+    later = [date(2000 + i // 12, 1 + i % 12, 1) for i in range(120)]  # 2000-2009, three series
+    rows = pl.DataFrame(
+        {
+            "product_id": ["OLD"] * 72 + [p for p in ("A", "B", "C") for _ in later] + ["RARE"] * 14 + ["A"],
+            "store_id": "S1",
+            "_window": days + later * 3 + [date(2000, 3, 1), *later[24:37], date(1971, 5, 1)],
+        }
+    ).with_columns(pl.lit(None, pl.String).alias("_reason"))
+    bounded = bound_dates(rows, BOUNDS)
+    assert bounded.height == rows.height and bounded["product_id"].to_list() == rows["product_id"].to_list()
+    rejected = bounded.filter(pl.col("_reason").is_not_null())
+    assert rejected.select("product_id", "_window").rows() == [("A", None)]
+    assert rejected["_reason"].item().startswith("date cut off from its series and the rest of the data")
 
 
 def test_any_attribute_name_becomes_a_safe_stable_feature_name():

@@ -37,15 +37,15 @@ class IngestSettings(dg.Config):
         None, description="tafeng feed: keep the N products with most lines (for quick runs; default all)"
     )
     date_min: str = Field(
-        "1970-01-01",
+        "1900-01-01",
         description="files feed: observation rows dated before this day are rejected (the row contract "
-        "refuses dates outside 1970-2099 whatever this says)",
+        "refuses dates outside 1900-2099 whatever this says)",
     )
     max_date_gap_days: int = Field(
         366,
-        description="files feed: the data's dates run around their median; a row separated from them by a "
-        "gap of more days (a typo like 2090 for 2025) is rejected, and so is a plan row (no target) dated "
-        "more than the horizon after the last actual",
+        description="files feed: the data's dates run around their median, and each series' too; a row "
+        "separated from both by a gap of more days (a typo like 2090 for 2025) is rejected, and so is "
+        "a plan row (no target) dated more than the horizon after the last actual",
     )
     outlier_quantile: float = Field(
         0.9, description="a series' plausible values scale with this quantile of its own history"

@@ -11,8 +11,9 @@ import polars as pl
 from platform_assets.core.schemas import REJECTED_ROWS, conform
 
 # Dates outside this range are typos (e.g. 2205 for 2025): accepting them would stretch the feed's
-# span, and with it the monthly partitions to ingest, over centuries.
-DATE_MIN, DATE_MAX = date(1970, 1, 1), date(2099, 12, 31)
+# span, and with it the monthly partitions to ingest, over centuries. Long business histories (monthly
+# series from the 1950s) lie inside it; typos within it are judged against the data (plausibility.py).
+DATE_MIN, DATE_MAX = date(1900, 1, 1), date(2099, 12, 31)
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
