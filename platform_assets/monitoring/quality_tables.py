@@ -69,7 +69,7 @@ def group_metrics(backtest: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         backtest.group_by(by)
         .agg(
             pl.struct(KEYS).n_unique().alias("series"),
-            pl.col("y").sum().alias("volume"),
+            pl.col("y").sum().round(0).cast(pl.Int64).alias("volume"),
             _ratio(error, pl.col("y").abs().sum()).alias("WAPE"),
             _ratio(naive_error, pl.col("y").abs().sum()).alias("seasonal naive WAPE"),
             _ratio(error, scale).alias("MASE"),
@@ -103,7 +103,8 @@ def worst_series(backtest: pl.DataFrame, series: pl.DataFrame, n: int = WORST) -
     else:
         per_series = per_series.with_columns(pl.lit(None, pl.String).alias("category"))
     ordered = per_series.sort(["MASE", *KEYS], descending=[True, False, False], nulls_last=True)
-    return ordered.head(n).select(*KEYS, "category", pl.exclude(*KEYS, "category", "series"))
+    shown = ["volume", "WAPE", "MASE", "seasonal naive MASE", "coverage p10-p90", "zero share"]
+    return ordered.head(n).select(*KEYS, "category", *shown)
 
 
 def intermittency_note(backtest: pl.DataFrame, metrics: dict[str, float]) -> str | None:
