@@ -99,7 +99,10 @@ def _export(args: argparse.Namespace) -> int:
         pl.lit(bundle.model_version).alias("model_version"), pl.lit(bundle.generation).alias("generation")
     )
     path = Path(args.output or f"shelfcast-forecasts-{bundle.generation}.{args.format}")
-    rows.write_csv(path) if args.format == "csv" else rows.write_parquet(path)
+    if args.format == "csv":
+        rows.write_csv(path)
+    else:
+        rows.write_parquet(path)
     print(f"wrote {rows.height} rows ({rows.select('product_id', 'store_id').n_unique()} series) to {path}")
     return 0
 

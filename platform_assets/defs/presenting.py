@@ -3,9 +3,14 @@ pictures, links to the MLflow run, model version and published reports, and the 
 
 MLflow is imported inside the function: loading the code location stays fast."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
+
+if TYPE_CHECKING:  # presentation.py imports matplotlib
+    from platform_assets.monitoring.presentation import Presentation
 
 
 def publish_presentation(
@@ -13,7 +18,7 @@ def publish_presentation(
     mlflow: MLflowResource,
     kind: str,
     evaluation_id: str,
-    shown,
+    shown: "Presentation",
     version: int | str,
     run_id: str,
 ) -> dict[str, dg.MetadataValue]:
