@@ -16,6 +16,7 @@ from platform_assets.monitoring.forecast_report import (
     series_svg,
     shown_periods,
 )
+from platform_assets.monitoring.presentation import forecast_presentation
 from platform_assets.monitoring.quality_tables import group_metrics
 
 LAST = date(2025, 3, 31)
@@ -142,3 +143,9 @@ def test_pngs_decode_at_their_size():
     panels = matplotlib.image.imread(BytesIO(top_series_png(forecasts, history, n=2)))
     assert panels.shape[:2] == (440, 900)
     assert shown_periods(HORIZON) == 28
+
+
+def test_a_generation_without_rows_says_so():
+    history, forecasts, series, backtest = _frames()
+    shown = forecast_presentation(forecasts.clear(), history, series, backtest, "F")
+    assert shown.files == {} and shown.text == {"date_range": "no forecasts: no series is active"}

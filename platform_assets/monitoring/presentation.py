@@ -59,7 +59,10 @@ def forecast_presentation(
     rows: pl.DataFrame, history: pl.DataFrame, series: pl.DataFrame, backtest: pl.DataFrame | None, title: str
 ) -> Presentation:
     """A generation's report (from its `marts.forecasts` rows: every series, searchable, with its
-    backtest error), its top series as a PNG, a rounded preview, the method mix and the date range."""
+    backtest error), its top series as a PNG, a rounded preview, the method mix and the date range.
+    A generation without rows (no active series) has nothing to draw: it says so."""
+    if rows.is_empty():
+        return Presentation(files={}, markdown={}, text={"date_range": "no forecasts: no series is active"})
     errors = (
         group_metrics(backtest, KEYS)
         if backtest is not None
