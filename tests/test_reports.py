@@ -198,7 +198,7 @@ def test_accuracy_png_requires_its_columns():
 def test_markdown_table_and_image():
     table = pl.DataFrame({"horizon": [1, 2], "wape": [0.25, 1 / 3], "note": ["a", None]})
     assert markdown_table(table) == (
-        "| horizon | wape | note |\n|---|---|---|\n| 1 | 0.250 | a |\n| 2 | 0.333 | None |\n"
+        "| horizon | wape | note |\n|---|---|---|\n| 1 | 0.250 | a |\n| 2 | 0.333 | \u2014 |\n"
     )
     png = accuracy_by_horizon_png(table.select("horizon", "wape", pl.col("wape").alias("coverage")))
     image = markdown_image("accuracy.png", png)

@@ -1,10 +1,12 @@
 """The `shelfcast` command: `shelfcast serve` runs the API over the current serving bundle;
 `shelfcast keys create|list|revoke` manages its API keys (the key is printed once, alone on the last
-line, and only its hash is kept)."""
+line, and only its hash is kept); `status`, `forecast`, `export` and `report` show what the platform
+made (cli/outputs.py)."""
 
 import argparse
 import sys
 
+from platform_assets.cli.outputs import add_commands
 from platform_assets.config.api import api_config
 from platform_assets.serving.keys import SCOPES, KeyStore
 from platform_assets.serving.stores import key_store
@@ -83,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("key_id")
     revoke.set_defaults(run=_revoke)
+    add_commands(commands)
     return root
 
 

@@ -110,7 +110,8 @@ class ForecastSettings(dg.Config):
 
 
 class MonitoringSettings(dg.Config):
-    """Thresholds of the quality, drift and decay checks, and how often they may start a retrain."""
+    """Thresholds of the quality, drift and decay checks, how often they may start a retrain, and where
+    people look at the results."""
 
     rejected_rate_warn: float = Field(
         0.01, description="share of rejected observation rows above which the `rejected_row_rate` check warns"
@@ -144,6 +145,11 @@ class MonitoringSettings(dg.Config):
         description="the retrain sensor starts at most one `retrain` per cool-down, however long a check "
         "keeps "
         "failing",
+    )
+    mlflow_ui_url: str = Field(
+        "http://127.0.0.1:5000",
+        description="the MLflow UI (`mlflow ui`'s default address): the Dagster UI links runs, model "
+        "versions and reports there",
     )
 
 

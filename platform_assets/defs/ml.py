@@ -9,14 +9,11 @@ import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
+from platform_assets.defs.presenting import publish_presentation
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.features.digest import frame_digest
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
-
-
-def _metric_metadata(metrics: dict[str, float]) -> dict[str, dg.MetadataValue]:
-    return {k: dg.MetadataValue.float(float(v)) for k, v in sorted(metrics.items())}
 
 
 @dg.asset(
@@ -51,6 +48,7 @@ def trained_model(
     from platform_assets.modeling.rows import COMPONENTS_TABLE, training_rows
     from platform_assets.modeling.train_config import TrainConfig
     from platform_assets.modeling.training import train
+    from platform_assets.monitoring.presentation import model_presentation, series_attributes
 
     fcfg = feature_config(config)
     cfg = TrainConfig(
@@ -77,12 +75,16 @@ def trained_model(
     components = result.components.with_columns(pl.lit(str(version)).alias("model_version"))
     warehouse.replace_slice("ml", COMPONENTS_TABLE, components, {"model_version": str(version)})
     context.log.info(f"registered {MODEL_NAME} v{version} (run {run_id}): {result.metrics}")
+    title = f"Model quality: {MODEL_NAME} v{version}"
+    shown = model_presentation(result.metrics, result.backtest, series_attributes(warehouse), title)
+    stat_seconds = result.metrics.get("stat_fit_seconds")
     return dg.MaterializeResult(
         metadata={
+            **publish_presentation(config, mlflow, "model", f"v{version}", shown, version, run_id),
             "model_version": dg.MetadataValue.text(str(version)),
             "mlflow_run_id": dg.MetadataValue.text(run_id),
             "training_rows": dg.MetadataValue.int(result.n_train_rows),
-            **_metric_metadata(result.metrics),
+            **({"stat_fit_seconds": round(stat_seconds, 3)} if stat_seconds is not None else {}),
         }
     )
 
@@ -137,6 +139,11 @@ def forecasts(
     from platform_assets.modeling.forecasting import generation
     from platform_assets.modeling.registry import ModelUnloadable, load_combination
     from platform_assets.modeling.rows import forecast_inputs
+    from platform_assets.monitoring.presentation import (
+        forecast_presentation,
+        model_backtest,
+        series_attributes,
+    )
 
     try:
         champion = load_combination(mlflow.tracking_uri, CHAMPION)
@@ -152,13 +159,16 @@ def forecasts(
         model, features, series, history, version=version, run_id=run_id, generation_id=context.run_id
     )
     warehouse.replace_slice("marts", "forecasts", rows, {"generation_id": context.run_id})
-    by_method = rows.group_by("method").len().sort("method")
+    title = f"Forecasts of generation {context.run_id[:8]}"
+    shown = forecast_presentation(
+        rows, history, series_attributes(warehouse), model_backtest(warehouse, version), title
+    )
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(rows.height),
             "series": dg.MetadataValue.int(rows.select("product_id", "store_id").n_unique()),
             "model_version": dg.MetadataValue.text(str(version)),
-            "by_method": dg.MetadataValue.json(dict(by_method.iter_rows())),
+            **publish_presentation(config, mlflow, "forecasts", context.run_id, shown, version, run_id),
         }
     )
 
