@@ -220,11 +220,13 @@ def test_promotional_price_cuts_lift_demand(api, keys, served_graph):
 def test_outliers_warn_and_are_counted(api, keys):
     body = scenario(price=9999.0)
     [result] = api.post("/v1/what-if", json=body, headers=auth(keys["what-if"])).json()["series"]
-    assert any("above any in its history" in w for w in result["warnings"])
+    highest = [w for w in result["warnings"] if "x this series' highest seen" in w]
+    assert highest and highest[0].endswith("the model extrapolates") and "(7 periods)" in highest[0]
+    assert any("inputs far from every training row" in w for w in result["warnings"])
     assert all(p["scenario"]["price"] == 9999.0 for p in result["periods"])
     [cut] = api.post("/v1/what-if", json=scenario(price=0.01), headers=auth(keys["what-if"])).json()["series"]
-    assert any("cuts without a promotion" in w for w in cut["warnings"]) and any(
-        "below any" in w for w in cut["warnings"]
+    assert any("a price cut without a promotion" in w for w in cut["warnings"]) and any(
+        "below this series' lowest seen" in w for w in cut["warnings"]
     )
     metrics = api.get("/metrics").text
     assert 'shelfcast_whatif_outliers_total{kind="price_above_history"} 7.0' in metrics

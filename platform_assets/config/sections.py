@@ -175,6 +175,30 @@ class ServingSettings(dg.Config):
         description="a secret mixed into every API key's hash (keep it in a secret store: on Kubernetes "
         "the Secret `shelfcast-api`); keys created under one pepper fail under another",
     )
+    serve_window_seconds: float = Field(
+        15.0, description="live monitoring: the event-time tumbling window over served requests, in seconds"
+    )
+    serve_window_lateness_seconds: float = Field(
+        6.0,
+        description="a request answered this long after its window's end still counts in it (later: counted "
+        "as `late_dropped`); a window's result is final after its end plus this",
+    )
+    serve_window_refresh_seconds: float = Field(
+        1.0, description="how often each API process writes its window partials (the open window's result)"
+    )
+    serve_window_psi: float = Field(
+        0.25,
+        description="a what-if model input drifts in a window when its PSI against the reference reaches "
+        "this",
+    )
+    serve_window_min_rows: int = Field(
+        100, description="what-if input values a window needs before its drift is judged"
+    )
+    serve_replica: str = Field(
+        "",
+        description="this API process's name among replicas (its window partials are stored under it and "
+        "restored after a restart); empty: `<hostname>:<serve_port>`",
+    )
 
 
 SECTIONS: dict[str, type[dg.Config]] = {

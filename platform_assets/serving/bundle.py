@@ -34,6 +34,7 @@ FRAMES = (
     "series_profile",
     "category_profile",
     "feature_profile",
+    "reference_bins",
 )
 GENERATION = re.compile(r"^\d{8}T\d{12}Z-[0-9A-Za-z]+$")
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH

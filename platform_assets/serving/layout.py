@@ -1,5 +1,5 @@
 """Where serving keeps its files under `$SHELFCAST_HOME/serving`: one directory per bundle generation,
-the `current` pointer naming the one being served, the API's key store and request log."""
+the `current` pointer naming the one being served, the API's key store, request log and window statistics."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ SERVING_DIR = "serving"
 CURRENT = "current"
 KEYS_DB = "keys.sqlite"
 REQUESTS_DB = "requests.sqlite"
+WINDOWS_DB = "windows.sqlite"
 # A bundle is written here first, then renamed to its generation: readers never see half a bundle.
 PARTIAL_PREFIX = ".partial-"
 
@@ -21,3 +22,7 @@ def keys_path(home: Path) -> Path:
 
 def requests_path(home: Path) -> Path:
     return serving_root(home) / REQUESTS_DB
+
+
+def windows_path(home: Path) -> Path:
+    return serving_root(home) / WINDOWS_DB

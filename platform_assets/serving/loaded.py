@@ -13,7 +13,9 @@ from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.combination import Combination
 from platform_assets.serving.bundle import read_bundle
 from platform_assets.serving.codec import combination_from_json
+from platform_assets.serving.outliers import Profiles
 from platform_assets.serving.rebuild import FeatureInputs
+from platform_assets.serving.reference import InputDistance, load_bins
 from platform_assets.serving.snapshot import FORMAT_VERSION, feature_inputs
 
 
@@ -33,6 +35,7 @@ class LoadedBundle:
     product_rows: dict[str, tuple[int, int]]  # product_id -> (offset, rows) in `forecasts`
     categories: frozenset[str]
     stores: frozenset[str]
+    outlier_profiles: Profiles  # what a what-if request's rows are compared with
 
     @property
     def model_version(self) -> str:
@@ -71,6 +74,18 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
     features = manifest["features"]
     cfg = FeatureConfig(target=features["target"], horizon=features["horizon"], freq=features["freq"])
     forecasts = frames["forecasts"].sort([*KEYS, "horizon"])
+    dates = tuple(date.fromisoformat(d) for d in features["target_dates"])
+    profiles = Profiles(
+        series=frames["series_profile"],
+        category=frames["category_profile"],
+        categories=frames["series"].select(*KEYS, "category"),
+        plan=frames["inference"].select(
+            *KEYS, "period_date", pl.col("price").cast(pl.Float64).alias("plan_price")
+        ),
+        dates=dates,
+        distance=InputDistance.from_json(manifest["input_distance"]),
+        bins=load_bins(frames["reference_bins"]),
+    )
     return LoadedBundle(
         generation=generation,
         manifest=manifest,
@@ -82,8 +97,9 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         series_profile=frames["series_profile"],
         category_profile=frames["category_profile"],
         feature_profile=frames["feature_profile"],
-        dates=tuple(date.fromisoformat(d) for d in features["target_dates"]),
+        dates=dates,
         product_rows=_product_index(forecasts),
         categories=frozenset(forecasts["category"].drop_nulls().unique().to_list()),
         stores=frozenset(forecasts["store_id"].unique().to_list()),
+        outlier_profiles=profiles,
     )

@@ -44,6 +44,7 @@ SCHEMA = {
     "model_version": pl.String,
     "generation": pl.String,
     "problem": pl.String,
+    "scores": pl.String,  # a what-if's outlier scores and binned inputs (serving/outliers.py), JSON
 }
 
 

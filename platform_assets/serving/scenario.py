@@ -17,6 +17,7 @@ from platform_assets.core.keys import KEYS, ORDER
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
 from platform_assets.serving.loaded import LoadedBundle
+from platform_assets.serving.outliers import Scores, score_request
 from platform_assets.serving.rebuild import rebuild_future
 
 BAND = ["p10", "p50", "p90"]
@@ -45,7 +46,7 @@ class Outcome:
 
     rows: pl.DataFrame
     warnings: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    outliers: list[str] = field(default_factory=list)
+    scores: Scores = field(default_factory=Scores)
 
 
 def resolve_series(bundle: LoadedBundle, plans: Iterable[SeriesPlan]) -> list[tuple[str, str]]:
@@ -200,53 +201,13 @@ def compare(
     return rows.join(order, on=KEYS).sort("_order", "horizon").drop("_order")
 
 
-# A price this far below the plan, without a promotion, is a cut; rare when under this share of the
-# category's periods without a promotion had one (sources.py: cut_without_promo_share).
-CUT, RARE = 0.1, 0.05
-# Where a scenario leaves what the model has seen of a series: (kind, test, message).
-OUTLIERS = (
-    ("price_below_history", lambda r: r["price"] is not None and r["price_min"] is not None
-     and r["price"] < r["price_min"], "prices below any in its history (lowest {price_min})"),
-    ("price_above_history", lambda r: r["price"] is not None and r["price_max"] is not None
-     and r["price"] > r["price_max"], "prices above any in its history (highest {price_max})"),
-    ("promo_never_seen", lambda r: bool(r["on_promo"]) and r["promo_share"] == 0,
-     "a promotion, and it was never on promotion in its history"),
-    ("price_cut_without_promo", lambda r: r["price"] is not None and not r["on_promo"]
-     and r["plan_price"] is not None and r["price"] < (1 - CUT) * r["plan_price"]
-     and (r["cut_without_promo_share"] or 0) < RARE,
-     "price cuts without a promotion, which only {cut_without_promo_share:.1%} of its category's "
-     "periods without a promotion had (its cuts came with promotions)"),
-)  # fmt: skip
-
-
-def _checked_rows(bundle: LoadedBundle, changed: pl.DataFrame) -> pl.DataFrame:
-    """The changed plan rows with what OUTLIERS compares them with."""
-    series = bundle.series_profile.select(*KEYS, "price_min", "price_max", "promo_share")
-    category = bundle.category_profile.select("category", "cut_without_promo_share")
-    plan = bundle.inference.select(*KEYS, "period_date", pl.col("price").cast(pl.Float64).alias("plan_price"))
-    return (
-        changed.join(series, on=KEYS, how="left")
-        .join(plan, on=[*KEYS, "period_date"], how="left")
-        .join(bundle.inputs.series.select(*KEYS, "category"), on=KEYS, how="left")
-        .join(category, on="category", how="left")
-    )
-
-
-def _warnings(bundle: LoadedBundle, rows: pl.DataFrame, changed: pl.DataFrame) -> Outcome:
-    """One warning per series and kind of outlier (each changed row counts for /metrics), and for a
-    series whose forecast the scenario cannot move."""
-    outcome = Outcome(rows)
-    found: dict[tuple[str, str, str], list[dict]] = {}
-    for row in _checked_rows(bundle, changed).iter_rows(named=True):
-        for kind, test, _ in OUTLIERS:
-            if test(row):
-                outcome.outliers.append(kind)
-                found.setdefault((row["product_id"], row["store_id"], kind), []).append(row)
-    messages = {kind: message for kind, _, message in OUTLIERS}
-    for (product, store, kind), hits in found.items():
-        days = ", ".join(str(r["period_date"]) for r in hits)
-        text = messages[kind].format(**hits[0])
-        outcome.warnings.setdefault((product, store), []).append(f"{days}: {text}: the model extrapolates")
+def _warnings(
+    bundle: LoadedBundle, rows: pl.DataFrame, changed: pl.DataFrame, future: pl.DataFrame
+) -> Outcome:
+    """The outliers' warnings and scores (outliers.py), and a warning for a series whose forecast the
+    scenario cannot move."""
+    warnings, scores = score_request(bundle.outlier_profiles, changed, future)
+    outcome = Outcome(rows, warnings, scores)
     for product, store in rows.filter(pl.col("method") != "model").select(KEYS).unique().iter_rows():
         outcome.warnings.setdefault((product, store), []).append(
             "forecast by the fallback (too little history for the model): price and promotion changes "
@@ -265,4 +226,4 @@ def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
     keys = resolve_series(bundle, plans)
     changed = changed_plan_rows(bundle, keys, plans)
     future, scored = score(bundle, with_changes(bundle.inputs.plans, changed), keys)
-    return _warnings(bundle, compare(bundle, keys, future, scored), changed)
+    return _warnings(bundle, compare(bundle, keys, future, scored), changed, future)

@@ -16,8 +16,9 @@ from platform_assets.serving.champion import Champion
 from platform_assets.serving.codec import combination_to_json
 from platform_assets.serving.profile import feature_profile
 from platform_assets.serving.rebuild import FeatureInputs, rebuild_future
+from platform_assets.serving.reference import fit_distance, monitored_inputs, reference_bins
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def make_bundle(
         "series_profile": profiles["series_profile"],
         "category_profile": profiles["category_profile"],
         "feature_profile": feature_profile(reference, numeric),
+        "reference_bins": reference_bins(reference, monitored_inputs(numeric), cfg.horizon),
     }
     dates = sorted(forecasts["target_date"].unique().to_list())
     manifest = {
@@ -108,5 +110,6 @@ def make_bundle(
         },
         "series": {"known": frames["series"].height, "forecast": forecasts.select(KEYS).n_unique()},
         "what_if": {"available": check.exact, "reason": check.reason},
+        "input_distance": fit_distance(reference, monitored_inputs(numeric)).as_json(),
     }
     return BundleContent(content, combination_to_json(model), manifest), check

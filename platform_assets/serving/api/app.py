@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from platform_assets.config.api import ApiConfig, api_config
-from platform_assets.serving.api import forecasts, ops, problems, whatif
+from platform_assets.serving.api import forecasts, monitoring, ops, problems, whatif
 from platform_assets.serving.api.middleware import RequestRecorder
 from platform_assets.serving.api.services import Services
 
@@ -31,7 +31,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app = FastAPI(title="shelfcast", description=DESCRIPTION, version="1", lifespan=lifespan)
     app.state.services = shared
     problems.install(app)
-    for module in (forecasts, whatif, ops):
+    for module in (forecasts, whatif, monitoring, ops):
         app.include_router(module.router)
     app.add_middleware(RequestRecorder, services=shared)
     return app

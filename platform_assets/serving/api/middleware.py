@@ -2,6 +2,7 @@
 routing): a request id (also sent back as X-Request-ID), the route template, the parameters and
 payload, the status, the latency, the key id the guard found and the bundle the route used."""
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from platform_assets.serving.api.services import Services
+from platform_assets.serving.live_windows import event_from_row
 from platform_assets.serving.requestlog import params_text, payload_text
 
 # Larger bodies are refused before anything reads them.
@@ -85,20 +87,22 @@ class RequestRecorder:
         bundle = state.get("bundle")
         self.services.metrics.observe(route, scope["method"], status, seconds)
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        self.services.log.record(
-            {
-                "request_id": request_id,
-                "received_at": received_at,
-                "key_id": state.get("key_id"),
-                "method": scope["method"],
-                "route": route,
-                "path": scope["path"],
-                "params": params_text(query),
-                "payload": payload_text(body or b""),
-                "status": status,
-                "latency_ms": round(seconds * 1000, 3),
-                "model_version": bundle.model_version if bundle else None,
-                "generation": bundle.generation if bundle else None,
-                "problem": state.get("problem"),
-            }
-        )
+        scores = state.get("scores")
+        row = {
+            "request_id": request_id,
+            "received_at": received_at,
+            "key_id": state.get("key_id"),
+            "method": scope["method"],
+            "route": route,
+            "path": scope["path"],
+            "params": params_text(query),
+            "payload": payload_text(body or b""),
+            "status": status,
+            "latency_ms": round(seconds * 1000, 3),
+            "model_version": bundle.model_version if bundle else None,
+            "generation": bundle.generation if bundle else None,
+            "problem": state.get("problem"),
+            "scores": json.dumps(scores.as_json(), sort_keys=True) if scores is not None else None,
+        }
+        self.services.log.record(row)
+        self.services.windows.record(event_from_row(row))

@@ -1,17 +1,21 @@
-"""What the routes share in one API process: the bundle store, key ring, rate limiter, request log
-and metrics, started and stopped with the app (a SIGTERM stops uvicorn gracefully, which stops these
-last: the request log is written out after the last response)."""
+"""What the routes share in one API process: the bundle store, key ring, rate limiter, request log,
+metrics and window statistics, started and stopped with the app (a SIGTERM stops uvicorn gracefully,
+which stops these last: the request log and the open windows are written out after the last
+response)."""
 
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
 
 from platform_assets.config.api import ApiConfig
+from platform_assets.monitoring.request_windows import Reference, Thresholds, WindowSpec
 from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
 from platform_assets.serving.keys import KeyRing
-from platform_assets.serving.layout import serving_root
+from platform_assets.serving.layout import serving_root, windows_path
+from platform_assets.serving.live_windows import LiveWindows, reference_of
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
 from platform_assets.serving.requestlog import RequestLog
@@ -26,6 +30,7 @@ class Services:
     limiter: RateLimiter
     log: RequestLog
     metrics: Metrics
+    windows: LiveWindows
 
     @classmethod
     def build(cls, config: ApiConfig) -> "Services":
@@ -39,24 +44,50 @@ class Services:
 
         log = RequestLog(request_store(config.home, config.pg_dsn))
         metrics.log_pending.set_function(log.pending)
+        store = BundleStore(serving_root(config.home), serving.serve_reload_seconds, on_swap=swapped)
         return cls(
             config=config,
-            store=BundleStore(serving_root(config.home), serving.serve_reload_seconds, on_swap=swapped),
+            store=store,
             ring=KeyRing(
                 key_store(config.home, config.pg_dsn, serving.serve_key_pepper), serving.serve_reload_seconds
             ),
             limiter=RateLimiter(serving.serve_rate_limit, serving.serve_rate_burst),
             log=log,
             metrics=metrics,
+            windows=_live_windows(config, store, metrics),
         )
 
     def start(self) -> None:
         self.log.start()
         self.store.start()
+        self.windows.start()
 
     def stop(self) -> None:
         self.store.stop()
         self.log.close()
+        self.windows.stop()
+
+
+def replica_name(config: ApiConfig) -> str:
+    return config.serving.serve_replica or f"{socket.gethostname()}:{config.serving.serve_port}"
+
+
+def _live_windows(config: ApiConfig, store: BundleStore, metrics: Metrics) -> LiveWindows:
+    serving = config.serving
+
+    def reference() -> Reference | None:
+        bundle = store.current
+        return None if bundle is None else reference_of(bundle.outlier_profiles.bins)
+
+    return LiveWindows(
+        windows_path(config.home),
+        WindowSpec(serving.serve_window_seconds, serving.serve_window_lateness_seconds),
+        replica_name(config),
+        Thresholds(psi=serving.serve_window_psi, min_rows=serving.serve_window_min_rows),
+        reference,
+        refresh=serving.serve_window_refresh_seconds,
+        on_final=metrics.window_final,
+    )
 
 
 def services(request: Request) -> Services:

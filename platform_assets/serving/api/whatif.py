@@ -68,6 +68,6 @@ def what_if(request: Request, body: WhatIfRequest, _key: WhatIfKey) -> dict:
         )
     bundle = bundle_for(request)
     outcome = run_scenario(bundle, _plans(body))
-    for kind in outcome.outliers:
-        shared.metrics.outliers.labels(kind).inc()
+    shared.metrics.scored(outcome.scores)
+    request.state.scores = outcome.scores
     return _response(bundle.generation, bundle.model_version, outcome)
