@@ -81,6 +81,7 @@ bench: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py
 	$(BIN)/python bench/orchestration_bench.py
 	$(BIN)/python bench/serving_bench.py
+	$(BIN)/python bench/live_monitoring_bench.py
 
 bench-quick: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/drift_bench.py --quick
@@ -89,6 +90,7 @@ bench-quick: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py --quick
 	$(BIN)/python bench/orchestration_bench.py --quick
 	$(BIN)/python bench/serving_bench.py --quick
+	$(BIN)/python bench/live_monitoring_bench.py --quick
 
 clean:
 	rm -rf $(SHELFCAST_HOME) dbt_project/target dbt_project/logs

@@ -13,97 +13,19 @@ import os
 import platform
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from bench import common
+from bench.common import Server, build_home, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 START, END = "<!-- serving:start -->", "<!-- serving:end -->"
-CLOCK = os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def build_home(home: Path) -> None:
-    """A full_refresh of the default synthetic feed (100 products x 3 stores x 730 days) into `home`."""
-    code = (
-        "import dagster as dg\n"
-        "from platform_assets.config.settings import load_settings\n"
-        "from platform_assets.definitions import build_defs\n"
-        "from platform_assets.defs.orchestration import partition_range_tags\n"
-        "from platform_assets.runner.history import history_range\n"
-        "defs = build_defs(load_settings())\n"
-        "config = defs.resources['config'].process_config_and_initialize()\n"
-        "with dg.DagsterInstance.ephemeral() as instance:\n"
-        "    tags = partition_range_tags(*history_range(config))\n"
-        "    job = defs.resolve_job_def('full_refresh')\n"
-        "    assert job.execute_in_process(instance=instance, tags=tags).success\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
-    env.update(SHELFCAST_HOME=str(home), SHELFCAST_DUCKDB_PATH=str(home / "warehouse.duckdb"))
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-
-
-class Server:
-    """`shelfcast serve` in a child process, with its CPU time and peak RSS read from /proc."""
-
-    def __init__(self, home: Path, workers: int = 1):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
-        env.update(SHELFCAST_HOME=str(home), SHELFCAST_SERVE_RATE_LIMIT="0")
-        command = [sys.executable, "-m", "platform_assets.cli.shelfcast", "serve", "--no-access-log"]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.peak_rss = 0
-        self._sampling = True
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK  # utime + stime
-
-    def _sample(self) -> None:
-        while self._sampling and self.process.poll() is None:
-            try:
-                status = Path(f"/proc/{self.process.pid}/status").read_text()
-            except FileNotFoundError:
-                return
-            rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-            self.peak_rss = max(self.peak_rss, rss * 1024)
-            time.sleep(0.2)
-
-    def stop(self, sig: int) -> None:
-        self._sampling = False
-        self.process.send_signal(sig)
-        self.process.wait(timeout=120)
 
 
 async def load(url: str, key: str, kind: str, series: list, dates: list, concurrency: int,

@@ -9,6 +9,7 @@ from platform_assets.config.settings import Settings, load_settings
 from platform_assets.defs.features import build_features_defs
 from platform_assets.defs.ingest import build_ingest_defs
 from platform_assets.defs.landing import build_landing_defs
+from platform_assets.defs.live import build_live_defs
 from platform_assets.defs.ml import build_ml_defs
 from platform_assets.defs.monitoring import build_monitoring_defs
 from platform_assets.defs.orchestration import build_orchestration_defs
@@ -57,6 +58,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         build_recovery_defs(),
         build_landing_defs(settings),
         build_serving_defs(),
+        build_live_defs(),
         dg.Definitions(resources=build_resources(settings), executor=_default_executor(settings)),
     )
     return dg.Definitions(

@@ -3,7 +3,10 @@ drift verdicts) on the real SQLite window store, and over the real API: an outli
 response and the request log, and two replicas whose merged windows equal a recomputation from the
 request log."""
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from platform_assets.config.api import ApiConfig
 from platform_assets.config.sections import ServingSettings
+from platform_assets.monitoring.request_alerts import AlertRules, request_alert
 from platform_assets.monitoring.request_windows import (
     US,
     Event,
@@ -149,11 +153,16 @@ def test_two_replicas_give_the_same_windows_as_one(tmp_path):
     offline = {
         s: stats(window_statistics(p, REFERENCE, THRESHOLDS)) for s, p in recompute_events(events).items()
     }
-    by_window = {
-        int(start.timestamp()) * US: {(n, lab): v for n, lab, v in rows.select("statistic", "label", "value").iter_rows()}
-        for (start,), rows in merged.group_by("window_start")
-    }  # fmt: skip
-    assert by_window == offline
+    assert by_window(merged) == offline
+
+
+def by_window(table: pl.DataFrame) -> dict[int, dict[tuple[str, str], float]]:
+    """Window start (us) -> {(statistic, label): value} of a window table."""
+    out = {}
+    for (start,), rows in table.group_by("window_start"):
+        key = (start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        out[key] = {(n, lab): v for n, lab, v in rows.select("statistic", "label", "value").iter_rows()}
+    return out
 
 
 def recompute_events(events: list[Event]) -> dict:
@@ -166,14 +175,16 @@ def recompute_events(events: list[Event]) -> dict:
 def test_no_double_count_after_a_restart(tmp_path):
     path, events = tmp_path / "w.sqlite", sorted(traffic(5), key=lambda e: e.recorded_us)
     first_half = [e for e in events if e.recorded_us < T0 + 20 * US]
-    before = live(path, "api-0")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process of this replica that has stopped
+    before = live(path, f"api-0:{gone.pid}")
     clock = replay(first_half[:-1], [before], finish=False)  # flushed as the clock went
     before.record(first_half[-1])
     before.stop(clock)  # graceful: the open windows' partials are written, not final
-    after = live(path, "api-0")  # the same replica restarts and restores them
+    after = live(path, f"api-0:{os.getpid()}")  # the replica restarts and takes its partials over
     assert sum(sum(p.requests.values()) + p.late_dropped for p in after.windows.open.values()) > 0
     replay([e for e in events if e.recorded_us >= T0 + 20 * US], [after])
-    again = live(path, "api-0")  # a restart once every window is final restores nothing
+    again = live(path, f"api-0:{os.getpid()}")  # a restart once every window is final restores nothing
     assert again.windows.open == {}
     again.flush(T0 + 200 * US)
     merged = table(path)
@@ -241,12 +252,25 @@ def test_outliers_in_the_response_and_two_replicas_merge_exactly(served_graph, t
     offline = {
         start: stats(window_statistics(p, reference, thresholds)) for start, p in recompute(log, spec).items()
     }
-    live_rows = {
-        int(start.timestamp() * 1000) * 1000: {(n, lab): v for n, lab, v in rows.select("statistic", "label", "value").iter_rows()}
-        for (start,), rows in windows.group_by("window_start")
-    }  # fmt: skip
+    live_rows = by_window(windows)
     assert live_rows and live_rows == {s: v for s, v in offline.items() if s in live_rows}
     assert sum(v[("requests", "")] for v in live_rows.values()) >= sent - 3
     outliers = sum(v[("outlier_requests", "")] for v in live_rows.values())
     assert outliers >= 1 and len(monitoring["windows"]) >= 2
     assert all(w["final"] for w in monitoring["windows"])
+
+
+def test_alert_needs_sustained_drift_or_errors(tmp_path):
+    rng = np.random.default_rng(11)
+    path = tmp_path / "w.sqlite"
+    events = what_ifs(rng, 40, 0.0, False) + what_ifs(rng, 40, 15.0, True) + what_ifs(rng, 40, 30.0, True)
+    replay(events, [live(path, "solo")])
+    rules = AlertRules(sustained=3, error_rate=0.05)
+    assert not request_alert(read_windows(path), rules).alarm  # two drifted windows after a clean one
+    replay(what_ifs(rng, 40, 45.0, True), [live(path, "solo")])
+    alert = request_alert(read_windows(path), rules)
+    assert alert.drift and not alert.errors and "drifted in the last 3 windows" in alert.summary
+    failing = tmp_path / "errors.sqlite"
+    replay([event(t / 4, status=500 if t % 5 == 0 else 200) for t in range(180)], [live(failing, "solo")])
+    spike = request_alert(read_windows(failing), rules)
+    assert spike.errors and not spike.drift and spike.table.height == 3

@@ -194,10 +194,19 @@ class ServingSettings(dg.Config):
     serve_window_min_rows: int = Field(
         100, description="what-if input values a window needs before its drift is judged"
     )
+    serve_alert_windows: int = Field(
+        3,
+        description="the `request_drift` check and sensor alert when this many newest request windows in a "
+        "row drifted, or all had an error-rate spike",
+    )
+    serve_alert_error_rate: float = Field(
+        0.05, description="a request window's share of 5xx answers that is an error-rate spike"
+    )
     serve_replica: str = Field(
         "",
-        description="this API process's name among replicas (its window partials are stored under it and "
-        "restored after a restart); empty: `<hostname>:<serve_port>`",
+        description="this API server's name among replicas (a pod name): its processes store their window "
+        "partials under it and their pid, and take over those of its stopped processes after a restart; "
+        "empty: `<hostname>:<serve_port>`",
     )
 
 

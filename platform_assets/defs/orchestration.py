@@ -5,8 +5,9 @@ from datetime import date
 import dagster as dg
 
 FORECAST_SERVING = ["forecasts", "forecasts_latest", "serving_bundle"]
-# Partitioned by day, with a job of their own (defs/serving.py): a job's assets share one partitioning.
-OWN_JOB = dg.AssetSelection.assets("served_requests")
+# Partitioned by day, with a job of their own (defs/serving.py, defs/live.py): a job's assets share one
+# partitioning.
+OWN_JOB = dg.AssetSelection.assets("served_requests", "request_windows")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 

@@ -10,6 +10,7 @@ request log puts it (`event_from_row`)."""
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,23 @@ def event_from_row(row: dict) -> Event:
     )
 
 
+def process_name(base: str) -> str:
+    """A process's replica name: `base` (a pod, or host and port) and its pid, so the workers of one
+    server keep partials of their own."""
+    return f"{base}:{os.getpid()}"
+
+
+def stopped(name: str) -> bool:
+    """Whether the process a replica name ends with is gone (names of this host's processes)."""
+    try:
+        os.kill(int(name.rsplit(":", 1)[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
 def reference_of(bins: dict[str, Bins]) -> Reference:
     return Reference({n: b.share for n, b in bins.items()}, {n: b.mean for n, b in bins.items()})
 
@@ -84,7 +102,7 @@ class LiveWindows:
         self.spec, self.replica, self.thresholds, self.reference = spec, replica, thresholds, reference
         self.refresh, self.on_final = refresh, on_final
         self.store = WindowStore(path, spec.width_us)
-        self.windows = Windows(spec, self.store.restore(replica))
+        self.windows = Windows(spec, self.store.restore(replica, stopped))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -97,12 +97,36 @@ class WindowStore:
         self._con.executemany("insert into request_windows values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return [(name, label, value) for _, _, name, label, value, *_ in rows]
 
-    def restore(self, replica: str) -> dict[int, Partial]:
-        """This replica's partials not yet final (written before a restart)."""
-        rows = self._con.execute(
-            "select window_start, partial from window_partials where replica = ? and final = 0", (replica,)
-        ).fetchall()
-        return {start: Partial.from_json(json.loads(text)) for start, text in rows}
+    def restore(self, replica: str, gone: Callable[[str], bool]) -> dict[int, Partial]:
+        """The partials not yet final of this replica and of every stopped process of the same replica
+        (`gone(name)`: a restart, or a worker replaced), taken over under `replica` in one transaction:
+        a window then holds their counts once, and becomes final when this process finalizes it."""
+        base = replica.rsplit(":", 1)[0]
+        con = self._con
+        con.execute("begin immediate")
+        try:
+            rows = con.execute(
+                "select window_start, replica, partial from window_partials"
+                " where final = 0 and (replica = ? or replica like ?)",
+                (replica, f"{base}:%"),
+            ).fetchall()
+            taken: dict[int, Partial] = {}
+            for start, name, text in rows:
+                if name == replica or (name.rsplit(":", 1)[0] == base and gone(name)):
+                    taken[start] = taken.get(start, Partial()).merge(Partial.from_json(json.loads(text)))
+                    con.execute(
+                        "delete from window_partials where window_start = ? and replica = ?", (start, name)
+                    )
+            for start, partial in taken.items():
+                con.execute(
+                    "insert or replace into window_partials values (?, ?, 0, ?, ?)",
+                    (start, replica, json.dumps(partial.as_json(), sort_keys=True), iso(0)),
+                )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return taken
 
     def prune(self, before_us: int) -> None:
         self._con.execute("delete from window_partials where window_start < ?", (before_us,))

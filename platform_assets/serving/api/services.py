@@ -15,7 +15,7 @@ from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
 from platform_assets.serving.keys import KeyRing
 from platform_assets.serving.layout import serving_root, windows_path
-from platform_assets.serving.live_windows import LiveWindows, reference_of
+from platform_assets.serving.live_windows import LiveWindows, process_name, reference_of
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
 from platform_assets.serving.requestlog import RequestLog
@@ -69,7 +69,8 @@ class Services:
 
 
 def replica_name(config: ApiConfig) -> str:
-    return config.serving.serve_replica or f"{socket.gethostname()}:{config.serving.serve_port}"
+    """This process's name among the replicas writing the window store (live_windows.process_name)."""
+    return process_name(config.serving.serve_replica or f"{socket.gethostname()}:{config.serving.serve_port}")
 
 
 def _live_windows(config: ApiConfig, store: BundleStore, metrics: Metrics) -> LiveWindows:
