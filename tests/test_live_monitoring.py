@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from platform_assets.serving.live_windows import LiveWindows, recompute, referen
 from platform_assets.serving.loaded import load_bundle
 from platform_assets.serving.requestlog import read_requests
 from platform_assets.serving.windowstore import read_windows
-from tests.support.graph import ServedGraph
+from tests.support.graph import ServedGraph, shelfcast_graph
 
 SPEC = WindowSpec(seconds=15, lateness=6)
 T0 = 1_800_000_000 * US  # a window start (a multiple of 15 s)
@@ -248,7 +249,7 @@ def test_outliers_in_the_response_and_two_replicas_merge_exactly(served_graph, t
     reference = reference_of(
         load_bundle(serving_root(tmp_path), current_generation(serving_root(tmp_path))).outlier_profiles.bins
     )
-    thresholds = Thresholds(psi=0.25, min_rows=5)
+    thresholds = Thresholds(psi=ServingSettings().serve_window_psi, min_rows=5)
     offline = {
         start: stats(window_statistics(p, reference, thresholds)) for start, p in recompute(log, spec).items()
     }
@@ -274,3 +275,30 @@ def test_alert_needs_sustained_drift_or_errors(tmp_path):
     replay([event(t / 4, status=500 if t % 5 == 0 else 200) for t in range(180)], [live(failing, "solo")])
     spike = request_alert(read_windows(failing), rules)
     assert spike.errors and not spike.drift and spike.table.height == 3
+
+
+def test_request_drift_check_warns_and_the_windows_load(served_graph):
+    """Three drifted windows, dated ahead of anything else in the graph's window store (the serving
+    tests write theirs at the wall clock), loaded for their day; the check warns."""
+    start = (time.time_ns() // 1000 // (15 * US) + 40) * 15 * US
+    rng = np.random.default_rng(5)
+    drifted = [e for t in (0.0, 15.0, 30.0) for e in what_ifs(rng, 40, t, True)]
+    events = [replace(e, at_us=e.at_us - T0 + start) for e in drifted]
+    store = LiveWindows(windows_path(served_graph.home), SPEC, "check-test", THRESHOLDS, lambda: REFERENCE)
+    for e in events:
+        store.record(e)
+    store.flush(start + 120 * US)
+    day = datetime.fromtimestamp(start / US, UTC).date().isoformat()
+    with shelfcast_graph(served_graph.home, served_graph.instance, **served_graph.env) as g:
+        for _ in range(2):  # idempotent: a re-run replaces the day
+            result = g.run("request_windows_job", partition_key=day)
+            assert result.success
+            [check] = result.get_asset_check_evaluations()
+            assert check.check_name == "request_drift" and not check.passed
+            assert check.severity.value == "WARN" and "drifted in the last 3 windows" in check.description
+            loaded = g.warehouse.query(
+                "select count(distinct window_start) as n from monitoring.request_windows"
+                " where window_start >= ? and statistic = 'drift'",
+                [datetime.fromtimestamp(start / US, UTC)],
+            )
+            assert loaded.item() == 3

@@ -187,12 +187,14 @@ class ServingSettings(dg.Config):
         1.0, description="how often each API process writes its window partials (the open window's result)"
     )
     serve_window_psi: float = Field(
-        0.25,
+        1.0,
         description="a what-if model input drifts in a window when its PSI against the reference reaches "
-        "this",
+        "this (high: a window of a few dozen what-ifs has PSI noise of a few tenths)",
     )
     serve_window_min_rows: int = Field(
-        100, description="what-if input values a window needs before its drift is judged"
+        300,
+        description="what-if input rows a window needs before its drift is judged (a request adds its "
+        "series' whole horizon: rows of one series move together, so few requests are a small sample)",
     )
     serve_alert_windows: int = Field(
         3,

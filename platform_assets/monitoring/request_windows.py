@@ -175,8 +175,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class Thresholds:
-    psi: float = 0.25
-    min_rows: int = 100  # input values in a window below which no drift verdict is given
+    psi: float = 1.0  # SHELFCAST_SERVE_WINDOW_PSI
+    min_rows: int = 300  # input values in a window below which no drift verdict is given
     epsilon: float = 1e-4
 
 

@@ -118,14 +118,17 @@ def _checked_rows(profiles: Profiles, changed: pl.DataFrame, future: pl.DataFram
     )
 
 
-def _bins(profiles: Profiles, rows: pl.DataFrame) -> dict[str, list[int]]:
-    """The changed rows' inputs (as the model sees them) counted in each input's reference bins."""
+def _bins(profiles: Profiles, rows: pl.DataFrame, future: pl.DataFrame) -> dict[str, list[int]]:
+    """The request's model inputs counted in each input's reference bins: every future row of the
+    series it changed (what the model scored for them), and the horizon of the changed rows."""
+    scored = future.join(rows.select(KEYS).unique(), on=KEYS, how="semi")
     out = {}
     for name, bins in profiles.bins.items():
-        column = name if name == HORIZON else INPUT + name
-        if column in rows.columns:
-            values = rows[column].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
-            out[name] = bins.counts(values).tolist()
+        values = rows[HORIZON] if name == HORIZON else scored[name] if name in scored.columns else None
+        if values is not None:
+            out[name] = bins.counts(
+                values.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+            ).tolist()
     return out
 
 
@@ -158,5 +161,5 @@ def score_request(
         scores.price_ratio_max = max((r for r in ratio_max if r is not None), default=None)
         scores.price_ratio_min = min((r for r in ratio_min if r is not None), default=None)
         scores.horizon_max = rows[HORIZON].max()
-        scores.bins = _bins(profiles, rows)
+        scores.bins = _bins(profiles, rows, future)
     return warnings, scores

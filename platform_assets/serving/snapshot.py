@@ -83,6 +83,10 @@ def make_bundle(
     inputs = feature_inputs(frames, factors, cfg)
     check = check_rebuild(inputs, frames["inference"])
     reference = profiles["reference"]
+    # What served requests are compared with: the training rows of the series the model forecasts
+    # (a what-if moves only those; inactive and fallback series would look like drift).
+    modelled = forecasts.filter(pl.col("method") == "model").select(KEYS).unique()
+    served = reference.join(modelled, on=KEYS, how="semi") if not modelled.is_empty() else reference
     lgbm = model.forecaster
     numeric = [n for n in lgbm.feature_names if n in reference.columns and n not in lgbm.categorical_names]
     content = {
@@ -91,7 +95,7 @@ def make_bundle(
         "series_profile": profiles["series_profile"],
         "category_profile": profiles["category_profile"],
         "feature_profile": feature_profile(reference, numeric),
-        "reference_bins": reference_bins(reference, monitored_inputs(numeric), cfg.horizon),
+        "reference_bins": reference_bins(served, monitored_inputs(numeric), cfg.horizon),
     }
     dates = sorted(forecasts["target_date"].unique().to_list())
     manifest = {
@@ -110,6 +114,6 @@ def make_bundle(
         },
         "series": {"known": frames["series"].height, "forecast": forecasts.select(KEYS).n_unique()},
         "what_if": {"available": check.exact, "reason": check.reason},
-        "input_distance": fit_distance(reference, monitored_inputs(numeric)).as_json(),
+        "input_distance": fit_distance(served, monitored_inputs(numeric)).as_json(),
     }
     return BundleContent(content, combination_to_json(model), manifest), check

@@ -95,7 +95,9 @@ def read_profiles(
     model's numeric inputs stored with the features (the newest `reference_periods` training periods;
     the origin features are computed at forecast time, not stored)."""
     stored = warehouse.query("select * from features.training_features limit 0").columns
-    columns = ", ".join(["period_date", *(c for c in numeric_features if c in stored)])
+    columns = ", ".join(
+        ["product_id", "store_id", "period_date", *(c for c in numeric_features if c in stored)]
+    )
     days = MAX_PERIOD_DAYS[base_freq(cfg.freq)] * reference_periods
     return {
         "series_profile": warehouse.query(_profile_sql(*SERIES_KEYS, cfg.horizon)),
