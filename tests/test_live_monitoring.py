@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from platform_assets.config.api import ApiConfig
 from platform_assets.config.sections import ServingSettings
+from platform_assets.defs.live import request_drift_sensor
 from platform_assets.monitoring.request_alerts import AlertRules, request_alert
 from platform_assets.monitoring.request_windows import (
     US,
@@ -290,6 +292,13 @@ def test_request_drift_check_warns_and_the_windows_load(served_graph):
     store.flush(start + 120 * US)
     day = datetime.fromtimestamp(start / US, UTC).date().isoformat()
     with shelfcast_graph(served_graph.home, served_graph.instance, **served_graph.env) as g:
+        sensing = dg.build_sensor_context(instance=served_graph.instance, resources={"config": g.config})
+        request = request_drift_sensor(sensing)
+        assert isinstance(request, dg.RunRequest) and request.partition_key == day
+        again = dg.build_sensor_context(
+            instance=served_graph.instance, cursor=sensing.cursor, resources={"config": g.config}
+        )
+        assert "already reported" in request_drift_sensor(again).skip_message  # once per newest window
         for _ in range(2):  # idempotent: a re-run replaces the day
             result = g.run("request_windows_job", partition_key=day)
             assert result.success
