@@ -179,11 +179,11 @@ def exactness(home: Path, records: list[dict]) -> dict:
     from platform_assets.serving.bundle import current_generation
     from platform_assets.serving.live_windows import recompute, reference_of
     from platform_assets.serving.loaded import load_bundle
-    from platform_assets.serving.requestlog import read_requests
+    from platform_assets.serving.requestlog import SqliteRequestStore
     from platform_assets.serving.windowstore import read_windows
 
     now = datetime.now(UTC)
-    log = read_requests(home / "serving" / "requests.sqlite", now - timedelta(days=1), now)
+    log = SqliteRequestStore(home / "serving" / "requests.sqlite").read(now - timedelta(days=1), now)
     bundle = load_bundle(home / "serving", current_generation(home / "serving"))
     serving = ServingSettings()  # the server ran with the defaults
     reference = reference_of(bundle.outlier_profiles.bins)
@@ -282,7 +282,7 @@ def detection(records: list[dict], home: Path, drift_from: float) -> dict:
 
 
 def run(home: Path, key: str, n: int, levels: list[int], seconds: float) -> dict:
-    from platform_assets.serving.requestlog import read_requests
+    from platform_assets.serving.requestlog import SqliteRequestStore
 
     catalog, plan = Catalog(home), request_plan(n, 7)
     extra = {"SHELFCAST_SERVE_REPLICA": "bench-0"}
@@ -310,7 +310,7 @@ def run(home: Path, key: str, n: int, levels: list[int], seconds: float) -> dict
     drifted = [r["sent"] for r in records if r["kind"] == "drifted"]
     drift_from = min(drifted) if drifted else drift_from
     now = datetime.now(UTC)
-    log = read_requests(home / "serving" / "requests.sqlite", now - timedelta(days=1), now)
+    log = SqliteRequestStore(home / "serving" / "requests.sqlite").read(now - timedelta(days=1), now)
     return {
         "requests": len(records),
         "by_kind": {
@@ -388,9 +388,9 @@ def main() -> int:
         else:
             print(f"building a bundle in {home} (full_refresh of the synthetic feed)", flush=True)
             build_home(home)
-        from platform_assets.serving.keys import KeyStore
+        from platform_assets.serving.keys import SqliteKeyStore
 
-        _, key = KeyStore(home / "serving" / "keys.sqlite").create("live-bench", "what-if")
+        _, key = SqliteKeyStore(home / "serving" / "keys.sqlite").create("live-bench", "what-if")
         results = run(home, key, n, levels, seconds)
     results |= {
         "date": datetime.now(UTC).date().isoformat(), "load_average": load_average, "levels": levels,

@@ -33,11 +33,11 @@ from platform_assets.monitoring.request_windows import (
 )
 from platform_assets.serving.api.app import create_app
 from platform_assets.serving.bundle import current_generation
-from platform_assets.serving.keys import KeyStore
+from platform_assets.serving.keys import SqliteKeyStore
 from platform_assets.serving.layout import CURRENT, keys_path, requests_path, serving_root, windows_path
 from platform_assets.serving.live_windows import LiveWindows, recompute, reference_of
 from platform_assets.serving.loaded import load_bundle
-from platform_assets.serving.requestlog import read_requests
+from platform_assets.serving.requestlog import SqliteRequestStore
 from platform_assets.serving.windowstore import read_windows
 from tests.support.graph import ServedGraph, shelfcast_graph
 
@@ -206,7 +206,7 @@ def copy_served(served: ServedGraph, home: Path) -> str:
     root, generation = serving_root(served.home), current_generation(serving_root(served.home))
     shutil.copytree(root / generation, serving_root(home) / generation)
     shutil.copy(root / CURRENT, serving_root(home) / CURRENT)
-    return KeyStore(keys_path(home)).create("live", "admin")[1]
+    return SqliteKeyStore(keys_path(home)).create("live", "admin")[1]
 
 
 def client(home: Path, replica: str) -> TestClient:
@@ -240,7 +240,7 @@ def test_outliers_in_the_response_and_two_replicas_merge_exactly(served_graph, t
         time.sleep(2.2)  # every window final: end + lateness + settle + a refresh
         monitoring = b.get("/v1/monitoring", headers=headers, params={"provisional": False}).json()
     spec = WindowSpec(1.0, 0.5)
-    log = read_requests(requests_path(tmp_path), datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
+    log = SqliteRequestStore(requests_path(tmp_path)).read(datetime.now(UTC) - timedelta(hours=1))
     assert log.height == sent + 1  # the monitoring request itself is logged too
     scores = log.filter(pl.col("request_id") == flagged.headers["x-request-id"])["scores"].str.json_decode()
     assert scores[0]["flagged"] and scores[0]["kinds"]["price_above_history"] == 7
