@@ -12,8 +12,8 @@ from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.defs.serving import served_days
 from platform_assets.monitoring.rendering import markdown_table
 from platform_assets.monitoring.request_alerts import AlertRules, RequestAlert, request_alert
-from platform_assets.serving.layout import windows_path
-from platform_assets.serving.windowstore import read_windows
+from platform_assets.serving.windowstore import recent_windows
+from platform_assets.storage.postgres_warehouse import PostgresWarehouse
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 RECENT = timedelta(hours=1)
@@ -23,8 +23,13 @@ def _rules(config: ShelfcastConfig) -> AlertRules:
     return AlertRules(config.serving.serve_alert_windows, config.serving.serve_alert_error_rate)
 
 
-def _recent_alert(config: ShelfcastConfig) -> RequestAlert:
-    rows = read_windows(windows_path(config.home_path), datetime.now(UTC) - RECENT)
+def _pg_dsn(warehouse: Warehouse) -> str | None:
+    """The API's stores live in the warehouse database when it is Postgres (serving/stores.py)."""
+    return warehouse.dsn if isinstance(warehouse, PostgresWarehouse) else None
+
+
+def _recent_alert(config: ShelfcastConfig, warehouse: Warehouse) -> RequestAlert:
+    rows = recent_windows(config.home_path, _pg_dsn(warehouse), datetime.now(UTC) - RECENT)
     return request_alert(rows, _rules(config))
 
 
@@ -40,12 +45,12 @@ def request_windows(context: dg.AssetExecutionContext, config: ShelfcastConfig, 
     """One day (UTC) of final request windows (one row per window x statistic x label) in
     `monitoring.request_windows`, replaced as a whole (a re-run never double-counts a window)."""
     start = datetime.fromisoformat(context.partition_key).replace(tzinfo=UTC)
-    rows = read_windows(windows_path(config.home_path), start).filter(
+    rows = recent_windows(config.home_path, _pg_dsn(warehouse), start).filter(
         pl.col("final"), pl.col("window_start") < start + timedelta(days=1)
     )
     day = rows.with_columns(pl.lit(start.date()).alias("window_day"))
     warehouse.replace_slice("monitoring", "request_windows", day, {"window_day": start.date()})
-    alert = _recent_alert(config)
+    alert = _recent_alert(config, warehouse)
     last_hour = alert.table.tail(240).with_columns(pl.col("window_start").dt.strftime("%H:%M:%S"))
     yield dg.MaterializeResult(
         metadata={
@@ -77,8 +82,8 @@ request_windows_job = dg.define_asset_job(
     description="Runs request_windows (and its request_drift check) when the API's newest request windows "
     "show sustained what-if input drift or an error-rate spike, once per newest window.",
 )
-def request_drift_sensor(context: dg.SensorEvaluationContext, config: ShelfcastConfig):
-    alert = _recent_alert(config)
+def request_drift_sensor(context: dg.SensorEvaluationContext, config: ShelfcastConfig, warehouse: Warehouse):
+    alert = _recent_alert(config, warehouse)
     if not alert.alarm:
         return dg.SkipReason(alert.summary)
     if alert.newest == context.cursor:

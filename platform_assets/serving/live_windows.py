@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
@@ -91,7 +90,7 @@ def recompute(log: pl.DataFrame, spec: WindowSpec) -> dict[int, Partial]:
 class LiveWindows:
     def __init__(
         self,
-        path: Path,
+        store: WindowStore,
         spec: WindowSpec,
         replica: str,
         thresholds: Thresholds,
@@ -101,7 +100,7 @@ class LiveWindows:
     ):
         self.spec, self.replica, self.thresholds, self.reference = spec, replica, thresholds, reference
         self.refresh, self.on_final = refresh, on_final
-        self.store = WindowStore(path, spec.width_us)
+        self.store = store
         self.windows = Windows(spec, self.store.restore(replica, stopped))
         self._lock = threading.Lock()
         self._stop = threading.Event()

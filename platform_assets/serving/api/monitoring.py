@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from platform_assets.serving.api.auth import ReadKey
 from platform_assets.serving.api.services import services
-from platform_assets.serving.layout import windows_path
-from platform_assets.serving.windowstore import read_windows
+from platform_assets.serving.windowstore import recent_windows
 
 router = APIRouter(tags=["monitoring"])
 
@@ -48,7 +47,8 @@ def monitoring(
 ) -> dict:
     serving = services(request).config.serving
     since = datetime.now(UTC) - timedelta(minutes=minutes)
-    rows = read_windows(windows_path(services(request).config.home), since)
+    config = services(request).config
+    rows = recent_windows(config.home, config.pg_dsn, since)
     if not provisional:
         rows = rows.filter(pl.col("final"))
     return {

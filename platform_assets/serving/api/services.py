@@ -14,12 +14,13 @@ from platform_assets.monitoring.request_windows import Reference, Thresholds, Wi
 from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
 from platform_assets.serving.keys import KeyRing
-from platform_assets.serving.layout import serving_root, windows_path
+from platform_assets.serving.layout import serving_root
 from platform_assets.serving.live_windows import LiveWindows, process_name, reference_of
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
 from platform_assets.serving.requestlog import RequestLog
 from platform_assets.serving.stores import key_store, request_store
+from platform_assets.serving.windowstore import window_store
 
 
 @dataclass
@@ -80,9 +81,10 @@ def _live_windows(config: ApiConfig, store: BundleStore, metrics: Metrics) -> Li
         bundle = store.current
         return None if bundle is None else reference_of(bundle.outlier_profiles.bins)
 
+    spec = WindowSpec(serving.serve_window_seconds, serving.serve_window_lateness_seconds)
     return LiveWindows(
-        windows_path(config.home),
-        WindowSpec(serving.serve_window_seconds, serving.serve_window_lateness_seconds),
+        window_store(config.home, config.pg_dsn, spec.width_us),
+        spec,
         replica_name(config),
         Thresholds(psi=serving.serve_window_psi, min_rows=serving.serve_window_min_rows),
         reference,
