@@ -17,31 +17,42 @@ else
 INSTANCE_TEMPLATE := deploy/dagster-local.yaml
 endif
 
-.PHONY: install manifest instance demo serve drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
+.PHONY: runtime install manifest instance demo serve drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on this machine) Python never caches .pyc, so
 # every run, step and dbt call recompiled what it imported (drift_scores: ~6 s of its ~18 s at 1k series).
+# The runtime alone (what `make demo`, `make dev` and `make serve` need): no test or deploy tools.
+# --inexact keeps the dev tools an earlier `make test` installed.
+$(BIN)/.runtime: pyproject.toml uv.lock
+	@$(UV) sync --quiet --frozen --no-dev --inexact --compile-bytecode
+	@touch $@
+
+# The runtime and the dev group (pytest, ruff, the deploy validators): `make test`, `make lint`.
 $(BIN)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
+runtime: $(BIN)/.runtime
+
 install: $(BIN)/.installed
 
-manifest: install
-	$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/storage/dbt_project.py
+manifest: runtime
+	@$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/storage/dbt_project.py >/dev/null
 
 # The instance follows the warehouse: copied on every run so switching SHELFCAST_WAREHOUSE just works.
-instance: install
-	mkdir -p $(DAGSTER_HOME)
-	cp $(INSTANCE_TEMPLATE) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m platform_assets.cli.setup_databases
+instance: runtime
+	@mkdir -p $(DAGSTER_HOME)
+	@cp $(INSTANCE_TEMPLATE) $(DAGSTER_HOME)/dagster.yaml
+	@$(BIN)/python -m platform_assets.cli.setup_databases
 
+# One line per step on the console, the full logs in $(SHELFCAST_HOME)/logs/ (SHELFCAST_VERBOSE=1: all
+# of them on the console too).
 demo: manifest instance
-	DBT_USE_COLORS=false $(BIN)/python -m platform_assets.cli.demo
+	@DBT_USE_COLORS=false $(BIN)/python -m platform_assets.cli.demo
 
 # The HTTP API over the newest serving bundle (`make demo` publishes one). The first run creates an
 # admin API key and prints it once, on the last line before the server starts: only its hash is kept.
-serve: install
+serve: runtime
 	$(BIN)/shelfcast keys create --name local --scope admin --if-none
 	$(BIN)/shelfcast serve
 
@@ -61,7 +72,7 @@ dev: manifest instance
 lint: install
 	$(BIN)/ruff check .
 
-test: manifest
+test: install manifest
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -97,5 +108,5 @@ clean:
 
 # The Kubernetes deployment checks alone (deploy/README.md): values schema, kustomize overlays,
 # kubernetes-validate, the code server as the chart runs it, the Jobs K8sRunLauncher builds.
-deploy-check: manifest
+deploy-check: install manifest
 	$(BIN)/pytest -q tests/test_deploy.py

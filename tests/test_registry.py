@@ -1,8 +1,12 @@
 """MLflow registry against a real sqlite-backed tracking server in a temp dir."""
 
 import math
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import mlflow
 import polars as pl
@@ -20,6 +24,7 @@ from platform_assets.modeling.registry import (
     log_training,
     run_metrics,
     set_champion,
+    training_run,
 )
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.train_config import TrainConfig
@@ -47,15 +52,22 @@ def weak(frame):
 
 
 def _log(result, uri: str, tmp, tag: str) -> tuple[str, int]:
-    return log_training(
-        result,
-        tracking_uri=uri,
-        artifact_location=str(tmp / "artifacts"),
-        data_digest="digest-123",
-        n_rows=1234,
+    with training_run(
+        uri,
         tags={"dagster_run_id": tag, "dagster_asset": "trained_model"},
+        links={"dagster_run_url": f"http://dagster.test/runs/{tag}"},
         run_name=f"train-{tag}",
-    )
+        artifact_location=str(tmp / "artifacts"),
+    ) as run:
+        log_training(
+            run,
+            result,
+            features=result.backtest,
+            data_digest="narrow-1+digest-123",
+            n_rows=1234,
+            description=f"trained by {tag}",
+        )
+    return run.run_id, run.version
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +89,15 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
     run = client.get_run(run_id)
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
     assert (
-        run.data.params["feature_set_digest"] == "digest-123"
+        run.data.params["feature_set_digest"] == "narrow-1+digest-123"
         and run.data.params["feature_set_rows"] == "1234"
     )
     assert run.data.params["objective"] == "l1" and run.data.params["deterministic"] == "True"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # not the GenAI view
+    [dataset] = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("features.training_features", "digest-123")
+    assert [t.value for t in dataset.tags if t.key == "mlflow.data.context"] == ["training"]
     assert run.data.metrics == pytest.approx(good.metrics)
     assert {"plots/feature_importance.png", "plots/forecast_vs_actual.png"} <= {
         a.path for a in client.list_artifacts(run_id, "plots")
@@ -88,6 +105,12 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
     assert version == 1
     challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     assert (int(challenger.version), challenger.run_id) == (1, run_id)
+    assert challenger.description == "trained by run-a"
+    assert (
+        challenger.tags["dagster_run_url"]
+        == run.data.tags["dagster_run_url"]
+        == "http://dagster.test/runs/run-a"
+    )
     assert load_forecaster(uri, CHAMPION) is None
 
 
@@ -111,6 +134,44 @@ def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
     assert pyfunc.metadata.signature is not None
     restored = load_combination(uri, CHALLENGER)[0]
     assert restored.choices == good.combination.choices and restored.offsets == good.combination.offsets
+
+
+# Run in a fresh interpreter: this repository off sys.path (the editable install's entry removed),
+# a clean working directory, no PYTHONPATH; only the model's own copy of the code can be imported.
+CLEAN_LOAD = """
+import importlib.util, sys
+sys.path = [p for p in sys.path if p.rstrip("/") != sys.argv[1]]
+assert importlib.util.find_spec("platform_assets") is None, "shelfcast is still importable"
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[2])
+model = mlflow.pyfunc.load_model(sys.argv[3])
+model.predict(pd.read_parquet(sys.argv[4])).to_parquet(sys.argv[5])
+import platform_assets
+print(platform_assets.__file__)
+"""
+
+
+def test_the_registered_model_loads_without_this_repository(store, logged, good, tmp_path):
+    uri, _ = store
+    repo = str(Path(__file__).resolve().parent.parent)
+    example = good.example.with_columns(cs.numeric().cast(pl.Float64))
+    example.to_pandas().to_parquet(tmp_path / "in.parquet")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args = [
+        uri,
+        f"models:/{MODEL_NAME}/{logged[1]}",
+        str(tmp_path / "in.parquet"),
+        str(tmp_path / "out.parquet"),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", CLEAN_LOAD, repo, *args], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not done.stdout.strip().startswith(repo)  # the model's copy of the code was used
+    served = pl.read_parquet(tmp_path / "out.parquet")
+    future, actuals = split_input(good.example)
+    expected = good.combination.predict(future, actuals)
+    assert served.select("p10", "p50", "p90").equals(expected.select("p10", "p50", "p90"))
 
 
 def test_retried_step_reuses_its_finished_run(store, logged, good):

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from platform_assets.modeling.metrics import wape
 from platform_assets.modeling.plan import history_of
-from platform_assets.modeling.registry import log_training
+from platform_assets.modeling.registry import log_training, training_run
 from platform_assets.modeling.train_config import DEFAULT_PARAMS, TrainConfig
 from platform_assets.modeling.training import base_forecaster, train
 from platform_assets.modeling.tuning import SEARCH_SPACE, search, tuning_sample
@@ -80,15 +80,12 @@ def test_tuning_sample_bounds_the_series_and_keeps_whole_series(history):
 
 def test_trials_are_nested_runs_under_the_training_run(tuned, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run_id, _ = log_training(
-        tuned,
-        tracking_uri=uri,
-        artifact_location=str(tmp_path / "artifacts"),
-        data_digest="d",
-        n_rows=1,
-        tags={"dagster_run_id": "tune", "dagster_asset": "trained_model"},
-        run_name="train-tune",
-    )
+    tags = {"dagster_run_id": "tune", "dagster_asset": "trained_model"}
+    with training_run(
+        uri, tags=tags, run_name="train-tune", artifact_location=str(tmp_path / "artifacts")
+    ) as run:
+        log_training(run, tuned, features=tuned.backtest, data_digest="d", n_rows=1, description="tuned")
+    run_id = run.run_id
     client = MlflowClient(tracking_uri=uri)
     parent = client.get_run(run_id)
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")

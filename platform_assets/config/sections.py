@@ -210,6 +210,11 @@ class ServingSettings(dg.Config):
         "partials under it and their pid, and take over those of its stopped processes after a restart; "
         "empty: `<hostname>:<serve_port>`",
     )
+    dagster_ui_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="where the Dagster UI answers: MLflow runs and registered versions link back to the "
+        "Dagster run that trained them",
+    )
 
 
 SECTIONS: dict[str, type[dg.Config]] = {

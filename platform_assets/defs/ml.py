@@ -44,7 +44,7 @@ def trained_model(
     """One global LightGBM over every series and, per demand segment, the statistical models that beat
     it on earlier backtest windows; backtested on rolling origins, logged to MLflow and registered as
     a new `challenger` version."""
-    from platform_assets.modeling.registry import log_training
+    from platform_assets.modeling.registry import log_training, training_description, training_run
     from platform_assets.modeling.rows import COMPONENTS_TABLE, training_rows
     from platform_assets.modeling.train_config import TrainConfig
     from platform_assets.modeling.training import train
@@ -59,17 +59,27 @@ def trained_model(
         max_fit_rows=config.forecasting.max_fit_rows or None,
         stat_models=config.forecasting.stat_models,
     )
-    narrow, frame, plan = training_rows(warehouse, cfg)
-    result = train(frame, cfg, narrow=narrow, plan=plan)
-    run_id, version = log_training(
-        result,
-        tracking_uri=mlflow.tracking_uri,
-        artifact_location=mlflow.artifact_root,
-        data_digest=f"{frame_digest(narrow)}+{frame_digest(frame)}",
-        n_rows=narrow.height,
+    dagster_run = f"{config.serving.dagster_ui_url.rstrip('/')}/runs/{context.run_id}"
+    with training_run(
+        mlflow.tracking_uri,
         tags={"dagster_run_id": context.run_id, "dagster_asset": "trained_model"},
+        links={"dagster_run_url": dagster_run},
         run_name=f"train-{context.run_id[:8]}",
-    )
+        description=f"Trained by Dagster run [{context.run_id[:8]}]({dagster_run}) (asset `trained_model`).",
+        artifact_location=mlflow.artifact_root,
+    ) as run:
+        narrow, frame, plan = training_rows(warehouse, cfg)
+        result = train(frame, cfg, narrow=narrow, plan=plan)
+        digest = f"{frame_digest(narrow)}+{frame_digest(frame)}"
+        log_training(
+            run,
+            result,
+            features=frame,
+            data_digest=digest,
+            n_rows=narrow.height,
+            description=training_description(result.metrics, narrow.height, digest, dagster_run),
+        )
+    run_id, version = run.run_id, run.version
     backtest = result.backtest.with_columns(pl.lit(str(version)).alias("model_version"))
     warehouse.replace_slice("ml", "backtest_predictions", backtest, {"model_version": str(version)})
     components = result.components.with_columns(pl.lit(str(version)).alias("model_version"))
@@ -95,7 +105,15 @@ def trained_model(
     kinds={"mlflow"},
     pool=WAREHOUSE_POOL,
     retry_policy=SERVER_RETRY,
-    check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "champion_is_vetted",
+            asset="champion_model",
+            blocking=True,
+            description="A champion exists that passed the promotion gate; blocking: without one no "
+            "forecasts are made",
+        )
+    ],
 )
 def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowResource):
     """The promotion gate: the challenger becomes `champion` only if it beats seasonal naive and

@@ -41,7 +41,14 @@ def _report_metadata(report: "Report") -> dict[str, dg.MetadataValue]:
     kinds={"polars", WAREHOUSE_KIND},
     pool=WAREHOUSE_POOL,
     retry_policy=SERVER_RETRY,
-    check_specs=[dg.AssetCheckSpec("dataset_drift", asset="drift_scores")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "dataset_drift",
+            asset="drift_scores",
+            description="Whether at least SHELFCAST_DRIFT_SHARE of the monitored features drifted between "
+            "the newest window and the champion's training data; a failure may start a retrain",
+        )
+    ],
 )
 def drift_scores(
     context: dg.AssetExecutionContext,

@@ -61,7 +61,10 @@ def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
 
 
 weekly_retrain_schedule = dg.ScheduleDefinition(
-    job=retrain, cron_schedule="0 3 * * 1", default_status=dg.DefaultScheduleStatus.STOPPED
+    name="weekly_retrain_schedule",
+    job=retrain,
+    cron_schedule="0 3 * * 1",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 
 

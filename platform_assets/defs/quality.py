@@ -19,7 +19,14 @@ def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset="raw_observations", blocking=True, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
+@dg.asset_check(
+    asset="raw_observations",
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
+    description="Share of observation rows the landing contract rejected; above "
+    "SHELFCAST_REJECTED_RATE_ERROR nothing downstream runs",
+)
 def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Share of observation rows the landing contract refused; above the error rate nothing downstream
     runs (a broken feed must not reach the forecasts)."""
@@ -32,7 +39,13 @@ def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.Asset
     )
 
 
-@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
+@dg.asset_check(
+    asset="fct_product_sales",
+    pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
+    description="Observed rows in the newest period against the median of the 28 before "
+    "(a row-count anomaly)",
+)
 def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Observed rows in the newest period against the recent median (row-count anomaly)."""
     counts = warehouse.query(
@@ -42,7 +55,13 @@ def newest_period_volume(warehouse: Warehouse) -> dg.AssetCheckResult:
     return _result(quality.volume_anomaly(counts))
 
 
-@dg.asset_check(asset="fct_product_sales", pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
+@dg.asset_check(
+    asset="fct_product_sales",
+    pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
+    description="Age of the newest actual against today's date; warns above SHELFCAST_FRESHNESS_MAX_AGE_DAYS "
+    "(a feed whose history ends in the past, as the demo's does, always warns)",
+)
 def actuals_freshness(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Age of the newest actual period against the wall clock."""
     newest = warehouse.query("select max(period_date) from marts.fct_product_sales").item()

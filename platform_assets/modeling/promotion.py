@@ -17,6 +17,7 @@ from platform_assets.modeling.registry import (
     ModelUnloadable,
     alias_version,
     load_combination,
+    record_promotion,
     run_metrics,
     set_champion,
 )
@@ -125,6 +126,22 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
     return Decision(True, f"challenger WAPE {wape:.4f} beats champion {incumbent:.4f} and {bar}", evidence)
 
 
+def gate_markdown(decision: Decision) -> str:
+    """The decision as a reader of the registered version sees it: the verdict, the reason and the
+    evidence, challenger and champion side by side on the challenger's backtest windows."""
+    verdict = "**Promoted** to champion" if decision.promote else "**Not promoted**"
+    sides = [CHALLENGER, CHAMPION]
+    metrics = [k for k in EVIDENCE if any(k in (decision.evidence.get(s) or {}) for s in sides)]
+
+    def cell(side: str, metric: str) -> str:
+        value = (decision.evidence.get(side) or {}).get(metric)
+        return "-" if value is None else f"{value:.4f}"
+
+    rows = [f"| {m} | {cell(CHALLENGER, m)} | {cell(CHAMPION, m)} |" for m in metrics]
+    table = ["| metric | challenger | champion |", "|---|---|---|", *rows]
+    return "\n".join([f"{verdict}: {decision.reason}.", "", *table])
+
+
 @dataclass(frozen=True)
 class Promotion:
     challenger_version: str
@@ -145,6 +162,7 @@ def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) 
         features, windows, components = evaluation_rows(warehouse, incumbent[0].forecaster, version)
         champion_metrics = evaluate_on_backtest(incumbent[0], features, windows, components)
     decision = decide_promotion(run_metrics(tracking_uri, run_id), champion_metrics)
+    record_promotion(tracking_uri, version, gate_markdown(decision), decision.promote)
     if decision.promote:
         set_champion(tracking_uri, version)
     champion = alias_version(tracking_uri, CHAMPION)

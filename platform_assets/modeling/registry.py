@@ -6,7 +6,11 @@ MLflow's URIs are process-global, so each public function points MLflow at the U
 """
 
 import math
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version as installed
 from pathlib import Path
 
@@ -28,13 +32,21 @@ from platform_assets.modeling.training import TrainingResult
 from platform_assets.modeling.tuning import SearchResult
 
 PLOTTED_SERIES = 4
+# Tells the MLflow UI this experiment trains models (its classic runs / metrics / models view), not a
+# GenAI application (traces and evaluations), which it would otherwise guess from an empty experiment.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# What a registered model carries of this package (MLflow's `code_paths`): the classes it pickles and
+# what they import, so it loads where shelfcast is not installed. Nothing here imports Dagster.
+MODEL_CODE = ("core", "features", "modeling")
+PACKAGE = Path(__file__).resolve().parent.parent
+GATE_HEADING = "## Promotion gate"
 
 
 class ForecasterModel(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper of the combination: rows (pandas) in, p10/p50/p90 per forecast row out. Rows
     flagged `is_future` are forecast (with their features); the others are the actuals (keys,
-    period_date, y) the statistical models are refitted on. Unpickling needs the shelfcast package
-    importable (the model classes live there)."""
+    period_date, y) the statistical models are refitted on. The model carries the part of shelfcast
+    its classes live in (MODEL_CODE), so it loads without shelfcast installed."""
 
     def __init__(self, combination: Combination):
         self.combination = combination
@@ -54,9 +66,12 @@ def _client(tracking_uri: str) -> MlflowClient:
 
 def _experiment_id(client: MlflowClient, artifact_location: str | None) -> str:
     found = client.get_experiment_by_name(EXPERIMENT)
-    if found is not None:
-        return found.experiment_id
-    return client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
+    if found is None:
+        return client.create_experiment(EXPERIMENT, artifact_location=artifact_location, tags=EXPERIMENT_KIND)
+    for key, value in EXPERIMENT_KIND.items():  # an experiment made before the tag existed
+        if found.tags.get(key) != value:
+            client.set_experiment_tag(found.experiment_id, key, value)
+    return found.experiment_id
 
 
 def _runs_with_tags(client: MlflowClient, experiment_id: str, tags: dict[str, str], status: str) -> list[str]:
@@ -137,73 +152,156 @@ def _finished_version(
     return None
 
 
+@contextmanager
+def _model_code() -> Iterator[str]:
+    """A copy of the package holding only MODEL_CODE (no caches), for MLflow's `code_paths`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / PACKAGE.name
+        root.mkdir()
+        shutil.copy(PACKAGE / "__init__.py", root / "__init__.py")
+        for sub in MODEL_CODE:
+            shutil.copytree(PACKAGE / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
+        yield str(root)
+
+
 def _log_model(result: TrainingResult) -> int:
-    """Log the pyfunc model with its signature under the active run; the version it registered."""
+    """Log the pyfunc model with its signature and code under the active run; the version it registered."""
     example_pd = signature = None
     wrapped = ForecasterModel(result.combination or Combination(result.model))
     if result.example is not None:
         # Numeric inputs declared double: an integer column could not carry a missing value at inference.
         example_pd = result.example.with_columns(cs.numeric().cast(pl.Float64)).to_pandas()
         signature = infer_signature(example_pd, wrapped.predict(None, example_pd))
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=wrapped,
-        input_example=example_pd,
-        signature=signature,
-        registered_model_name=MODEL_NAME,
-        pip_requirements=[
-            f"mlflow=={mlflow.__version__}",
-            f"lightgbm=={installed('lightgbm')}",
-            f"statsforecast=={installed('statsforecast')}",
-            f"polars=={pl.__version__}",
-            f"pandas=={pd.__version__}",
-        ],
-    )
+    with _model_code() as code:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=wrapped,
+            input_example=example_pd,
+            signature=signature,
+            registered_model_name=MODEL_NAME,
+            code_paths=[code],
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"lightgbm=={installed('lightgbm')}",
+                f"statsforecast=={installed('statsforecast')}",
+                f"polars=={pl.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+        )
     return int(info.registered_model_version)
 
 
-def log_training(
-    result: TrainingResult,
-    *,
+@dataclass
+class TrainingRun:
+    """The MLflow run a training is logged to. `version`: the registered version, once logged, or at
+    once when a finished run of the same step is reused (`reused`: nothing is logged again)."""
+
+    run_id: str
+    version: int | None = None
+    reused: bool = False
+
+
+@contextmanager
+def training_run(
     tracking_uri: str,
-    data_digest: str,
-    n_rows: int,
+    *,
     tags: dict[str, str],
     run_name: str,
+    description: str = "",
+    links: dict[str, str] | None = None,
     artifact_location: str | None = None,
-) -> tuple[str, int]:
-    """Log a run (params, metrics, plots, pyfunc model), register a version, alias it `challenger`.
+) -> Iterator[TrainingRun]:
+    """The run the whole training happens in, so its duration is the training's.
 
-    A FINISHED run with the same tags is reused with its version (find-or-reuse); a RUNNING one with
-    the same tags can only be a killed earlier attempt of the same step, so it is marked FAILED.
+    A FINISHED run with the same tags that registered a version is reused (find-or-reuse: a retried
+    step leaves no orphan run or extra version); a RUNNING one can only be a killed earlier attempt of
+    the same step, so it is marked FAILED. A failure inside marks the new run FAILED. `links`: tags
+    that point elsewhere (the Dagster run's page), set on the run and its version but not searched by.
     """
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, artifact_location)
     found = _finished_version(client, experiment_id, tags)
     if found is not None:
         client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(found[1]))
-        return found
+        yield TrainingRun(found[0], found[1], reused=True)
+        return
     for stale in _runs_with_tags(client, experiment_id, tags, "RUNNING"):  # a killed attempt of this step
         client.set_terminated(stale, "FAILED")
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_params({k: str(v) for k, v in result.params.items()})
-        mlflow.log_params(
-            {
-                "feature_set_digest": data_digest,
-                "feature_set_rows": n_rows,
-                "training_rows": result.n_train_rows,
-            }
-        )
-        mlflow.log_metrics(_finite(result.metrics))
-        if result.combination is not None:
-            mlflow.log_dict({"choices": result.combination.choices}, "combination/choices.json")
-        if result.search is not None:
-            _log_search(result.search)
-        mlflow.log_figure(_importance_figure(result.importance), "plots/feature_importance.png")
-        mlflow.log_figure(_backtest_figure(result.backtest), "plots/forecast_vs_actual.png")
-        version = _log_model(result)
-        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
-    return run.info.run_id, version
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags={**tags, **(links or {})},
+        description=description or None,
+    ) as run:
+        yield TrainingRun(run.info.run_id)
+
+
+def _dataset(features: pl.DataFrame, digest: str, table: str):
+    """The training rows as an MLflow dataset: schema, row count and our content digest (the one the
+    feature build logs), its source the warehouse table."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    source = CodeDatasetSource({"warehouse_table": table})
+    return mlflow.data.from_polars(features, source=source, targets="y", name=table, digest=digest)
+
+
+def training_description(metrics: dict[str, float], rows: int, digest: str, dagster_run: str) -> str:
+    """What the registered version's description says until the gate adds its decision."""
+    backtest = ", ".join(
+        f"{label} {metrics[key]:.4f}"
+        for label, key in (("WAPE", "wape"), ("seasonal naive WAPE", "seasonal_naive_wape"))
+        if key in metrics
+    )
+    return (
+        f"Trained by Dagster run {dagster_run} on {rows} feature rows (digest `{digest}`). "
+        f"Rolling-origin backtest: {backtest}. The promotion gate (`champion_model`) adds its decision."
+    )
+
+
+def log_training(
+    run: TrainingRun,
+    result: TrainingResult,
+    *,
+    features: pl.DataFrame,
+    data_digest: str,
+    n_rows: int,
+    description: str,
+    table: str = "features.training_features",
+) -> None:
+    """Log params, metrics, the training dataset, plots and the pyfunc model to the active `run`;
+    register a version described by `description` and alias it `challenger`. A reused run is left."""
+    if run.reused:
+        return
+    mlflow.log_params({k: str(v) for k, v in result.params.items()})
+    mlflow.log_params(
+        {"feature_set_digest": data_digest, "feature_set_rows": n_rows, "training_rows": result.n_train_rows}
+    )
+    mlflow.log_input(_dataset(features, data_digest.split("+")[-1], table), context="training")
+    mlflow.log_metrics(_finite(result.metrics))
+    if result.combination is not None:
+        mlflow.log_dict({"choices": result.combination.choices}, "combination/choices.json")
+    if result.search is not None:
+        _log_search(result.search)
+    mlflow.log_figure(_importance_figure(result.importance), "plots/feature_importance.png")
+    mlflow.log_figure(_backtest_figure(result.backtest), "plots/forecast_vs_actual.png")
+    run.version = _log_model(result)
+    client = MlflowClient()
+    client.update_model_version(MODEL_NAME, str(run.version), description=description)
+    for key, value in client.get_run(run.run_id).data.tags.items():
+        if key.startswith("dagster"):  # the way back to the Dagster run, on the version too
+            client.set_model_version_tag(MODEL_NAME, str(run.version), key, value)
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(run.version))
+
+
+def record_promotion(tracking_uri: str, version: str, gate: str, promoted: bool) -> None:
+    """The gate's decision and evidence in the version's description (replacing an earlier gate's
+    section: the gate may run again on the same challenger) and as a tag to filter by."""
+    client = _client(tracking_uri)
+    current = client.get_model_version(MODEL_NAME, version).description or ""
+    kept = current.split(GATE_HEADING)[0].rstrip()
+    text = f"{kept}\n\n{GATE_HEADING}\n\n{gate}" if kept else f"{GATE_HEADING}\n\n{gate}"
+    client.update_model_version(MODEL_NAME, version, description=text)
+    client.set_model_version_tag(MODEL_NAME, version, "shelfcast.promoted", str(promoted).lower())
 
 
 class ModelUnloadable(RuntimeError):
