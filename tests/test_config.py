@@ -89,3 +89,33 @@ def test_files_feed_partitions_start_at_the_landing_zones_first_month(tmp_path: 
     # The default landing zone is $SHELFCAST_HOME/landing.
     (home / "landing").symlink_to(landing)
     assert load_settings({**env, "SHELFCAST_LANDING_DIR": ""}).history_start == "1986-03-01"
+
+
+def test_forecasts_latest_follows_a_new_forecast_generation(tmp_path: Path):
+    """A generation written outside a job that also builds forecasts_latest (a click on `forecasts` in
+    the UI) has the view rebuilt and tested by the automation sensor, which starts running."""
+    import dagster as dg
+
+    from platform_assets.definitions import build_defs
+
+    defs = build_defs(load_settings({"SHELFCAST_HOME": str(tmp_path)}))
+    sensor = defs.resolve_sensor_def("forecasts_latest_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.asset_selection.resolve(defs.resolve_asset_graph()) == {dg.AssetKey("forecasts_latest")}
+    latest = dg.AssetKey("forecasts_latest")
+    with dg.DagsterInstance.ephemeral() as instance:
+        for key in ("forecasts", "forecasts_latest"):  # a full run built both
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        first = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=dg.AssetSelection.assets(latest)
+        )
+        assert first.total_requested == 0
+        instance.report_runless_asset_event(dg.AssetMaterialization("forecasts"))
+        second = dg.evaluate_automation_conditions(
+            defs=defs,
+            instance=instance,
+            asset_selection=dg.AssetSelection.assets(latest),
+            cursor=first.cursor,
+        )
+        assert second.total_requested == 1
+        assert second.get_num_requested(latest) == 1

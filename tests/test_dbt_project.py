@@ -8,6 +8,7 @@ them breaking p10 <= p50).
 """
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -386,7 +387,14 @@ def test_parse_documents_every_model_and_column_and_wires_sources(built, monkeyp
         "rejected_rows": ["rejected_rows"],
         "forecasts": ["forecasts"],
         "backtest_predictions": ["trained_model"],
+        "backtest_components": ["trained_model"],
+        "training_features": ["training_features"],
+        "inference_features": ["inference_features"],
+        "drift_scores": ["drift_scores"],
+        "served_requests": ["served_requests"],
     }
+    # Every table Python writes is declared (and so documented in `dbt docs`), not only those read.
+    assert all(s["description"] for s in manifest["sources"].values())
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     columns = query(warehouse, "select table_schema, table_name, column_name from information_schema.columns")
     for model in models:
@@ -643,3 +651,28 @@ def test_runs_pass_their_partition_months_to_dbt_and_full_refresh_rebuilds():
     assert window("daily_refresh", {"dagster/partition": "2025-03-01"}) == ("2025-03-01", "2025-03-01")
     assert window("full_refresh", months) is None
     assert window("retrain", {}) is None
+
+
+@pytest.mark.parametrize("freq", [None, "W-SUN", "me"])
+def test_standalone_dbt_reads_the_same_settings_as_the_pipeline(built, freq, monkeypatch):
+    """`dbt build` run by hand takes SHELFCAST_FREQ / _HORIZON / _TARGET / _ACTIVE_WINDOW as the
+    pipeline does (which passes them as --vars), so a dbt user gets the same grid, not the defaults."""
+    tmp, warehouse, _ = built
+    for key, value in {"FREQ": freq, "HORIZON": "9", "TARGET": "price", "ACTIVE_WINDOW": "5"}.items():
+        if value is None:
+            monkeypatch.delenv(f"SHELFCAST_{key}", raising=False)
+        else:
+            monkeypatch.setenv(f"SHELFCAST_{key}", value)
+    names = ("freq", "week_anchor", "period_label", "horizon", "target", "active_window_periods")
+    inline = "select " + ", ".join(f"'{{{{ var('{n}') }}}}' as {n}" for n in names)
+    result = run_dbt(tmp / f"vars-{freq}", warehouse, monkeypatch, "compile", "--inline", inline)
+    assert result.success, result.exception
+    sql = result.result.results[0].node.compiled_code
+    values = dict(zip(names, re.findall(r"'([^']*)'", sql), strict=True))
+    expected = {
+        **grid_vars((freq or "D").upper()),
+        "horizon": 9,
+        "target": "price",
+        "active_window_periods": 5,
+    }
+    assert values == {k: str(v) for k, v in expected.items()}

@@ -22,6 +22,8 @@ from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 # `forecasts`.
 READS_FORECASTS = "reads_forecasts"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# Models that follow their parents by declarative automation (the sensor below evaluates them).
+EAGER = ("forecasts_latest",)
 
 
 class ShelfcastDbtTranslator(DagsterDbtTranslator):
@@ -33,6 +35,13 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
         return dg.AssetKey(dbt_resource_props["name"])
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        # Whenever `forecasts` writes a generation outside a job that also builds this view (a click
+        # on `forecasts` in the UI), the view is built and its tests run on the new rows.
+        return dg.AutomationCondition.eager() if dbt_resource_props["name"] in EAGER else None
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         if dbt_resource_props["fqn"][1:2] == ["monitoring"]:  # models/monitoring/
@@ -138,4 +147,15 @@ def build_warehouse_defs(settings: Settings) -> dg.Definitions:
     # The dbt next to this interpreter (`dagster dev` started from any shell finds the same one), on
     # the profile target named like the warehouse.
     dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, target=settings.warehouse)
-    return dg.Definitions(assets=[warehouse_models, serving_models], resources={"dbt": dbt})
+    # Running from the start (Dagster's default automation sensor starts stopped): under `dagster dev`
+    # or a deployed daemon, forecasts_latest never lags behind forecasts.
+    automation = dg.AutomationConditionSensorDefinition(
+        "forecasts_latest_automation",
+        target=dg.AssetSelection.assets(*EAGER),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Builds and tests forecasts_latest whenever forecasts writes a generation outside a job "
+        "that builds it too",
+    )
+    return dg.Definitions(
+        assets=[warehouse_models, serving_models], resources={"dbt": dbt}, sensors=[automation]
+    )
