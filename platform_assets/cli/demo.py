@@ -1,22 +1,27 @@
-"""`make demo`: materialize the whole graph over the feed's history and say what came out."""
+"""`make demo`: materialize the whole graph over the feed's history and say what came out, in a few
+lines: one per step, training progress, the summary and what to run next. The full logs go to
+$SHELFCAST_HOME/logs/demo-<time>.log (SHELFCAST_VERBOSE=1 prints them too)."""
 
 import sys
 import time
+import warnings
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from platform_assets.config.resources import MLflowResource, ShelfcastConfig
-from platform_assets.definitions import defs
-from platform_assets.defs.orchestration import partition_range_tags
-from platform_assets.defs.recovery import release_abandoned_runs
-from platform_assets.feeds.files.reading import first_line
-from platform_assets.runner.history import history_range
-from platform_assets.runner.locks import HomeBusy, home_lock, warehouse_slot
-from platform_assets.runner.report import peak_memory, summarize
-from platform_assets.storage.warehouse import Warehouse
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # ours to know, not the demo's reader's
 
-# Step starts, results and warnings on the console, not every DEBUG event (the UI keeps them all).
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+from platform_assets.config.resources import MLflowResource, ShelfcastConfig  # noqa: E402
+from platform_assets.config.settings import Settings, load_settings  # noqa: E402
+from platform_assets.definitions import defs  # noqa: E402
+from platform_assets.defs.orchestration import partition_range_tags  # noqa: E402
+from platform_assets.defs.recovery import release_abandoned_runs  # noqa: E402
+from platform_assets.feeds.files.reading import first_line  # noqa: E402
+from platform_assets.runner.console import console_logger, quiet_console  # noqa: E402
+from platform_assets.runner.history import history_range  # noqa: E402
+from platform_assets.runner.locks import HomeBusy, home_lock, warehouse_slot  # noqa: E402
+from platform_assets.runner.report import check_lines, next_steps, peak_memory, summarize  # noqa: E402
+from platform_assets.storage.warehouse import Warehouse  # noqa: E402
 
 
 def main() -> int:
@@ -26,13 +31,13 @@ def main() -> int:
     )
     try:
         with home_lock(config.home_path, "demo"):
-            return demo(config, warehouse, mlflow)
+            return demo(load_settings(), config, warehouse, mlflow)
     except HomeBusy as busy:
         print(f"shelfcast demo: {busy}", file=sys.stderr)
         return 1
 
 
-def demo(config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource) -> int:
+def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource) -> int:
     """The whole history in one run, then what came out (read inside the `warehouse` pool: a run of
     `make dev` may be writing the DuckDB file meanwhile)."""
     partitions = defs.resolve_assets_def("raw_observations").partitions_def
@@ -41,25 +46,38 @@ def demo(config: ShelfcastConfig, warehouse: Warehouse, mlflow: MLflowResource) 
     except ValueError as err:  # no usable data, or data the partitions do not reach: say so in one line
         print(f"shelfcast demo: {first_line(err)}", file=sys.stderr)
         return 1
-    print(f"shelfcast demo: feed={config.ingest.feed}, months {start} .. {end}, home={config.home_path}")
-    instance = dg.DagsterInstance.get()
-    for line in release_abandoned_runs(instance):
-        print(f"shelfcast demo: {line}")
-    began = time.monotonic()
-    result = defs.resolve_job_def("full_refresh").execute_in_process(
-        instance=instance,
-        tags=partition_range_tags(start, end),
-        run_config=QUIET,
-        raise_on_error=False,
+    log_path = config.home_path / "logs" / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    print(
+        f"shelfcast demo: {config.ingest.feed} feed, months {start[:7]} .. {end[:7]}, home {config.home_path}"
     )
-    elapsed = time.monotonic() - began
-    if not result.success:
-        print(f"full_refresh FAILED after {elapsed:.0f} s; see the run in `make dev`", file=sys.stderr)
-        return 1
-    print(f"full_refresh succeeded in {elapsed:.0f} s (run {result.run_id})")
-    with warehouse_slot(instance, result.run_id, "demo_summary"):
-        print(summarize(warehouse, mlflow))
-    print(peak_memory())
+    print(f"full logs: {log_path}")
+    instance = dg.DagsterInstance.get()
+    with quiet_console(log_path, settings.verbose) as console:
+        for line in release_abandoned_runs(instance):
+            console.line(f"shelfcast demo: {line}")
+        job = defs.resolve_job_def("full_refresh").with_logger_defs(
+            {"shelfcast_console": console_logger(console, log_path)}
+        )
+        began = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance,
+            tags=partition_range_tags(start, end),
+            run_config={"loggers": {"shelfcast_console": {}}},  # the only logger: no console logger
+            raise_on_error=False,
+        )
+        elapsed = time.monotonic() - began
+        if not result.success:
+            console.line(f"full_refresh FAILED after {elapsed:.0f} s (run {result.run_id}): see {log_path}")
+            console.line("or the run in the Dagster UI: make dev")
+            return 1
+        console.line(f"full_refresh succeeded in {elapsed:.0f} s (run {result.run_id})")
+        console.line("")
+        with warehouse_slot(instance, result.run_id, "demo_summary"):
+            console.line(summarize(warehouse, mlflow))
+        steps = next_steps(config.home_path, settings.warehouse, mlflow.tracking_uri)
+        for line in [*check_lines(console.checks), *steps]:
+            console.line(line)
+        console.line(peak_memory())
     return 0
 
 

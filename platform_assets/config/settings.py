@@ -59,6 +59,11 @@ LOAD_TIME = {
         "the Dagster instance's database, read by `deploy/dagster-postgres.yaml` (by Dagster, not by our "
         "code)",
     ),
+    "VERBOSE": (
+        "`0`",
+        "`1`: `make demo` prints every log line (Dagster, dbt, MLflow) instead of one line per step; the "
+        "full logs go to `$SHELFCAST_HOME/logs/` either way",
+    ),
     "DUCKDB_PATH": (
         "`$SHELFCAST_HOME/warehouse.duckdb`",
         "set for dbt by the warehouse resource; not a user setting",
@@ -77,6 +82,7 @@ class Settings:
     mlflow_tracking_uri: str
     environ: Mapping[str, str]
     executor: str = "in_process"
+    verbose: bool = False
 
     @property
     def warehouse_path(self) -> Path:
@@ -130,4 +136,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ValueError(
             f"{PREFIX}EXECUTOR=k8s needs {PREFIX}WAREHOUSE=postgres: a DuckDB file takes one writer"
         )
-    return Settings(home, feed, warehouse, history_start, tracking, env, executor)
+    verbose = env.get(f"{PREFIX}VERBOSE", "0").strip().lower() in ("1", "true", "yes")
+    return Settings(home, feed, warehouse, history_start, tracking, env, executor, verbose)

@@ -108,14 +108,15 @@ def origin_points(
     at it (true horizon, origin features read there)."""
     recent = cfg.feature_config.windows[1]
     windows = []
-    for origin in origins:
+    for number, origin in enumerate(origins, start=1):
         origin_pn = pl.select(period_number(pl.lit(origin), cfg.freq)).item()
         window = at_origin(
             rows.filter(pl.col("_pn").is_between(origin_pn + 1, origin_pn + cfg.horizon)), origin_pn
         )
         take = np.flatnonzero(arrays.period <= origin_pn)
         weight = None if arrays.weight is None else arrays.weight[take]
-        model = base.fit_arrays(arrays.matrix[take], arrays.z[take], weight, rounds)
+        label = f"backtest fit {number}/{len(origins)} (origin {origin})"
+        model = base.fit_arrays(arrays.matrix[take], arrays.z[take], weight, rounds, label)
         del take, weight
         scored = window.select(*KEYS, "period_date", "y", "scale", "_pn", "horizon").with_columns(
             pl.lit(origin).alias("origin"),

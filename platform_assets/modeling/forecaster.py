@@ -4,7 +4,10 @@ The model predicts z = y / scale (see features/columns.py), so one booster serve
 p10/p90 band is the point forecast plus conformal offsets, also in scale units, per horizon step.
 """
 
+import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 # OpenMP threads spin while they wait for each other by default; on a busy 2-core machine that made
@@ -25,6 +28,21 @@ OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
 # Below this many rows thread start-up and synchronisation cost more than a second thread saves
 # (5k rows: 1.7 s with 1 thread, 3.3 s with 2). Results are identical either way (deterministic mode).
 SINGLE_THREAD_ROWS = 100_000
+# Training progress for whoever listens (the demo prints it): each labelled fit reports every
+# PROGRESS_ROUNDS boosting rounds and when it is done (`done` set on that record).
+PROGRESS = logging.getLogger("shelfcast.training")
+PROGRESS_ROUNDS = 50
+
+
+def _progress(label: str) -> Callable[[lgb.callback.CallbackEnv], None]:
+    """A LightGBM callback logging `label: round i/n` every PROGRESS_ROUNDS rounds."""
+
+    def report(env: lgb.callback.CallbackEnv) -> None:
+        done = env.iteration + 1
+        if done % PROGRESS_ROUNDS == 0 and done < env.end_iteration:
+            PROGRESS.info(f"{label}: round {done}/{env.end_iteration}")
+
+    return report
 
 
 def _threads(params: dict, rows: int) -> int:
@@ -110,10 +128,16 @@ class Forecaster:
         return self.fit_arrays(*self.training_data(rows), num_boost_round)
 
     def fit_arrays(
-        self, matrix: np.ndarray, z: np.ndarray, weight: np.ndarray | None, num_boost_round: int
+        self,
+        matrix: np.ndarray,
+        z: np.ndarray,
+        weight: np.ndarray | None,
+        num_boost_round: int,
+        label: str | None = None,
     ) -> "Forecaster":
         """`fit` on arrays from `training_data`: several fits can slice one matrix instead of each
-        building its own from a filtered copy of the frame."""
+        building its own from a filtered copy of the frame. A `label` reports progress (PROGRESS)."""
+        began = time.monotonic()
         data = lgb.Dataset(
             matrix,
             label=z,
@@ -123,7 +147,14 @@ class Forecaster:
             free_raw_data=True,
         )
         params = {**self.params, "num_threads": _threads(self.params, len(z))}
-        booster = lgb.train(params, data, num_boost_round=num_boost_round)
+        callbacks = [] if label is None else [_progress(label)]
+        booster = lgb.train(params, data, num_boost_round=num_boost_round, callbacks=callbacks)
+        if label is not None:
+            seconds = time.monotonic() - began
+            PROGRESS.info(
+                f"{label}: {num_boost_round} rounds on {len(z):,} rows in {seconds:.1f} s",
+                extra={"done": True},
+            )
         return replace(self, model_str=booster.model_to_string(), _booster=booster)
 
     def point(self, rows: pl.DataFrame) -> np.ndarray:

@@ -189,7 +189,7 @@ def train(
     del rows  # the final fit needs only the matrix
     combined, choices, stat_seconds = stat_backtest(points, history, plan.origins, cfg)
     backtest = with_bands(combined, cfg.horizon, len(plan.origins))
-    final = base.fit_arrays(arrays.matrix, arrays.z, arrays.weight, rounds)
+    final = base.fit_arrays(arrays.matrix, arrays.z, arrays.weight, rounds, "final fit")
     del arrays
     final.offsets = residual_offsets(points, cfg.horizon)  # LightGBM's own band, for it alone
     offsets = residual_offsets(combined, cfg.horizon)

@@ -3,12 +3,15 @@
 import resource
 from pathlib import Path
 
+import dagster as dg
+
 from platform_assets.config.resources import MLflowResource
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import Warehouse
 
 
 def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
+    """What the run made: the newest forecasts, the champion and its backtest against the baselines."""
     from mlflow import MlflowClient
 
     latest = warehouse.query(
@@ -41,8 +44,53 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"interval coverage p10-p90 {metrics.get('coverage_p10_p90', float('nan')):.3f}",
             "backtest            " + "".join(f"{c:>10}" for c in cols[:4]),
             *rows,
+            "  (lower is better; sMAPE scores any forecast above 0 on a day without sales as 200 %, so on",
+            "  intermittent series it favours forecasting zeros: judge by WAPE and MASE)",
         ]
     )
+
+
+# Why a check may not pass on a first run, and whether that is expected.
+CHECK_NOTES = {
+    "actuals_freshness": "expected for the demo: its history ends in the past (SHELFCAST_SYNTH_START +\n"
+    "SYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the feed stopped",
+}
+
+
+def check_lines(checks: list[dg.AssetCheckEvaluation]) -> list[str]:
+    """One line per check that did not pass (the newest evaluation of each), with a note where one helps."""
+    newest = {(c.asset_key, c.check_name): c for c in checks}
+    failed = [c for c in newest.values() if not c.passed]
+    lines = [f"checks: {len(newest) - len(failed)} of {len(newest)} passed"]
+    for check in failed:
+        severity = check.severity.value if check.severity is not None else "ERROR"
+        lines.append(
+            f"  {severity:<5} {check.check_name} on {check.asset_key.to_user_string()}: {check.description}"
+        )
+        if check.check_name in CHECK_NOTES:
+            lines.extend(f"        {note}" for note in CHECK_NOTES[check.check_name].splitlines())
+    return lines
+
+
+def next_steps(home: Path, warehouse_kind: str, tracking_uri: str) -> list[str]:
+    """The commands to look at what was made, ready to paste."""
+    columns = (
+        "product_id, store_id, target_date, round(p10, 1) as p10, round(p50, 1) as p50, round(p90, 1) as p90"
+    )
+    sql = f"select {columns} from marts.forecasts_latest order by 1, 2, 3 limit 10"
+    if warehouse_kind == "postgres":
+        query = f'psql "$SHELFCAST_PG_DSN" -c "{sql}"'
+    else:
+        path = home / "warehouse.duckdb"
+        code = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{sql}').show()"
+        query = f'.venv/bin/python -c "{code}"'
+    return [
+        "next:",
+        "  make dev     the Dagster UI on http://127.0.0.1:3000: the asset graph, this run, its checks",
+        f"  {query}",
+        f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri}   runs, plots, registry on :5000",
+        "  make serve   the HTTP API on http://127.0.0.1:8000 (docs at /docs)",
+    ]
 
 
 def peak_memory() -> str:

@@ -1,0 +1,93 @@
+"""`make demo`'s quiet console: one line per step, training progress, the checks that did not pass; the
+noise (prints, stderr, subprocesses, every Dagster event) in the log file only. Run in a fresh
+interpreter: the console takes the process's file descriptors 1 and 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from platform_assets.modeling.train_config import TrainConfig
+from platform_assets.runner.report import next_steps
+
+JOB = """
+import logging, subprocess, sys
+from pathlib import Path
+import dagster as dg
+from platform_assets.modeling.forecaster import PROGRESS
+from platform_assets.runner.console import console_logger, quiet_console
+from platform_assets.runner.report import check_lines
+
+@dg.asset
+def noisy():
+    print("NOISE stdout")
+    print("NOISE stderr", file=sys.stderr)
+    subprocess.run(["echo", "NOISE subprocess"], check=True)
+    PROGRESS.info("fit 1/1: round 50/100")
+    PROGRESS.info("fit 1/1: 100 rounds on 10 rows in 0.1 s", extra={"done": True})
+
+@dg.asset_check(asset=noisy, description="always warns")
+def actuals_freshness():
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="stale")
+
+log = Path(sys.argv[1])
+with quiet_console(log, verbose=sys.argv[2] == "1") as console:
+    job = dg.define_asset_job("j").resolve(
+        asset_graph=dg.Definitions(assets=[noisy], asset_checks=[actuals_freshness]).resolve_asset_graph()
+    ).with_logger_defs({"c": console_logger(console, log)})
+    result = job.execute_in_process(run_config={"loggers": {"c": {}}})
+    for line in check_lines(console.checks):
+        console.line(line)
+print("after the console")
+"""
+
+
+def run(tmp_path: Path, verbose: str) -> tuple[list[str], str]:
+    log = tmp_path / f"logs-{verbose}" / "demo.log"
+    done = subprocess.run(
+        [sys.executable, "-c", JOB, str(log), verbose], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines(), log.read_text()
+
+
+def test_the_console_shows_steps_progress_and_checks_and_the_file_has_the_rest(tmp_path):
+    lines, log = run(tmp_path, "0")
+    assert [line.split()[:2] for line in lines[:3]] == [
+        ["..", "trained_model:"],
+        ["ok", "noisy"],
+        ["ok", "noisy_actuals_freshness"],
+    ]
+    assert lines[0].endswith(
+        "fit 1/1: 100 rounds on 10 rows in 0.1 s"
+    )  # rounds are shown in place on a tty only
+    assert lines[3:] == [
+        "checks: 0 of 1 passed",
+        "  WARN  actuals_freshness on noisy: stale",
+        "        expected for the demo: its history ends in the past (SHELFCAST_SYNTH_START +",
+        "        SYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the feed stopped",
+        "after the console",  # stdout is back after the run
+    ]
+    for noise in ("NOISE stdout", "NOISE stderr", "NOISE subprocess", "STEP_SUCCESS"):
+        assert noise in log and noise not in "\n".join(lines)
+
+
+def test_verbose_prints_every_log_line(tmp_path):
+    lines, log = run(tmp_path, "1")
+    text = "\n".join(lines)
+    assert "NOISE stdout" in text and "NOISE subprocess" in text and "STEP_SUCCESS" in text
+    assert "STEP_SUCCESS" in log
+
+
+def test_a_successful_demo_fits_in_60_lines(tmp_path):
+    """The demo prints: 2 header lines, one per step of full_refresh, one per LightGBM fit (backtest
+    origins + final), 2 after the run, the summary, the failed checks (2-3 lines each) and the next
+    steps. Measured on the tiny graph: 44 lines with 2 warning checks."""
+    from platform_assets.config.settings import load_settings
+    from platform_assets.definitions import build_defs
+
+    defs = build_defs(load_settings({"SHELFCAST_HOME": str(tmp_path)}))
+    steps = len(defs.resolve_job_def("full_refresh").nodes)
+    fits = TrainConfig().n_origins + 1
+    summary, failed_checks = 9, 3 * 3
+    lines = 2 + steps + fits + 2 + summary + 1 + failed_checks + len(next_steps(tmp_path, "duckdb", "x")) + 1
+    assert lines < 60, (steps, lines)
