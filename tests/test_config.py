@@ -119,3 +119,15 @@ def test_forecasts_latest_follows_a_new_forecast_generation(tmp_path: Path):
         )
         assert second.total_requested == 1
         assert second.get_num_requested(latest) == 1
+
+
+def test_every_check_says_what_it_checks(tmp_path: Path):
+    """The UI shows a check's description; none may read "No description provided" (dbt tests get one
+    from their test and arguments)."""
+    from platform_assets.definitions import build_defs
+
+    graph = build_defs(load_settings({"SHELFCAST_HOME": str(tmp_path)})).resolve_asset_graph()
+    specs = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert len(specs) > 40 and not [key.name for key, spec in specs.items() if not spec.description]
+    unique = specs[next(k for k in specs if k.name == "unique_dim_supplier_supplier_id")]
+    assert unique.description == "dbt test `unique` of `supplier_id`; fails with error"

@@ -43,10 +43,42 @@ class ShelfcastDbtTranslator(DagsterDbtTranslator):
         # on `forecasts` in the UI), the view is built and its tests run on the new rows.
         return dg.AutomationCondition.eager() if dbt_resource_props["name"] in EAGER else None
 
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=test_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            automation_condition=spec.automation_condition,
+            partitions_def=spec.partitions_def,
+        )
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         if dbt_resource_props["fqn"][1:2] == ["monitoring"]:  # models/monitoring/
             return "monitoring"
         return "ml" if READS_FORECASTS in dbt_resource_props.get("tags", []) else "warehouse"
+
+
+def test_description(test: Mapping[str, Any]) -> str:
+    """What a dbt test checks, in words, for a test the yml gives no description (the UI would say
+    "No description provided")."""
+    meta = test.get("test_metadata") or {}
+    arguments = {
+        k: v
+        for k, v in (meta.get("kwargs") or {}).items()
+        if k not in ("model", "column_name") and v is not None
+    }
+    column = f" of `{test['column_name']}`" if test.get("column_name") else ""
+    detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(arguments.items()))})" if arguments else ""
+    severity = str(test.get("config", {}).get("severity", "error")).lower()
+    return f"dbt test `{meta.get('name', test['name'])}`{column}{detail}; fails with {severity}"
 
 
 def refresh_window(run: dg.DagsterRun) -> tuple[str, str] | None:
