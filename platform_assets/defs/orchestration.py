@@ -21,7 +21,8 @@ full_refresh = dg.define_asset_job(
     "full_refresh",
     selection=dg.AssetSelection.all() - OWN_JOB,
     description="Everything, raw feeds to the serving bundle (what `make demo` runs over the feed's "
-    "history).",
+    "history). From the UI: Materialize all, then select every partition (first to last month) and "
+    "launch them as one run: the history lands and dbt rebuilds once.",
     executor_def=dg.in_process_executor,
 )
 
