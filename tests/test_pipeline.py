@@ -77,6 +77,15 @@ def test_champion_registered_with_evidence(graph):
     assert plots == {"plots/feature_importance.png", "plots/forecast_vs_actual.png"}
     [gate] = materialization_metadata(result, "champion_model")
     assert gate["promoted"] is True and gate["champion_version"] == str(champion.version)
+    # The version says where it came from and why it was promoted; the run spans the whole training.
+    assert champion.description.startswith(
+        f"Trained by Dagster run http://127.0.0.1:3000/runs/{result.run_id}"
+    )
+    assert f"## Promotion gate\n\n**Promoted** to champion: {gate['reason']}." in champion.description
+    assert champion.tags["shelfcast.promoted"] == "true"
+    [trained] = [s for s in g.instance.get_run_step_stats(result.run_id) if s.step_key == "trained_model"]
+    step_seconds = trained.end_time - trained.start_time
+    assert 0.5 * step_seconds < (run.info.end_time - run.info.start_time) / 1000 <= step_seconds
     served = g.warehouse.query("select distinct model_version from marts.forecasts_latest")
     assert served["model_version"].to_list() == [str(champion.version)]
 
