@@ -60,12 +60,12 @@ class StepLines(logging.Handler):
             return
         if event.is_step_success:
             seconds = event.event_specific_data.duration_ms / 1000
-            self.console.line(f"  ok    {event.step_key:<40} {seconds:7.1f} s")
+            self.console.line(f"  ok    {event.step_key:<46} {seconds:7.1f} s")
         elif event.is_step_failure:
             self.console.failed_steps.append(event.step_key)
             error = event.step_failure_data.error
             message = error.message.strip().splitlines()[0] if error is not None else "failed"
-            self.console.line(f"  FAIL  {event.step_key:<40} {message}")
+            self.console.line(f"  FAIL  {event.step_key:<46} {message}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             self.console.checks.append(event.event_specific_data)
 

@@ -84,11 +84,14 @@ def next_steps(home: Path, warehouse_kind: str, tracking_uri: str) -> list[str]:
         path = home / "warehouse.duckdb"
         code = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{sql}').show()"
         query = f'.venv/bin/python -c "{code}"'
+    # Only a file store is spelled out: a database URI may carry a password (MLflow reads it from the env).
+    store = tracking_uri if tracking_uri.startswith("sqlite:") else "<your MLflow database URI>"
+    mlflow_ui = f"MLFLOW_BACKEND_STORE_URI={store} .venv/bin/mlflow ui"
     return [
         "next:",
         "  make dev     the Dagster UI on http://127.0.0.1:3000: the asset graph, this run, its checks",
         f"  {query}",
-        f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri}   runs, plots, registry on :5000",
+        f"  {mlflow_ui}   runs, plots, registry on :5000",
         "  make serve   the HTTP API on http://127.0.0.1:8000 (docs at /docs)",
     ]
 
