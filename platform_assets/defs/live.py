@@ -39,7 +39,14 @@ def _recent_alert(config: ShelfcastConfig, warehouse: Warehouse) -> RequestAlert
     deps=["serving_bundle"],
     kinds={"sqlite", "duckdb"},
     pool=WAREHOUSE_POOL,
-    check_specs=[dg.AssetCheckSpec("request_drift", asset="request_windows")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "request_drift",
+            asset="request_windows",
+            description="Whether the newest SHELFCAST_SERVE_ALERT_WINDOWS request windows in a row drifted "
+            "(what-if inputs against the reference) or all had an error-rate spike",
+        )
+    ],
 )
 def request_windows(context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse):
     """One day (UTC) of final request windows (one row per window x statistic x label) in
