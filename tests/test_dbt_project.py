@@ -392,6 +392,7 @@ def test_parse_documents_every_model_and_column_and_wires_sources(built, monkeyp
         "inference_features": ["inference_features"],
         "drift_scores": ["drift_scores"],
         "served_requests": ["served_requests"],
+        "request_windows": ["request_windows"],
     }
     # Every table Python writes is declared (and so documented in `dbt docs`), not only those read.
     assert all(s["description"] for s in manifest["sources"].values())
