@@ -51,7 +51,13 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
             if col not in df.columns:
                 df = df.with_columns(pl.lit(None, pl.String).alias(col))
         df = df.with_columns(pl.col("_line").cast(pl.Int64), pl.all().exclude("_line").cast(pl.String))
-        df = df.rename({col: col.strip().lower() for col in df.columns if col not in INTERNAL})
+        names = {col: col.strip().lower() for col in df.columns if col not in INTERNAL}
+        twice = sorted({name for name in names.values() if list(names.values()).count(name) > 1})
+        if twice:
+            raise UnreadableFileError(
+                f"duplicate column(s) {', '.join(twice)} (names are matched case-insensitively)"
+            )
+        df = df.rename(names)
     except UnreadableFileError:
         raise
     except Exception as err:  # polars raises many error types for corrupt input; all mean the same here
