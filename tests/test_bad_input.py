@@ -192,17 +192,18 @@ def bad_graph(tmp_path_factory):
 def test_a_lost_month_is_missing_not_zero(bad_graph):
     g, result, _ = bad_graph
     assert result.success
-    may = g.warehouse.query(
+    # May's file was quarantined (no units_sold column), June's ignored (.csv.gz): both months missing.
+    lost = g.warehouse.query(
         """select count(*) as n, count(*) filter (where is_missing) as missing,
                count(units_sold) as with_units
-           from marts.fct_product_sales where period_date between '2025-05-01' and '2025-05-31'"""
+           from marts.fct_product_sales where period_date between '2025-05-01' and '2025-06-30'"""
     ).row(0, named=True)
-    assert may["n"] > 0 and may["missing"] == may["n"] and may["with_units"] == 0
+    assert lost["n"] > 0 and lost["missing"] == lost["n"] and lost["with_units"] == 0
     others = g.warehouse.query(
-        "select count(*) filter (where is_missing) from marts.fct_product_sales"
-        " where period_date >= '2025-06-01'"
-    ).item()
-    assert others == 0
+        "select count(*) filter (where is_missing), count(*) filter (where units_sold = 0)"
+        " from marts.fct_product_sales where period_date >= '2025-07-01' or period_date < '2025-05-01'"
+    ).row(0)
+    assert others[0] == 0 and others[1] > 0  # true zero sales stay 0
     trained = g.warehouse.query(
         """select count(*) from features.training_features
            where period_date between '2025-05-01' and '2025-05-31' and y is not null"""
