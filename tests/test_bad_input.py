@@ -9,14 +9,17 @@ checks the marts, the features, the run's verdict, and that an ERROR batch leave
 import gzip
 import shutil
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 
+from platform_assets.core.periods import month_windows
+from platform_assets.defs.ingest import batch_of
 from platform_assets.feeds import FeedResult, FilesFeed
+from platform_assets.monitoring import quality
 from tests.support.graph import materialization_metadata, shelfcast_graph
 
 FIXTURE = Path(__file__).parent / "fixtures" / "landing"
@@ -80,6 +83,13 @@ def _truncated_last_line(root: Path) -> None:
     path.write_text("\n".join([*rows, ",".join(last.split(",")[:3]) + ",159."]))  # no end of line
 
 
+def _negated_prices(root: Path) -> None:
+    path = root / OBS / "2025-03.csv"
+    header, *rows = path.read_text().splitlines()
+    negated = [r.replace(",S01,", ",S01,-", 1) if i % 2 else r for i, r in enumerate(rows)]
+    path.write_text("\n".join([header, *negated]) + "\n")
+
+
 def _blank_stores(root: Path) -> None:
     path = root / OBS / "2025-07.csv"
     header, *rows = path.read_text().splitlines()
@@ -120,6 +130,7 @@ KINDS = {
     "bad JSONL line": (_bad_jsonl_line, "2025-09-plan.jsonl", "rejected", "invalid JSON"),
     "truncated last line": (_truncated_last_line, "2025-08.csv", "rejected", "truncated last line"),
     "blank store_id": (_blank_stores, "2025-07.csv", "rejected", "missing store_id"),
+    "negated prices on half a month": (_negated_prices, "2025-03.csv", "rejected", "negative price"),
 }  # fmt: skip
 
 
@@ -155,6 +166,27 @@ def test_each_kind_has_one_clear_outcome(tmp_path, kind):
         assert not quarantined
     # The fixture's README.md is not a landing file: listed, never silently skipped.
     assert "README.md" in ignored
+
+
+# The run's verdict on each kind, the whole fixture history being one run (as make demo's).
+VERDICTS = {
+    **{kind: "WARN" for kind, (_, _, outcome, _) in KINDS.items() if outcome in ("quarantined", "ignored")},
+    "bad JSONL line": "passed",  # 1 row of 169 in September
+    "truncated last line": "passed",
+    "blank store_id": "WARN",  # 8 of 383 rows in July: over 1% of the month
+    "negated prices on half a month": "ERROR",  # 2.6% of the run, but a quarter of March's rows
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_runs_verdict_on_each_kind(tmp_path, kind):
+    feed = FilesFeed(landing_with(tmp_path, kind), quarantine_dir=tmp_path / "quarantine")
+    first, last = feed.span()
+    windows = month_windows(first, last + timedelta(days=1))
+    verdict = quality.ingest_batch(
+        batch_of([(k, feed.observations(lo, hi)) for k, lo, hi in windows], "units_sold", None)
+    )
+    assert ("passed" if verdict.passed else verdict.severity) == VERDICTS[kind], verdict.description
 
 
 def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):

@@ -7,7 +7,9 @@ import polars as pl
 from platform_assets.monitoring import quality
 
 
-def batch(rows: int = 1000, rejected: int = 0, untargeted: int = 0, quarantined: int = 0, files: int = 9):
+def batch(
+    rows: int = 1000, rejected: int = 0, untargeted: int = 0, quarantined: int = 0, files: int = 9, worst=0.0
+):
     return quality.IngestBatch(
         rows_in=rows,
         accepted=rows - rejected,
@@ -16,6 +18,8 @@ def batch(rows: int = 1000, rejected: int = 0, untargeted: int = 0, quarantined:
         files_read=files,
         quarantined=tuple(f"observations/bad{i}.csv: why" for i in range(quarantined)),
         ignored=(),
+        worst_partition="2025-03-01",
+        worst_rejected=worst,
     )
 
 
@@ -28,6 +32,9 @@ def test_ingest_batch_levels():
         error = quality.ingest_batch(batch(**{kind: 500}))
         assert (error.passed, error.severity) == (False, "ERROR")
         assert error.metadata[f"{kind}_rate"] == 0.5
+    # One month of a long backfill half rejected (e.g. prices negated): the whole run's rate is low.
+    month = quality.ingest_batch(batch(rejected=20, worst=0.5))
+    assert (month.passed, month.severity) == (False, "ERROR") and "partition 2025-03-01" in month.description
     one = quality.ingest_batch(batch(quarantined=1))  # one file of ten lost: the others land
     assert (one.passed, one.severity) == (False, "WARN") and "1 of 10 files quarantined" in one.description
     every = quality.ingest_batch(batch(rows=0, quarantined=2, files=0))

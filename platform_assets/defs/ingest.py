@@ -4,7 +4,7 @@ A run's batch (its partitions) is judged before it lands (`monitoring.quality.in
 batch lands nothing, so the raw rows of earlier runs stay, and the blocking check stops the run."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -33,6 +33,8 @@ INGEST_BATCHES = {
     "rejected": pl.Int64(),
     "untargeted": pl.Int64(),
     "files_read": pl.Int64(),
+    "worst_partition": pl.String(),
+    "worst_rejected": pl.Float64(),
     "quarantined": pl.String(),  # JSON list of "file: why"
     "ignored": pl.String(),  # JSON list of "file: why"
     "landed": pl.Boolean(),
@@ -74,22 +76,33 @@ def _counts(result: FeedResult) -> dict:
     }
 
 
-def batch_of(results: list[FeedResult], target: str, warehouse: Warehouse) -> quality.IngestBatch:
-    """The run's own batch: its rows, files, quarantined and ignored files (each listed once)."""
-    accepted = pl.concat([r.accepted for r in results]) if results else pl.DataFrame(schema=RAW_OBSERVATIONS)
-    rejected = pl.concat([r.rejected for r in results]) if results else pl.DataFrame(schema=REJECTED_ROWS)
-    column = {"units_sold": "units_sold", "price": "price"}[target]  # never an arbitrary identifier
-    before = warehouse.query(f'select max("date") from raw.observations where {column} is not null').item()
+def batch_of(
+    results: list[tuple[str, FeedResult]], target: str, last_actual_before: date | None
+) -> quality.IngestBatch:
+    """The run's own batch from its (partition, slice) pairs: its rows, files, quarantined and ignored
+    files (each listed once), and its partition with the highest rejected share. `last_actual_before`:
+    the newest actual already landed (rows without a target up to it are history, not plans)."""
+    accepted = pl.concat([r.accepted for _, r in results])
+    rejected = pl.concat([r.rejected for _, r in results])
+    worst = max(results, key=lambda kr: kr[1].rejected.height / max(kr[1].rows_in, 1))
     files = set(accepted["source_file"].drop_nulls()) | set(rejected["file"].drop_nulls())
     return quality.IngestBatch(
-        rows_in=sum(r.rows_in for r in results),
+        rows_in=sum(r.rows_in for _, r in results),
         accepted=accepted.height,
         rejected=rejected.height,
-        untargeted=quality.untargeted_rows(accepted, target, before),
+        untargeted=quality.untargeted_rows(accepted, target, last_actual_before),
         files_read=len(files),
-        quarantined=tuple(f"{u.path}: {u.error}" for r in results for u in r.unreadable),
-        ignored=tuple(dict.fromkeys(f"{i.path}: {i.reason}" for r in results for i in r.ignored)),
+        quarantined=tuple(f"{u.path}: {u.error}" for _, r in results for u in r.unreadable),
+        ignored=tuple(dict.fromkeys(f"{i.path}: {i.reason}" for _, r in results for i in r.ignored)),
+        worst_partition=worst[0],
+        worst_rejected=worst[1].rejected.height / max(worst[1].rows_in, 1),
     )
+
+
+def last_actual(warehouse: Warehouse, target: str) -> date | None:
+    """The newest date of a landed row carrying the target."""
+    column = {"units_sold": "units_sold", "price": "price"}[target]  # never an arbitrary identifier
+    return warehouse.query(f'select max("date") from raw.observations where {column} is not null').item()
 
 
 def thresholds(config: ShelfcastConfig) -> tuple[float, float, float]:
@@ -127,11 +140,9 @@ def read_batch(warehouse: Warehouse, run_id: str) -> quality.IngestBatch | None:
     if rows.height == 0:
         return None
     row = rows.row(0, named=True)
-    return quality.IngestBatch(
-        **{k: row[k] for k in ("rows_in", "accepted", "rejected", "untargeted", "files_read")},
-        quarantined=tuple(json.loads(row["quarantined"])),
-        ignored=tuple(json.loads(row["ignored"])),
-    )
+    lists = ("quarantined", "ignored")
+    scalars = {k: row[k] for k in quality.IngestBatch.__dataclass_fields__ if k not in lists}
+    return quality.IngestBatch(**scalars, **{k: tuple(json.loads(row[k])) for k in lists})
 
 
 def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -> dict:
@@ -198,7 +209,8 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
             )
             for key, lo, hi in month_windows(window.start.date(), window.end.date())
         ]
-        batch = batch_of([r for _, r in results], config.forecasting.target, warehouse)
+        target = config.forecasting.target
+        batch = batch_of(results, target, last_actual(warehouse, target))
         verdict = quality.ingest_batch(batch, *thresholds(config))
         landed = verdict.passed or verdict.severity != "ERROR"
         counts = [land(warehouse, "observations", r, key) for key, r in results] if landed else []

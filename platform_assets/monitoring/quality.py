@@ -88,6 +88,8 @@ class IngestBatch:
     files_read: int
     quarantined: tuple[str, ...]
     ignored: tuple[str, ...]
+    worst_partition: str | None = None  # the partition with the highest rejected share
+    worst_rejected: float = 0.0  # that share: one broken month stands out in a long backfill
 
 
 def untargeted_rows(accepted: pl.DataFrame, target: str, last_actual_before: date | None) -> int:
@@ -103,17 +105,22 @@ def untargeted_rows(accepted: pl.DataFrame, target: str, last_actual_before: dat
 def ingest_batch(
     batch: IngestBatch, warn_above: float = 0.01, error_above: float = 0.10, quarantined_error: float = 0.5
 ) -> Verdict:
-    """The run's own batch, not the whole history: rejected and untargeted shares of its rows (WARN
-    above `warn_above`, ERROR above `error_above`), quarantined files (WARN for any, ERROR when more than
-    `quarantined_error` of the files the run used were quarantined). ERROR: nothing of the batch lands."""
+    """The run's own batch, not the whole history: rejected and untargeted shares of its rows, and the
+    rejected share of its worst partition (WARN above `warn_above`, ERROR above `error_above`);
+    quarantined files (WARN for any, ERROR when more than `quarantined_error` of the files the run used
+    were quarantined); files in observations/ it ignored (WARN). ERROR: nothing of the batch lands."""
     total = max(batch.rows_in, 1)
     files = batch.files_read + len(batch.quarantined)
     shares = {
-        "rejected": (batch.rejected / total, "rejected"),
-        "untargeted": (batch.untargeted / total, "without a target although dated within the history"),
+        "rejected": (batch.rejected / total, "of this run's rows rejected"),
+        "untargeted": (
+            batch.untargeted / total,
+            "of this run's rows without a target although dated within the history",
+        ),
+        "partition_rejected": (batch.worst_rejected, f"of partition {batch.worst_partition}'s rows rejected"),
     }
     problems = [
-        ("ERROR" if share > error_above else "WARN", f"{share:.1%} of this run's rows {what}")
+        ("ERROR" if share > error_above else "WARN", f"{share:.1%} {what}")
         for share, what in shares.values()
         if share > warn_above
     ]
@@ -121,6 +128,8 @@ def ingest_batch(
         severity = "ERROR" if len(batch.quarantined) / files > quarantined_error else "WARN"
         names = ", ".join(batch.quarantined)
         problems.append((severity, f"{len(batch.quarantined)} of {files} files quarantined ({names})"))
+    if skipped := [name for name in batch.ignored if name.startswith("observations/")]:
+        problems.append(("WARN", f"{len(skipped)} entries of observations/ ignored ({', '.join(skipped)})"))
     meta = {
         **{k: v for k, v in vars(batch).items() if not isinstance(v, tuple)},
         "quarantined": list(batch.quarantined),
