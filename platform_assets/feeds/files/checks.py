@@ -137,21 +137,21 @@ def attribute_values(rows: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
 def untargeted_files(rows: pl.DataFrame, columns: dict[str, tuple[str, ...]], target: str) -> dict[str, str]:
     """Files without the target column dated within the history -> why they cannot be used.
 
-    A file without the target is a plan (future prices, promotions) only if all its dates come after
-    the last actual of the other files; otherwise it is history missing its target (a renamed column):
-    accepted, its periods would look observed with no sales."""
+    `rows`: validated (`validate_observations`). A file without the target is a plan (future prices,
+    promotions) only if all its dates come after the last accepted actual of the other files;
+    otherwise it is history missing its target (a renamed column): accepted, its periods would look
+    observed with no sales."""
     lacking = [name for name, cols in columns.items() if target not in cols]
     if not lacking:
         return {}
-    day = c.iso_date("date")
-    actual = ~pl.col("_file").is_in(lacking) & c.clean(target).is_not_null() & c.in_date_range(day)
-    last = rows.filter(actual).select(day.max()).item()
+    actual = ~pl.col("_file").is_in(lacking) & pl.col("_reason").is_null() & pl.col(target).is_not_null()
+    last = rows.filter(actual)["_window"].max()
     if last is None:
         return {}
     firsts = (
-        rows.filter(pl.col("_file").is_in(lacking) & c.in_date_range(day))
+        rows.filter(pl.col("_file").is_in(lacking) & pl.col("_window").is_not_null())
         .group_by("_file")
-        .agg(day.min().alias("first"))
+        .agg(pl.col("_window").min().alias("first"))
     )
     return {
         name: f"no {target} column (found: {', '.join(columns[name])}), yet dated from {first} within "

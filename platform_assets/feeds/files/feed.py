@@ -76,17 +76,18 @@ def landed_observations(
     cache key (one entry: a process serves one landing zone at a time). A file without the `target`
     column dated within the history is unreadable (`untargeted_files`)."""
     batch = read_batch(root, files, OBSERVATION_REQUIRED, OBSERVATION_COLUMNS)
-    untargeted = untargeted_files(batch.rows, batch.columns, target)
-    rows = batch.rows.filter(~pl.col("_file").is_in(list(untargeted)))
-    lacking = tuple(UnreadableFile(str(root / name), None, why) for name, why in untargeted.items())
     known = read_batch(root, products, ("product_id",), ("product_id",)).rows
     known_ids = known.select(c.clean("product_id")).to_series().drop_nulls().unique()
-    rows = validate_observations(rows, known_ids)
+    rows = validate_observations(batch.rows, known_ids)
     if bounds is not None:
         rows = bound_dates(rows, bounds)
         grid = freq or _inferred_freq(rows)
         rows = bound_plans(rows, bounds, grid) if grid else rows
-    return LandedObservations(rows, (*batch.unreadable, *lacking))
+    untargeted = untargeted_files(rows, batch.columns, target)
+    lacking = tuple(UnreadableFile(str(root / name), None, why) for name, why in untargeted.items())
+    return LandedObservations(
+        rows.filter(~pl.col("_file").is_in(list(untargeted))), (*batch.unreadable, *lacking)
+    )
 
 
 def _inferred_freq(rows: pl.DataFrame) -> str | None:
