@@ -174,7 +174,7 @@ VERDICTS = {
     "bad JSONL line": "passed",  # 1 row of 169 in September
     "truncated last line": "passed",
     "blank store_id": "WARN",  # 8 of 383 rows in July: over 1% of the month
-    "negated prices on half a month": "ERROR",  # 2.6% of the run, but a quarter of March's rows
+    "negated prices on half a month": "WARN",  # 2.6% of the run, named by March's share
 }
 
 

@@ -184,9 +184,8 @@ def test_unused_share_is_judged_per_partition():
 
 
 def test_half_negated_prices_of_one_month_flag_that_partition(tmp_path):
-    """Ingest and dbt only: a month whose prices were half negated is named by the blocking batch check
-    (its worst partition), though over the whole history the rejected share stays small; nothing of
-    the batch lands and the warehouse is not built from it."""
+    """Ingest and dbt only: a month whose prices were half negated is named by the per-partition check,
+    though over the whole history the rejected share stays a warning."""
     landing = tmp_path / "landing"
     shutil.copytree(FIXTURE, landing)
     march = landing / "observations" / "2025-03.csv"
@@ -199,14 +198,15 @@ def test_half_negated_prices_of_one_month_flag_that_partition(tmp_path):
     march.write_text("\n".join([header, *negated]) + "\n")
     with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing)) as g:
         selection = dg.AssetSelection.groups("ingest", "warehouse").resolve(g.defs.resolve_asset_graph())
-        result = g.run_history(asset_selection=list(selection), raise_on_error=False)
-        assert not result.success
+        result = g.run_history(asset_selection=list(selection))
+        assert result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-        flagged = checks["rejected_row_rate"]
+        assert checks["rejected_row_rate"].severity.value == "WARN"
+        flagged = checks["unused_rows_by_partition"]
         assert not flagged.passed and flagged.severity.value == "ERROR"
-        assert "of partition 2025-03-01's rows rejected" in flagged.description
-        assert "50." in flagged.description.split("of partition")[0].split(";")[-1]
-        batch = g.warehouse.query("select rejected, landed from raw.ingest_batches").row(0, named=True)
-        assert batch == {"rejected": len(rows) // 2, "landed": False}
-        assert g.warehouse.query("select count(*) from raw.observations").item() == 0
-        assert not g.warehouse.table_exists("marts", "fct_product_sales")
+        assert flagged.description.startswith("partition 2025-03-01: 50.")
+        reasons = g.warehouse.query(
+            "select reason, count(*) as n from raw.rejected_rows"
+            " where ingest_partition = '2025-03-01' group by reason"
+        )
+        assert reasons["n"].sum() == len(rows) // 2 and "negative price" in reasons["reason"].to_list()

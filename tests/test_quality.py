@@ -34,7 +34,7 @@ def test_ingest_batch_levels():
         assert error.metadata[f"{kind}_rate"] == 0.5
     # One month of a long backfill half rejected (e.g. prices negated): the whole run's rate is low.
     month = quality.ingest_batch(batch(rejected=20, worst=0.5))
-    assert (month.passed, month.severity) == (False, "ERROR") and "partition 2025-03-01" in month.description
+    assert (month.passed, month.severity) == (False, "WARN") and "partition 2025-03-01" in month.description
     one = quality.ingest_batch(batch(quarantined=1))  # one file of ten lost: the others land
     assert (one.passed, one.severity) == (False, "WARN") and "1 of 10 files quarantined" in one.description
     every = quality.ingest_batch(batch(rows=0, quarantined=2, files=0))

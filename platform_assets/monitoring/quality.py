@@ -105,8 +105,8 @@ def untargeted_rows(accepted: pl.DataFrame, target: str, last_actual_before: dat
 def ingest_batch(
     batch: IngestBatch, warn_above: float = 0.01, error_above: float = 0.10, quarantined_error: float = 0.5
 ) -> Verdict:
-    """The run's own batch, not the whole history: rejected and untargeted shares of its rows, and the
-    rejected share of its worst partition (WARN above `warn_above`, ERROR above `error_above`);
+    """The run's own batch, not the whole history: rejected and untargeted shares of its rows (WARN
+    above `warn_above`, ERROR above `error_above`), the rejected share of its worst partition (WARN);
     quarantined files (WARN for any, ERROR when more than `quarantined_error` of the files the run used
     were quarantined); files in observations/ it ignored (WARN). ERROR: nothing of the batch lands."""
     total = max(batch.rows_in, 1)
@@ -119,9 +119,11 @@ def ingest_batch(
         ),
         "partition_rejected": (batch.worst_rejected, f"of partition {batch.worst_partition}'s rows rejected"),
     }
+    # A partition's share only warns: rows without a usable date are counted in the first partition
+    # (so that it can be inflated), and `unused_rows_by_partition` judges each month after dbt.
     problems = [
-        ("ERROR" if share > error_above else "WARN", f"{share:.1%} {what}")
-        for share, what in shares.values()
+        ("ERROR" if share > error_above and key != "partition_rejected" else "WARN", f"{share:.1%} {what}")
+        for key, (share, what) in shares.items()
         if share > warn_above
     ]
     if batch.quarantined:
