@@ -177,21 +177,26 @@ def test_build_succeeds_with_only_the_designed_warnings(built):
 def test_grid_is_complete_zero_filled_and_price_carried_forward(built):
     _, warehouse, _ = built
     sales = query(warehouse, "select * from marts.fct_product_sales order by all")
+    # A period the series' store has no actual in at all (no row of any product) is missing: units
+    # null, not 0. Store 'all' has none on 01-02 and 01-04 (a plan row only), s1 none on 01-03 and 01-04.
     expected = pl.DataFrame(
         [
-            ("P1", "all", d(1), 2.0, 10.0, False, True),
-            ("P1", "all", d(2), 0.0, 10.0, False, False),
-            ("P1", "all", d(3), 3.0, 12.0, True, True),
-            ("P1", "all", d(4), 0.0, 12.0, False, False),  # the plan row of 01-04 is not a sale
-            ("P1", "all", d(5), 0.0, 12.0, False, False),
-            ("P2", "s1", d(2), 4.0, 17.0 / 4.0, True, True),  # revenue / units of two lines
-            ("P2", "s1", d(3), 0.0, 17.0 / 4.0, False, False),
-            ("P2", "s1", d(4), 0.0, 17.0 / 4.0, False, False),
-            ("P2", "s1", d(5), 1.0, 5.0, False, True),
+            ("P1", "all", d(1), 2.0, 10.0, False, True, False),
+            ("P1", "all", d(2), None, 10.0, False, False, True),
+            ("P1", "all", d(3), 3.0, 12.0, True, True, False),
+            ("P1", "all", d(4), None, 12.0, False, False, True),  # the plan row of 01-04 is not a sale
+            ("P1", "all", d(5), None, 12.0, False, False, True),  # PX (not in the catalog) is excluded
+            ("P2", "s1", d(2), 4.0, 17.0 / 4.0, True, True, False),  # revenue / units of two lines
+            ("P2", "s1", d(3), None, 17.0 / 4.0, False, False, True),
+            ("P2", "s1", d(4), None, 17.0 / 4.0, False, False, True),
+            ("P2", "s1", d(5), 1.0, 5.0, False, True, False),
         ],
-        schema=["product_id", "store_id", "period_date", "units_sold", "price", "on_promo", "is_observed"],
+        schema=[
+            "product_id", "store_id", "period_date", "units_sold", "price", "on_promo", "is_observed",
+            "is_missing",
+        ],
         orient="row",
-    )
+    )  # fmt: skip
     assert sales.select(expected.columns).to_dicts() == expected.to_dicts()
 
 
@@ -605,12 +610,13 @@ USER_LABELS = {
         [("P1", d(30), 9.0)],
         [("P1", False, d(16)), ("P2", True, d(23))],
     ),
-    # Months by their last day: December and February are gaps named 12-31 and 02-28; one month before
+    # Months by their last day: December (no row at all: missing) and February are gaps named 12-31 and
+    # 02-28; one month before
     # 02-28 is 01-31 (not 01-28), so P1, last sold in January, is not active.
     "ME": (
         [(date(2024, 11, 30), "P1"), (d(31), "P1"), (date(2025, 2, 14), "P2")],
         date(2025, 3, 3),
-        [("P1", date(2024, 11, 30), 1.0), ("P1", date(2024, 12, 31), 0.0), ("P1", d(31), 1.0),
+        [("P1", date(2024, 11, 30), 1.0), ("P1", date(2024, 12, 31), None), ("P1", d(31), 1.0),
          ("P1", date(2025, 2, 28), 0.0), ("P2", date(2025, 2, 28), 1.0)],
         [("P1", date(2025, 3, 31), 9.0)],
         [("P1", False, d(31)), ("P2", True, date(2025, 2, 28))],
@@ -624,7 +630,7 @@ def test_weeks_and_months_keep_the_users_labels(engine, freq, tmp_path, monkeypa
     """The grid, the plans and the activity window on weeks ending on Thursday and on month ends, on
     both engines: every period_date is a label of the user's grid, gaps included."""
     sales, plan_day, grid, plans, active = USER_LABELS[freq]
-    rows = [(day, p, None if p == "P1" else "s1", 2.0, 1.0, False, None) for day, p in sales]
+    rows = [(day, p, None, 2.0, 1.0, False, None) for day, p in sales]  # one store: gaps are 0 or missing
     land(engine, [*rows, (plan_day, "P1", None, 9.0, None, False, None)], pl.DataFrame(schema=FORECASTS))
     variables = {**DAILY, **grid_vars(freq), "active_window_periods": 1}
     build(tmp_path, engine, monkeypatch, variables, "--full-refresh")

@@ -124,6 +124,21 @@ def test_point_in_time_perturbing_the_future_leaves_past_rows_identical(daily):
         assert features_for(daily, cfg_p).filter(past).equals(features_for(perturbed, cfg_p).filter(past))
 
 
+def test_a_missing_period_has_no_target_for_either_target(daily):
+    """A period the mart marks missing (its store reported nothing) trains nothing, even for the price
+    target, whose column the mart still fills with the carried price."""
+    start = daily["sales"]["period_date"].min() + timedelta(days=40)
+    lost = pl.col("period_date").is_between(start, start + timedelta(days=9))
+    gap = dict(daily)
+    gap["sales"] = daily["sales"].with_columns(
+        pl.when(lost).then(None).otherwise("units_sold").alias("units_sold"), lost.alias("is_missing")
+    )
+    for target in ("units_sold", "price"):
+        built = features_for(gap, FeatureConfig(target=target, horizon=7))
+        assert built.filter(lost)["y"].null_count() == built.filter(lost).height > 0
+        assert built.filter(~lost & ~pl.col("is_future"))["y"].null_count() == 0
+
+
 def test_target_features_only_see_values_at_least_h_periods_old(daily):
     """Changing sales after a cut-off c leaves every row dated <= c + H identical except its own y:
     a forecast for t is made at t - H at the latest."""

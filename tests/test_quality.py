@@ -7,14 +7,49 @@ import polars as pl
 from platform_assets.monitoring import quality
 
 
-def test_rejected_rate_levels():
-    assert quality.rejected_rate(1000, 5).passed
-    warn = quality.rejected_rate(1000, 50)
-    assert (warn.passed, warn.severity) == (False, "WARN")
-    error = quality.rejected_rate(100, 50)
-    assert (error.passed, error.severity) == (False, "ERROR")
-    assert error.metadata["rejected_rate"] == 50 / 150
-    assert quality.rejected_rate(0, 0).passed
+def batch(
+    rows: int = 1000, rejected: int = 0, untargeted: int = 0, quarantined: int = 0, files: int = 9, worst=0.0
+):
+    return quality.IngestBatch(
+        rows_in=rows,
+        accepted=rows - rejected,
+        rejected=rejected,
+        untargeted=untargeted,
+        files_read=files,
+        quarantined=tuple(f"observations/bad{i}.csv: why" for i in range(quarantined)),
+        ignored=(),
+        worst_partition="2025-03-01",
+        worst_rejected=worst,
+    )
+
+
+def test_ingest_batch_levels():
+    assert quality.ingest_batch(batch(rejected=5)).passed
+    assert quality.ingest_batch(batch(rows=0, files=0)).passed
+    for kind in ("rejected", "untargeted"):
+        warn = quality.ingest_batch(batch(**{kind: 50}))
+        assert (warn.passed, warn.severity) == (False, "WARN")
+        error = quality.ingest_batch(batch(**{kind: 500}))
+        assert (error.passed, error.severity) == (False, "ERROR")
+        assert error.metadata[f"{kind}_rate"] == 0.5
+    # One month of a long backfill half rejected (e.g. prices negated): the whole run's rate is low.
+    month = quality.ingest_batch(batch(rejected=20, worst=0.5))
+    assert (month.passed, month.severity) == (False, "WARN") and "partition 2025-03-01" in month.description
+    one = quality.ingest_batch(batch(quarantined=1))  # one file of ten lost: the others land
+    assert (one.passed, one.severity) == (False, "WARN") and "1 of 10 files quarantined" in one.description
+    every = quality.ingest_batch(batch(rows=0, quarantined=2, files=0))
+    assert (every.passed, every.severity) == (False, "ERROR")
+
+
+def test_untargeted_rows_are_history_rows_without_the_target():
+    rows = pl.DataFrame(
+        {
+            "date": [date(2025, 1, d) for d in (1, 2, 3, 4)],
+            "units_sold": [3.0, None, 2.0, None],  # 01-02: inside the history; 01-04: a plan row
+        }
+    )
+    assert quality.untargeted_rows(rows, "units_sold", None) == 1
+    assert quality.untargeted_rows(rows, "units_sold", date(2025, 1, 5)) == 2  # earlier runs' actuals
 
 
 def counts(values: list[int]) -> pl.DataFrame:

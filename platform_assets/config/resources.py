@@ -61,6 +61,7 @@ class ShelfcastConfig(dg.ConfigurableResource):
             quarantine_dir=str(self.quarantine_dir),
             tafeng_max_products=self.ingest.tafeng_max_products,
             date_bounds=self.ingest.date_bounds(self.forecasting.horizon, self.forecasting.target),
+            target=self.forecasting.target,
         )
 
 

@@ -114,12 +114,19 @@ class MonitoringSettings(dg.Config):
     people look at the results."""
 
     rejected_rate_warn: float = Field(
-        0.01, description="share of rejected observation rows above which the `rejected_row_rate` check warns"
+        0.01,
+        description="share of this run's observation rows rejected (or accepted without a target although "
+        "dated within the history) above which the `rejected_row_rate` check warns",
     )
     rejected_rate_error: float = Field(
         0.10,
-        description="... above which it fails with ERROR and, being blocking, stops the run before the "
-        "warehouse",
+        description="... above which it fails with ERROR: nothing of the run's batch lands (the previous raw "
+        "rows stay) and, being blocking, the check stops the run before the warehouse",
+    )
+    quarantined_share_error: float = Field(
+        0.5,
+        description="any quarantined observation file makes `rejected_row_rate` warn; above this share of "
+        "the files the run used it fails with ERROR (nothing of the batch lands)",
     )
     freshness_max_age_days: int = Field(
         3, description="the `actuals_freshness` check warns when the newest actual is older than this"

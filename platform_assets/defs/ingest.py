@@ -1,6 +1,10 @@
-"""Ingest layer: feeds land raw, rejected rows are quarantined, partitions re-ingest alone."""
+"""Ingest layer: feeds land raw, rejected rows are quarantined, partitions re-ingest alone.
 
-from datetime import UTC, datetime
+A run's batch (its partitions) is judged before it lands (`monitoring.quality.ingest_batch`): an ERROR
+batch lands nothing, so the raw rows of earlier runs stay, and the blocking check stops the run."""
+
+import json
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -11,6 +15,7 @@ from platform_assets.core.periods import month_windows
 from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.feeds import FeedResult
+from platform_assets.monitoring import quality
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
@@ -19,6 +24,21 @@ RAW_TABLES = {
     "suppliers": RAW_SUPPLIERS,
     "observations": RAW_OBSERVATIONS,
     "rejected_rows": REJECTED_ROWS,
+}
+# One row per raw_observations run: its own batch (what `rejected_row_rate` judges) and whether it landed.
+INGEST_BATCHES = {
+    "run_id": pl.String(),
+    "rows_in": pl.Int64(),
+    "accepted": pl.Int64(),
+    "rejected": pl.Int64(),
+    "untargeted": pl.Int64(),
+    "files_read": pl.Int64(),
+    "worst_partition": pl.String(),
+    "worst_rejected": pl.Float64(),
+    "quarantined": pl.String(),  # JSON list of "file: why"
+    "ignored": pl.String(),  # JSON list of "file: why"
+    "landed": pl.Boolean(),
+    "verdict": pl.String(),
 }
 
 
@@ -31,7 +51,7 @@ def _stamp(df: pl.DataFrame, partition: str, at: datetime) -> pl.DataFrame:
 
 def ensure_raw_tables(warehouse: Warehouse) -> None:
     """Every raw table exists (empty at first), so dbt's sources resolve whatever a feed delivers."""
-    for name, columns in RAW_TABLES.items():
+    for name, columns in {**RAW_TABLES, "ingest_batches": INGEST_BATCHES}.items():
         warehouse.ensure_table("raw", name, {**columns, **BOOKKEEPING})
 
 
@@ -44,12 +64,85 @@ def land(warehouse: Warehouse, table: str, result: FeedResult, partition: str) -
     warehouse.replace_slice("raw", table, _stamp(result.accepted, partition, at), slice_key)
     rejected = _stamp(result.rejected, partition, at)
     warehouse.replace_slice("raw", "rejected_rows", rejected, {"source": table, **slice_key})
+    return _counts(result)
+
+
+def _counts(result: FeedResult) -> dict:
     return {
         "rows_in": result.rows_in,
         "accepted": result.accepted.height,
         "rejected": result.rejected.height,
         "unreadable": [f"{u.path}: {u.error} (moved to {u.moved_to})" for u in result.unreadable],
     }
+
+
+def batch_of(
+    results: list[tuple[str, FeedResult]], target: str, last_actual_before: date | None
+) -> quality.IngestBatch:
+    """The run's own batch from its (partition, slice) pairs: its rows, files, quarantined and ignored
+    files (each listed once), and its partition with the highest rejected share. `last_actual_before`:
+    the newest actual already landed (rows without a target up to it are history, not plans)."""
+    accepted = pl.concat([r.accepted for _, r in results])
+    rejected = pl.concat([r.rejected for _, r in results])
+    worst = max(results, key=lambda kr: kr[1].rejected.height / max(kr[1].rows_in, 1))
+    files = set(accepted["source_file"].drop_nulls()) | set(rejected["file"].drop_nulls())
+    return quality.IngestBatch(
+        rows_in=sum(r.rows_in for _, r in results),
+        accepted=accepted.height,
+        rejected=rejected.height,
+        untargeted=quality.untargeted_rows(accepted, target, last_actual_before),
+        files_read=len(files),
+        quarantined=tuple(f"{u.path}: {u.error}" for _, r in results for u in r.unreadable),
+        ignored=tuple(dict.fromkeys(f"{i.path}: {i.reason}" for _, r in results for i in r.ignored)),
+        worst_partition=worst[0],
+        worst_rejected=worst[1].rejected.height / max(worst[1].rows_in, 1),
+    )
+
+
+def last_actual(warehouse: Warehouse, target: str) -> date | None:
+    """The newest date of a landed row carrying the target."""
+    column = {"units_sold": "units_sold", "price": "price"}[target]  # never an arbitrary identifier
+    return warehouse.query(f'select max("date") from raw.observations where {column} is not null').item()
+
+
+def thresholds(config: ShelfcastConfig) -> tuple[float, float, float]:
+    m = config.monitoring
+    return m.rejected_rate_warn, m.rejected_rate_error, m.quarantined_share_error
+
+
+def record_batch(
+    warehouse: Warehouse,
+    run_id: str,
+    batch: quality.IngestBatch,
+    verdict: quality.Verdict,
+    landed: bool,
+    partitions: str,
+) -> None:
+    """The batch's row of raw.ingest_batches, what the blocking check reads back."""
+    row = {
+        **{k: v for k, v in vars(batch).items() if not isinstance(v, tuple)},
+        "run_id": run_id,
+        "quarantined": json.dumps(list(batch.quarantined)),
+        "ignored": json.dumps(list(batch.ignored)),
+        "landed": landed,
+        "verdict": verdict.description,
+    }
+    frame = pl.DataFrame([row]).select([pl.col(c).cast(t) for c, t in INGEST_BATCHES.items()])
+    stamped = _stamp(frame, partitions, datetime.now(UTC).replace(tzinfo=None))
+    warehouse.replace_slice("raw", "ingest_batches", stamped, {"run_id": run_id})
+
+
+def read_batch(warehouse: Warehouse, run_id: str) -> quality.IngestBatch | None:
+    """The batch of run `run_id`, else the newest one recorded (a check run on its own)."""
+    rows = warehouse.query(
+        "select * from raw.ingest_batches order by run_id = ? desc, ingested_at desc limit 1", [run_id]
+    )
+    if rows.height == 0:
+        return None
+    row = rows.row(0, named=True)
+    lists = ("quarantined", "ignored")
+    scalars = {k: row[k] for k in quality.IngestBatch.__dataclass_fields__ if k not in lists}
+    return quality.IngestBatch(**scalars, **{k: tuple(json.loads(row[k])) for k in lists})
 
 
 def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -> dict:
@@ -109,14 +202,34 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         ensure_raw_tables(warehouse)
         window = context.partition_time_window
         first, last = feed.span()
-        counts = []
-        for key, lo, hi in month_windows(window.start.date(), window.end.date()):
-            if hi <= first or lo > last:
-                result = FeedResult.empty(RAW_OBSERVATIONS)
-            else:
-                result = feed.observations(lo, hi)
-            counts.append(land(warehouse, "observations", result, key))
-        return dg.MaterializeResult(metadata=_report(context, "observations", counts))
+        results = [
+            (
+                key,
+                FeedResult.empty(RAW_OBSERVATIONS) if hi <= first or lo > last else feed.observations(lo, hi),
+            )
+            for key, lo, hi in month_windows(window.start.date(), window.end.date())
+        ]
+        target = config.forecasting.target
+        batch = batch_of(results, target, last_actual(warehouse, target))
+        verdict = quality.ingest_batch(batch, *thresholds(config))
+        landed = verdict.passed or verdict.severity != "ERROR"
+        counts = [land(warehouse, "observations", r, key) for key, r in results] if landed else []
+        record_batch(warehouse, context.run_id, batch, verdict, landed, f"{results[0][0]}..{results[-1][0]}")
+        for name in batch.ignored:
+            context.log.warning(f"landing file ignored: {name}")
+        if not landed:
+            context.log.error(
+                f"nothing of this batch landed (the previous raw rows stay): {verdict.description}"
+            )
+        metadata = _report(context, "observations", counts or [_counts(r) for _, r in results])
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "landed": dg.MetadataValue.bool(landed),
+                "batch_verdict": dg.MetadataValue.text(verdict.description),
+                "ignored_files": dg.MetadataValue.json(list(batch.ignored)),
+            }
+        )
 
     @dg.asset(
         group_name="ingest",

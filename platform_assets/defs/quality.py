@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.defs.ingest import read_batch, thresholds
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.monitoring import quality
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
@@ -24,19 +25,19 @@ def _result(verdict: quality.Verdict) -> dg.AssetCheckResult:
     blocking=True,
     pool=WAREHOUSE_POOL,
     retry_policy=SERVER_RETRY,
-    description="Share of observation rows the landing contract rejected; above "
-    "SHELFCAST_REJECTED_RATE_ERROR nothing downstream runs",
+    description="This run's own ingest batch: the share of rows rejected or without a target, and the "
+    "files quarantined; on ERROR nothing of the batch lands and nothing downstream runs",
 )
-def rejected_row_rate(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
-    """Share of observation rows the landing contract refused; above the error rate nothing downstream
-    runs (a broken feed must not reach the forecasts)."""
-    accepted = warehouse.query("select count(*) from raw.observations").item()
-    rejected = warehouse.query("select count(*) from raw.rejected_rows where source = 'observations'").item()
-    return _result(
-        quality.rejected_rate(
-            accepted, rejected, config.monitoring.rejected_rate_warn, config.monitoring.rejected_rate_error
-        )
-    )
+def rejected_row_rate(
+    context: dg.AssetCheckExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
+) -> dg.AssetCheckResult:
+    """This run's own batch (raw.ingest_batches): rows rejected or without a target in the history,
+    files quarantined. On ERROR nothing downstream runs (a broken feed must not reach the forecasts)
+    and nothing of the batch landed (the previous raw rows stay)."""
+    batch = read_batch(warehouse, context.run.run_id)
+    if batch is None:
+        return _result(quality.Verdict(True, "WARN", "no ingest batch recorded yet"))
+    return _result(quality.ingest_batch(batch, *thresholds(config)))
 
 
 @dg.asset_check(

@@ -101,6 +101,7 @@ def _future_rows(
         pl.coalesce("_plan_price", "_last_price").cast(pl.Float64).alias("price"),
         pl.col("_plan_promo").fill_null(False).cast(pl.Boolean).alias("on_promo"),
         pl.lit(False).alias("is_observed"),
+        pl.lit(False).alias("is_missing"),
         pl.lit(True).alias("is_future"),
     )
 
@@ -122,6 +123,7 @@ def _build(
         pl.col("price").cast(pl.Float64),
         pl.col("on_promo").fill_null(False),
         pl.col("is_observed"),
+        pl.col("is_missing"),
         pl.lit(False).alias("is_future"),
     ).sort([*KEYS, "period_date"])
     _check_grid(history, cfg.freq)

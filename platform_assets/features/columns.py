@@ -249,7 +249,8 @@ def add_columns(rows: pl.DataFrame, factors: dict[str, int | None], cfg: Feature
     features = [c for c in model_features(cfg) if c.compute is not None]
     rows = rows.lazy().with_columns(  # lazy: shared window sums are computed once (CSE)
         pl.struct(KEYS).rank("dense").alias("_sid"),
-        pl.when(~pl.col("is_future")).then(pl.col(cfg.target)).alias("y"),
+        # a missing period (its store reported nothing) has no target, whatever the target column says
+        pl.when(~pl.col("is_future") & ~pl.col("is_missing")).then(pl.col(cfg.target)).alias("y"),
     )
     rows = _working(rows, b).with_columns(c.expr(b) for c in meta).with_columns(c.expr(b) for c in features)
     names, _ = feature_columns(cfg, rows.collect_schema().names())

@@ -1,6 +1,6 @@
 """Feeds: where raw products, suppliers and observations come from (see base.Feed for the protocol)."""
 
-from platform_assets.feeds.base import Feed, FeedResult, UnreadableFile
+from platform_assets.feeds.base import Feed, FeedResult, IgnoredFile, UnreadableFile
 from platform_assets.feeds.files.feed import FilesFeed
 from platform_assets.feeds.plausibility import DateBounds
 from platform_assets.feeds.synthetic.config import SynthConfig
@@ -15,6 +15,7 @@ __all__ = [
     "Feed",
     "FeedResult",
     "FilesFeed",
+    "IgnoredFile",
     "SynthConfig",
     "SyntheticFeed",
     "TafengFeed",
@@ -32,6 +33,7 @@ def make_feed(
     quarantine_dir: str,
     tafeng_max_products: int | None = None,
     date_bounds: DateBounds | None = None,
+    target: str = "units_sold",
 ) -> Feed:
     """The feed named by configuration; construction is cheap (data is read on demand)."""
     if kind == "synthetic":
@@ -39,7 +41,9 @@ def make_feed(
     if kind == "files":
         if not landing_dir:
             raise ValueError("the files feed needs a landing directory (SHELFCAST_LANDING_DIR)")
-        return FilesFeed(landing_dir, quarantine_dir=quarantine_dir, freq=freq, bounds=date_bounds)
+        return FilesFeed(
+            landing_dir, quarantine_dir=quarantine_dir, freq=freq, bounds=date_bounds, target=target
+        )
     if kind == "tafeng":
         return TafengFeed(max_products=tafeng_max_products, freq=freq)
     raise ValueError(f"unknown feed {kind!r}: expected one of {', '.join(KINDS)}")

@@ -19,6 +19,14 @@ class UnreadableFile:
 
 
 @dataclass(frozen=True)
+class IgnoredFile:
+    """A file in the landing zone the feed does not read, and why: listed so that no file goes unseen."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FeedResult:
     """One slice of a raw table plus the rows refused on the way; nothing read goes missing."""
 
@@ -26,6 +34,7 @@ class FeedResult:
     rejected: pl.DataFrame  # conforms to schemas.REJECTED_ROWS
     rows_in: int  # data rows read (header excluded), always == accepted + rejected
     unreadable: tuple[UnreadableFile, ...] = ()
+    ignored: tuple[IgnoredFile, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked here so a feed bug fails where it happens, not later in the ingest asset.

@@ -18,20 +18,6 @@ class Verdict:
     metadata: dict = field(default_factory=dict)
 
 
-def rejected_rate(
-    accepted: int, rejected: int, warn_above: float = 0.01, error_above: float = 0.10
-) -> Verdict:
-    """Share of landed rows refused by the contract: a few bad rows warn, a broken feed errors."""
-    total = accepted + rejected
-    rate = rejected / total if total else 0.0
-    meta = {"accepted": accepted, "rejected": rejected, "rejected_rate": rate}
-    if rate > error_above:
-        return Verdict(False, "ERROR", f"{rate:.1%} of rows rejected (> {error_above:.0%})", meta)
-    if rate > warn_above:
-        return Verdict(False, "WARN", f"{rate:.1%} of rows rejected (> {warn_above:.0%})", meta)
-    return Verdict(True, "WARN", f"{rate:.2%} of rows rejected", meta)
-
-
 def volume_anomaly(counts: pl.DataFrame, window: int = 28, low: float = 0.5, high: float = 2.0) -> Verdict:
     """Observed rows in the newest period against the median of the `window` periods before it.
 
@@ -87,3 +73,72 @@ def unused_by_partition(counts: pl.DataFrame, warn_above: float = 0.01, error_ab
         f"(> {limit:.0%}); {shares.height} partition(s) above {warn_above:.0%}",
         meta,
     )
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """What one ingest run brought for its own partitions: the rows it read, how many were accepted,
+    rejected, or accepted without a target although dated within the history, and the files it
+    quarantined (whole files lost) and ignored."""
+
+    rows_in: int
+    accepted: int
+    rejected: int
+    untargeted: int
+    files_read: int
+    quarantined: tuple[str, ...]
+    ignored: tuple[str, ...]
+    worst_partition: str | None = None  # the partition with the highest rejected share
+    worst_rejected: float = 0.0  # that share: one broken month stands out in a long backfill
+
+
+def untargeted_rows(accepted: pl.DataFrame, target: str, last_actual_before: date | None) -> int:
+    """Accepted rows without the target dated on or before the last actual: in the history they leave
+    a period looking observed with nothing in it (plan rows come after the last actual)."""
+    actual = accepted.filter(pl.col(target).is_not_null())["date"].max()
+    last = max((d for d in (actual, last_actual_before) if d is not None), default=None)
+    if last is None:
+        return 0
+    return accepted.filter(pl.col(target).is_null() & (pl.col("date") <= last)).height
+
+
+def ingest_batch(
+    batch: IngestBatch, warn_above: float = 0.01, error_above: float = 0.10, quarantined_error: float = 0.5
+) -> Verdict:
+    """The run's own batch, not the whole history: rejected and untargeted shares of its rows (WARN
+    above `warn_above`, ERROR above `error_above`), the rejected share of its worst partition (WARN);
+    quarantined files (WARN for any, ERROR when more than `quarantined_error` of the files the run used
+    were quarantined); files in observations/ it ignored (WARN). ERROR: nothing of the batch lands."""
+    total = max(batch.rows_in, 1)
+    files = batch.files_read + len(batch.quarantined)
+    shares = {
+        "rejected": (batch.rejected / total, "of this run's rows rejected"),
+        "untargeted": (
+            batch.untargeted / total,
+            "of this run's rows without a target although dated within the history",
+        ),
+        "partition_rejected": (batch.worst_rejected, f"of partition {batch.worst_partition}'s rows rejected"),
+    }
+    # A partition's share only warns: rows without a usable date are counted in the first partition
+    # (so that it can be inflated), and `unused_rows_by_partition` judges each month after dbt.
+    problems = [
+        ("ERROR" if share > error_above and key != "partition_rejected" else "WARN", f"{share:.1%} {what}")
+        for key, (share, what) in shares.items()
+        if share > warn_above
+    ]
+    if batch.quarantined:
+        severity = "ERROR" if len(batch.quarantined) / files > quarantined_error else "WARN"
+        names = ", ".join(batch.quarantined)
+        problems.append((severity, f"{len(batch.quarantined)} of {files} files quarantined ({names})"))
+    if skipped := [name for name in batch.ignored if name.startswith("observations/")]:
+        problems.append(("WARN", f"{len(skipped)} entries of observations/ ignored ({', '.join(skipped)})"))
+    meta = {
+        **{k: v for k, v in vars(batch).items() if not isinstance(v, tuple)},
+        "quarantined": list(batch.quarantined),
+        "ignored": list(batch.ignored),
+        **{f"{k}_rate": share for k, (share, _) in shares.items()},
+    }
+    if not problems:
+        return Verdict(True, "WARN", f"{shares['rejected'][0]:.2%} of this run's rows rejected", meta)
+    severity = "ERROR" if any(s == "ERROR" for s, _ in problems) else "WARN"
+    return Verdict(False, severity, "; ".join(m for _, m in problems), meta)

@@ -46,7 +46,8 @@ select {keys},
     cast(avg(case when not on_promo then (case when cut then 1.0 else 0.0 end) end) as double precision)
         as cut_without_promo_share,
     cast(avg(units_sold) as double precision) as units_mean,
-    cast(avg(case when units_sold = 0 then 1.0 else 0.0 end) as double precision) as zero_share
+    cast(avg(case when units_sold = 0 then 1.0 when units_sold > 0 then 0.0 end) as double precision)
+        as zero_share  -- over the periods not missing (units null there)
 from history
 group by {ordinals}
 order by {ordinals}

@@ -97,8 +97,9 @@ def make_data(
             "is_observed": pl.Boolean,
         },
         orient="row",
-    ).with_columns(  # the mart carries the last observed price forward
-        pl.when("is_observed").then("price").forward_fill().over(KEYS).alias("price")
+    ).with_columns(  # the mart carries the last observed price forward; no period is missing here
+        pl.when("is_observed").then("price").forward_fill().over(KEYS).alias("price"),
+        pl.lit(False).alias("is_missing"),
     )
     plans = pl.DataFrame(
         [

@@ -1,5 +1,7 @@
 -- The complete period grid per series, from its first actual to the global last actual period:
--- units are 0 where nothing was sold, price carries the last known price forward.
+-- units are 0 where nothing was sold, and null (is_missing) in periods its store has no accepted
+-- actual at all (int_observed_periods: the source was quarantined or ignored, so nothing is known);
+-- price carries the last known price forward.
 -- Incremental: a run rebuilds the grid from its first period to the end (a price carried forward
 -- reaches past the run's months; the grid's end moves), seeded with the price each series carried
 -- into that period; the pre-hook also drops rows past a global last actual that moved back, and the
@@ -36,6 +38,14 @@ grid as (
     inner join spine as p on p.period_date >= s.first_date
 ),
 
+covered as (
+    select c.store_id, c.period_date
+    from {{ ref('int_observed_periods') }} as c
+    {%- if is_incremental() %}
+    where c.period_date >= (select lo from bounds)
+    {%- endif %}
+),
+
 sales as (
     select o.*
     from {{ ref('int_sales_by_period') }} as o
@@ -62,6 +72,7 @@ joined as (
         o.price,
         o.on_promo,
         o.product_id is not null as is_observed,
+        v.store_id is null as is_missing,
         -- a new group starts at every known price: the group's only non-null price fills it
         count(o.price) over (
             partition by g.product_id, g.store_id order by g.period_date rows unbounded preceding
@@ -69,13 +80,15 @@ joined as (
     from grid as g
     left join sales as o
         on g.product_id = o.product_id and g.store_id = o.store_id and g.period_date = o.period_date
+    left join covered as v
+        on g.store_id = v.store_id and g.period_date = v.period_date
 )
 
 select
     j.product_id,
     j.store_id,
     j.period_date,
-    coalesce(j.units_sold, 0) as units_sold,
+    case when not j.is_missing then coalesce(j.units_sold, 0) end as units_sold,
     {%- if is_incremental() %}
     -- group 0 (no known price yet in the rebuilt periods) takes the carried price
     coalesce(max(j.price) over (partition by j.product_id, j.store_id, j.price_group), c.price) as price,
@@ -83,7 +96,8 @@ select
     max(j.price) over (partition by j.product_id, j.store_id, j.price_group) as price,
     {%- endif %}
     coalesce(j.on_promo, false) as on_promo,
-    j.is_observed
+    j.is_observed,
+    j.is_missing
 from joined as j
 {%- if is_incremental() %}
 left join carried as c on c.product_id = j.product_id and c.store_id = j.store_id

@@ -70,7 +70,7 @@ scored as (
         on a.product_id = f.product_id and a.store_id = f.store_id and a.period_date = f.target_date
     left join series_scale as s
         on s.model_version = f.model_version and s.product_id = f.product_id and s.store_id = f.store_id
-    where a.{{ var('target') }} is not null
+    where a.{{ var('target') }} is not null and not a.is_missing
 )
 
 select

@@ -6,8 +6,11 @@
                                       date* (ISO), product_id*, store_id, price, units_sold, on_promo
 
 Every value is read as text and validated with vectorized expressions, so a bad value rejects its row
-(with file, line, reason and the record) instead of failing the run. A file that cannot be parsed at
-all is moved to the quarantine directory with a `.report.txt` saying why; the other files still land.
+(with file, line, reason and the record) instead of failing the run; so does a bad JSONL line or a
+truncated last CSV line. A file that cannot be parsed at all, lacks a required column, or lacks the
+target column while dated within the history is moved to the quarantine directory with a
+`.report.txt` saying why; the other files still land. Every other entry of the landing directory is
+listed as ignored with the reason (a symlink out of the directory is never followed).
 `line` is the 1-based data record of the file (header excluded; the physical line in JSONL); blank
 lines are not records. Column names are matched case-insensitively.
 

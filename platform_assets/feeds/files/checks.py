@@ -19,10 +19,14 @@ OBSERVATION_KEY = ["date", "product_id", "store_id"]
 
 
 def validate_observations(rows: pl.DataFrame, known_products: pl.Series) -> pl.DataFrame:
-    """Typed observation rows with `_reason` (null when accepted) and `_window` (the usable date or null)."""
+    """Typed observation rows with `_reason` (null when accepted) and `_window` (the usable date or null).
+
+    A record the reader could only partly read is rejected for that (`_error`) alone. In a file whose
+    rows name stores, a row without one is rejected: it would become a phantom "all" series."""
     day = c.iso_date("date")
+    checks = _observation_reasons(day, known_products)
     typed = rows.with_columns(
-        day.alias("_day"), _observation_reasons(day, known_products).alias("_reason")
+        day.alias("_day"), pl.coalesce(pl.col("_error"), checks).alias("_reason")
     ).with_columns(
         pl.col("_day").alias("date"),
         c.clean("product_id").alias("product_id"),
@@ -41,6 +45,10 @@ def _observation_reasons(day: pl.Expr, known_products: pl.Series) -> pl.Expr:
     return c.reasons(
         [
             (c.clean("product_id").is_null(), "missing product_id"),
+            (
+                c.clean("store_id").is_null() & c.clean("store_id").is_not_null().any().over("_file"),
+                "missing store_id (other rows of the file have one)",
+            ),
             (c.clean("date").is_null(), "missing date"),
             (c.clean("date").is_not_null() & day.is_null(), "unparseable date"),
             (day.is_not_null() & ~c.in_date_range(day), "date out of range"),
@@ -88,11 +96,14 @@ def catalog_result(
 ) -> FeedResult:
     """Products or suppliers: the key is required and unique (the first occurrence wins)."""
     checked = rows.with_columns(
-        c.reasons(
-            [
-                (pl.col(key).is_null(), f"missing {key}"),
-                (pl.col(key).is_not_null() & (pl.int_range(pl.len()).over(key) > 0), f"duplicate {key}"),
-            ]
+        pl.coalesce(
+            pl.col("_error"),
+            c.reasons(
+                [
+                    (pl.col(key).is_null(), f"missing {key}"),
+                    (pl.col(key).is_not_null() & (pl.int_range(pl.len()).over(key) > 0), f"duplicate {key}"),
+                ]
+            ),
         ).alias("reason")
     )
     accepted = checked.filter(pl.col("reason").is_null()).rename(
@@ -121,3 +132,30 @@ def attribute_values(rows: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
         whole = (value.drop_nulls() == value.drop_nulls().round()).all()
         exprs.append(c.number(col).cast(pl.Int64 if whole else pl.Float64).alias(col))
     return exprs
+
+
+def untargeted_files(rows: pl.DataFrame, columns: dict[str, tuple[str, ...]], target: str) -> dict[str, str]:
+    """Files without the target column dated within the history -> why they cannot be used.
+
+    `rows`: validated (`validate_observations`). A file without the target is a plan (future prices,
+    promotions) only if all its dates come after the last accepted actual of the other files;
+    otherwise it is history missing its target (a renamed column): accepted, its periods would look
+    observed with no sales."""
+    lacking = [name for name, cols in columns.items() if target not in cols]
+    if not lacking:
+        return {}
+    actual = ~pl.col("_file").is_in(lacking) & pl.col("_reason").is_null() & pl.col(target).is_not_null()
+    last = rows.filter(actual)["_window"].max()
+    if last is None:
+        return {}
+    firsts = (
+        rows.filter(pl.col("_file").is_in(lacking) & pl.col("_window").is_not_null())
+        .group_by("_file")
+        .agg(pl.col("_window").min().alias("first"))
+    )
+    return {
+        name: f"no {target} column (found: {', '.join(columns[name])}), yet dated from {first} within "
+        f"the history (actuals until {last}): a file of actuals needs {target}; a plan only later dates"
+        for name, first in firsts.sort("_file").iter_rows()
+        if first <= last
+    }

@@ -31,11 +31,13 @@ from platform_assets.feeds.files.checks import (
     SUPPLIER_COLUMNS,
     attribute_values,
     catalog_result,
+    untargeted_files,
     validate_observations,
 )
 from platform_assets.feeds.files.layout import (
     Fingerprint,
     fingerprints,
+    ignored_files,
     observation_paths,
     set_aside,
     table_paths,
@@ -43,7 +45,7 @@ from platform_assets.feeds.files.layout import (
 from platform_assets.feeds.files.reading import read_batch
 from platform_assets.feeds.plausibility import DateBounds, bound_dates, bound_plans
 
-_INTERNAL = ("_file", "_line", "_record")
+_INTERNAL = ("_file", "_line", "_record", "_error")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,12 +67,14 @@ def landed_observations(
     root: Path,
     files: tuple[Fingerprint, ...],
     products: tuple[Fingerprint, ...],
+    target: str = "units_sold",
     bounds: DateBounds | None = None,
     freq: str | None = None,
 ) -> LandedObservations:
     """The observation files validated against the readable product files, implausible dates rejected
     (`bounds`; plans past the horizon on the `freq` grid, else the inferred one); the arguments are the
-    cache key (one entry: a process serves one landing zone at a time)."""
+    cache key (one entry: a process serves one landing zone at a time). A file without the `target`
+    column dated within the history is unreadable (`untargeted_files`)."""
     batch = read_batch(root, files, OBSERVATION_REQUIRED, OBSERVATION_COLUMNS)
     known = read_batch(root, products, ("product_id",), ("product_id",)).rows
     known_ids = known.select(c.clean("product_id")).to_series().drop_nulls().unique()
@@ -79,7 +83,11 @@ def landed_observations(
         rows = bound_dates(rows, bounds)
         grid = freq or _inferred_freq(rows)
         rows = bound_plans(rows, bounds, grid) if grid else rows
-    return LandedObservations(rows, batch.unreadable)
+    untargeted = untargeted_files(rows, batch.columns, target)
+    lacking = tuple(UnreadableFile(str(root / name), None, why) for name, why in untargeted.items())
+    return LandedObservations(
+        rows.filter(~pl.col("_file").is_in(list(untargeted))), (*batch.unreadable, *lacking)
+    )
 
 
 def _inferred_freq(rows: pl.DataFrame) -> str | None:
@@ -103,6 +111,7 @@ class FilesFeed:
         quarantine_dir: str | Path,
         freq: str | None = None,
         bounds: DateBounds | None = None,
+        target: str = "units_sold",
     ) -> None:
         self.root = Path(landing_dir)
         if not self.root.is_dir():
@@ -112,6 +121,7 @@ class FilesFeed:
         self.quarantine = Path(quarantine_dir)
         self._freq = check_freq(freq)
         self.bounds = bounds
+        self.target = target
 
     @functools.cached_property
     def freq(self) -> str:
@@ -152,9 +162,10 @@ class FilesFeed:
         """
         landed = self._landed()
         unreadable = self._set_aside(landed.unreadable)
+        ignored = ignored_files(self.root)
         rows = landed.rows
         if rows.height == 0:
-            return FeedResult(empty(RAW_OBSERVATIONS), empty(REJECTED_ROWS), 0, unreadable)
+            return FeedResult(empty(RAW_OBSERVATIONS), empty(REJECTED_ROWS), 0, unreadable, ignored)
         window = rows.filter(c.in_window(pl.col("_window"), start, end, self._span(rows, unreadable)[0]))
         accepted = window.filter(pl.col("_reason").is_null()).rename(
             {"_file": "source_file", "_line": "source_line"}
@@ -165,7 +176,9 @@ class FilesFeed:
         rejected = window.filter(pl.col("_reason").is_not_null()).rename(
             {"_file": "file", "_line": "line", "_reason": "reason", "_record": "record"}
         )
-        return FeedResult(accepted, c.rejected_rows(rejected, "observations"), window.height, unreadable)
+        return FeedResult(
+            accepted, c.rejected_rows(rejected, "observations"), window.height, unreadable, ignored
+        )
 
     def span(self) -> tuple[date, date]:
         """First and last usable date of any observation row (plans and rejected rows included)."""
@@ -182,7 +195,7 @@ class FilesFeed:
         """The landing zone's observations as its files are now (read only if they changed)."""
         files = fingerprints(observation_paths(self.root))
         products = fingerprints(table_paths(self.root, "products"))
-        return landed_observations(self.root, files, products, self.bounds, self._freq)
+        return landed_observations(self.root, files, products, self.target, self.bounds, self._freq)
 
     def _set_aside(self, unreadable: tuple[UnreadableFile, ...]) -> tuple[UnreadableFile, ...]:
         """Move unreadable files to the quarantine, each with a report."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from platform_assets.feeds.base import UnreadableFile
+from platform_assets.feeds.base import IgnoredFile, UnreadableFile
 
 OBSERVATION_FORMATS = (".csv", ".parquet", ".jsonl")
 TABLE_FORMATS = (".csv", ".parquet")
@@ -33,17 +33,59 @@ def fingerprints(paths: Iterable[Path]) -> tuple[Fingerprint, ...]:
     return tuple(found)
 
 
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path` (a symlink resolved) stays in the landing directory: a link out of it could make
+    the feed read, and copy into rejected rows, any file the process can read."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def table_paths(root: Path, stem: str) -> list[Path]:
-    """`stem`.csv and `stem`.parquet, those present, in that order."""
-    return [p for ext in TABLE_FORMATS if (p := root / f"{stem}{ext}").is_file()]
+    """`stem`.csv and `stem`.parquet, those present (and inside the landing directory), in that order."""
+    return [p for ext in TABLE_FORMATS if (p := root / f"{stem}{ext}").is_file() and inside(root, p)]
 
 
 def observation_paths(root: Path) -> list[Path]:
     """The observation files, sorted by name: the order that decides which of two duplicates is kept."""
     folder = root / "observations"
-    if not folder.is_dir():
+    if not folder.is_dir() or not inside(root, folder):
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in OBSERVATION_FORMATS and p.is_file())
+    return sorted(p for p in folder.iterdir() if _skip_reason(root, p, OBSERVATION_FORMATS) is None)
+
+
+def ignored_files(root: Path) -> tuple[IgnoredFile, ...]:
+    """Every entry of the landing directory (and of observations/) the feed does not read, with why."""
+    known = {f"{stem}{ext}" for stem in ("products", "suppliers") for ext in TABLE_FORMATS}
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.name == "observations" and entry.is_dir():
+            why = None if inside(root, entry) else "a symlink to outside the landing directory: refused"
+        elif entry.name in known:
+            why = _skip_reason(root, entry, TABLE_FORMATS)
+        else:
+            why = "not part of the landing contract (products.*, suppliers.*, observations/)"
+        if why is not None:
+            found.append(IgnoredFile(entry.name, why))
+    folder = root / "observations"
+    if folder.is_dir() and inside(root, folder):
+        for entry in sorted(folder.iterdir()):
+            if (why := _skip_reason(root, entry, OBSERVATION_FORMATS)) is not None:
+                found.append(IgnoredFile(entry.relative_to(root).as_posix(), why))
+    return tuple(found)
+
+
+def _skip_reason(root: Path, path: Path, formats: tuple[str, ...]) -> str | None:
+    """Why the feed does not read `path`, or None when it does."""
+    if path.is_symlink() and not inside(root, path):
+        return "a symlink to outside the landing directory: refused"
+    if path.is_dir():
+        return "a folder: only files directly in observations/ are read"
+    if path.name.startswith((".", "~")):
+        return "a hidden or temporary file"
+    if path.suffix.lower() not in formats:
+        return f"unsupported file type {''.join(path.suffixes) or '(none)'!r} (read: {', '.join(formats)})"
+    if not path.is_file():
+        return "not a regular file"
+    return None
 
 
 def landing_files(root: Path) -> list[Path]:

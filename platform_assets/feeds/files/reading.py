@@ -4,10 +4,12 @@ A file is parsed once per fingerprint and process (`TEXT_TABLES`): the assets of
 partition of a backfill, ask for the same files, and an unchanged file reads the same every time.
 """
 
+import csv
 import io
+import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -22,42 +24,122 @@ class UnreadableFileError(Exception):
     """A file no row can be taken from: wrong format, corrupt, or lacking required columns."""
 
 
+# Internal columns a text table may carry besides the file's own: `_line` (1-based record), and for a
+# record the reader could only partly read, `_error` (why it is rejected) and `_raw` (its text).
+INTERNAL = ("_line", "_error", "_raw")
+
+
 def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
-    """Every column of a CSV / Parquet / JSONL file as text, names lower-cased, plus `_line`.
+    """Every column of a CSV / Parquet / JSONL file as text, names lower-cased, plus `_line`, `_error`
+    and `_raw` (null but for records read only in part: a bad JSONL line, a truncated last CSV line).
 
     Raises UnreadableFileError when the file cannot be parsed or lacks a required column.
     """
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            df = pl.read_csv(path, infer_schema=False).with_row_index("_line", offset=1)
+            df = _flag_truncated_end(
+                path, pl.read_csv(path, infer_schema=False).with_row_index("_line", offset=1)
+            )
         elif suffix == ".parquet":
             df = pl.read_parquet(path).with_row_index("_line", offset=1)
         elif suffix == ".jsonl":
             df = _read_jsonl(path)
         else:
             raise UnreadableFileError(f"unsupported file type {suffix!r}")
+        for col in ("_error", "_raw"):
+            if col not in df.columns:
+                df = df.with_columns(pl.lit(None, pl.String).alias(col))
         df = df.with_columns(pl.col("_line").cast(pl.Int64), pl.all().exclude("_line").cast(pl.String))
-        df = df.rename({col: col.strip().lower() for col in df.columns if col != "_line"})
+        names = {col: col.strip().lower() for col in df.columns if col not in INTERNAL}
+        twice = sorted({name for name in names.values() if list(names.values()).count(name) > 1})
+        if twice:
+            raise UnreadableFileError(
+                f"duplicate column(s) {', '.join(twice)} (names are matched case-insensitively)"
+            )
+        df = df.rename(names)
     except UnreadableFileError:
         raise
     except Exception as err:  # polars raises many error types for corrupt input; all mean the same here
         raise UnreadableFileError(f"cannot parse as {suffix.lstrip('.').upper()}: {first_line(err)}") from err
     missing = [col for col in required if col not in df.columns]
     if missing:
-        found = ", ".join(col for col in df.columns if col != "_line")
+        found = ", ".join(col for col in df.columns if col not in INTERNAL)
         raise UnreadableFileError(f"missing required column(s) {', '.join(missing)} (found: {found})")
-    data = [col for col in df.columns if col != "_line"]
+    data = [col for col in df.columns if col not in INTERNAL]
     # Blank lines carry nothing: they are not records (CSV reads them as all-null rows).
-    return df.filter(pl.any_horizontal(c.clean(col).is_not_null() for col in data))
+    return df.filter(
+        pl.any_horizontal(*(c.clean(col).is_not_null() for col in data), pl.col("_error").is_not_null())
+    )
+
+
+def _flag_truncated_end(path: Path, df: pl.DataFrame) -> pl.DataFrame:
+    """A last line with no end of line and fewer fields than the header was cut off mid-write (a copy
+    still running, a full disk): its values cannot be trusted ("159." may have been "159.5"), so it
+    is marked to be rejected. The CSV reader fills missing fields with nulls, which would hide it."""
+    with path.open("rb") as f:
+        f.seek(max(path.stat().st_size - 65536, 0))
+        tail = f.read()
+    if df.height == 0 or not tail or tail.endswith((b"\n", b"\r")):
+        return df
+    last = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    fields = len(next(csv.reader([last]), []))
+    width = len([col for col in df.columns if col != "_line"])
+    if fields >= width:
+        return df
+    error = f"truncated last line (no end of line, {fields} of {width} fields)"
+    is_last = pl.col("_line") == df.height
+    return df.with_columns(
+        pl.when(is_last).then(pl.lit(error)).alias("_error"),
+        pl.when(is_last).then(pl.lit(last)).alias("_raw"),
+    )
 
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
-    """The non-blank lines of a JSONL file, `_line` being the physical line number."""
+    """The non-blank lines of a JSONL file, `_line` being the physical line number. A line that is not
+    a JSON object is kept as a record with `_error` (rejected with its line), so one bad line does not
+    cost the file's other rows."""
     lines = path.read_bytes().splitlines()
     numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
-    df = pl.read_ndjson(io.BytesIO(b"\n".join(line for _, line in numbered)), infer_schema_length=None)
-    return df.with_columns(pl.Series("_line", [i for i, _ in numbered], dtype=pl.Int64))
+    try:
+        df = pl.read_ndjson(io.BytesIO(b"\n".join(line for _, line in numbered)), infer_schema_length=None)
+        return df.with_columns(pl.Series("_line", [i for i, _ in numbered], dtype=pl.Int64))
+    except Exception:  # noqa: BLE001 - some line is bad: read them one by one to find which
+        return _read_jsonl_lines(numbered)
+
+
+def _read_jsonl_lines(numbered: list[tuple[int, bytes]]) -> pl.DataFrame:
+    """JSONL line by line: objects become rows of text values, anything else a row with `_error`."""
+    records = []
+    for number, line in numbered:
+        try:
+            value = json.loads(line)
+            error = None if isinstance(value, dict) else f"line is JSON {type(value).__name__}, not an object"
+        except ValueError as err:
+            value, error = None, f"invalid JSON: {first_line(err)}"
+        if error is None:
+            records.append({"_line": number, **{k: _text(v) for k, v in value.items()}})
+        else:
+            records.append({"_line": number, "_error": error, "_raw": line.decode("utf-8", errors="replace")})
+    if all("_error" in r for r in records):  # nothing to recover: the file is not JSONL at all
+        first = records[0]
+        raise UnreadableFileError(
+            f"cannot parse as JSONL: no line is a JSON object (line {first['_line']}: {first['_error']})"
+        )
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return pl.DataFrame(
+        {col: [r.get(col) for r in records] for col in columns},
+        schema={col: pl.Int64 if col == "_line" else pl.String for col in columns},
+    )
+
+
+def _text(value: object) -> str | None:
+    """A JSON value as the text the fast reader gives it (booleans lower-case, objects as JSON)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def first_line(err: Exception) -> str:
@@ -101,8 +183,9 @@ TEXT_TABLES = TextTables()
 class Batch:
     """Rows of several files as text, plus the files that could not be read (still in place)."""
 
-    rows: pl.DataFrame  # the wanted columns as String, then _file, _line, _record
+    rows: pl.DataFrame  # the wanted columns as String, then _file, _line, _record, _error
     unreadable: tuple[UnreadableFile, ...]  # moved_to None: the caller decides what to set aside
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each read file's own columns
 
 
 def read_batch(
@@ -114,32 +197,37 @@ def read_batch(
     extras: bool = False,
 ) -> Batch:
     """The files' rows under the contract's `columns` (plus any others when `extras`), in file order."""
-    frames, unreadable = [], []
+    frames, unreadable, found = [], [], {}
     for file in files:
         try:
-            frames.append(_normalize(TEXT_TABLES.read(file, required), root, file.path, columns, extras))
+            table = TEXT_TABLES.read(file, required)
         except UnreadableFileError as err:
             unreadable.append(UnreadableFile(str(file.path), None, str(err)))
+            continue
+        name = file.path.relative_to(root).as_posix()
+        found[name] = tuple(col for col in table.columns if col not in INTERNAL)
+        frames.append(_normalize(table, name, columns, extras))
     schema = {col: pl.String() for col in columns} | {
         "_file": pl.String(),
         "_line": pl.Int64(),
         "_record": pl.String(),
+        "_error": pl.String(),
     }
     rows = pl.concat(frames, how="diagonal") if frames else pl.DataFrame(schema=schema)
-    return Batch(rows, tuple(unreadable))
+    return Batch(rows, tuple(unreadable), found)
 
 
-def _normalize(
-    df: pl.DataFrame, root: Path, path: Path, columns: tuple[str, ...], extras: bool
-) -> pl.DataFrame:
-    """The contract's columns (null when the file lacks one), the record as JSON, and where it came from."""
-    data = [col for col in df.columns if col != "_line"]
+def _normalize(df: pl.DataFrame, name: str, columns: tuple[str, ...], extras: bool) -> pl.DataFrame:
+    """The contract's columns (null when the file lacks one), the record as JSON (or as the text of a
+    record read only in part), and where it came from."""
+    data = [col for col in df.columns if col not in INTERNAL]
     kept = list(columns) + ([col for col in data if col not in columns] if extras else [])
     return df.select(
         *[pl.col(col) if col in df.columns else pl.lit(None, pl.String).alias(col) for col in kept],
-        pl.lit(path.relative_to(root).as_posix()).alias("_file"),
+        pl.lit(name).alias("_file"),
         pl.col("_line"),
-        c.record(data).alias("_record"),
+        pl.coalesce(pl.col("_raw"), c.record(data)).alias("_record"),
+        pl.col("_error"),
     )
 
 
