@@ -94,6 +94,13 @@ class ForecastSettings(dg.Config):
         "before the backtest (nested MLflow runs under the training run, search space and winner recorded); "
         "0 keeps the built-in defaults",
     )
+    holidays: str | None = Field(
+        None,
+        description="public holidays as features: an ISO country code, optionally with a region (`US`, "
+        "`US-CA`, `DE-BY`; the `holidays` package's codes): holidays in each period and days to the next / "
+        "since the last one. Unset: no holiday features. Events of your own go in the landing zone's "
+        "`events.csv`",
+    )
     stat_models: bool = Field(
         False,
         description="fit statistical candidates per demand segment (ETS, Theta; Croston, TSB, ADIDA, "

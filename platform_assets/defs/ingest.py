@@ -8,7 +8,13 @@ import polars as pl
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
 from platform_assets.core.periods import month_windows
-from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.core.schemas import (
+    RAW_EVENTS,
+    RAW_OBSERVATIONS,
+    RAW_PRODUCTS,
+    RAW_SUPPLIERS,
+    REJECTED_ROWS,
+)
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.feeds import FeedResult
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
@@ -18,6 +24,7 @@ RAW_TABLES = {
     "products": RAW_PRODUCTS,
     "suppliers": RAW_SUPPLIERS,
     "observations": RAW_OBSERVATIONS,
+    "events": RAW_EVENTS,
     "rejected_rows": REJECTED_ROWS,
 }
 
@@ -89,6 +96,18 @@ def raw_suppliers(
     return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
 
 
+@dg.asset(
+    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+)
+def raw_events(
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Dated events known ahead (the landing zone's events.csv), when the feed has them."""
+    ensure_raw_tables(warehouse)
+    counts = land(warehouse, "events", config.make_feed().events(), "all")
+    return dg.MaterializeResult(metadata=_report(context, "events", [counts]))
+
+
 def build_ingest_defs(settings: Settings) -> dg.Definitions:
     partitions = dg.MonthlyPartitionsDefinition(start_date=settings.history_start, end_offset=1)
 
@@ -123,7 +142,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         kinds={WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
         retry_policy=SERVER_RETRY,
-        deps=[raw_products, raw_suppliers, raw_observations],
+        deps=[raw_products, raw_suppliers, raw_events, raw_observations],
     )
     def rejected_rows(warehouse: Warehouse) -> dg.MaterializeResult:
         """The quarantine: every row that broke the landing contract, with file, line and reason."""
@@ -138,4 +157,4 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
             }
         )
 
-    return dg.Definitions(assets=[raw_products, raw_suppliers, raw_observations, rejected_rows])
+    return dg.Definitions(assets=[raw_products, raw_suppliers, raw_events, raw_observations, rejected_rows])

@@ -47,8 +47,9 @@ def observation_paths(root: Path) -> list[Path]:
 
 
 def landing_files(root: Path) -> list[Path]:
-    """Every file the feed reads: products.*, suppliers.* and observations/*, sorted."""
-    return sorted([*table_paths(root, "products"), *table_paths(root, "suppliers"), *observation_paths(root)])
+    """Every file the feed reads: products.*, suppliers.*, events.* and observations/*, sorted."""
+    tables = [p for stem in ("products", "suppliers", "events") for p in table_paths(root, stem)]
+    return sorted([*tables, *observation_paths(root)])
 
 
 def set_aside(path: Path, quarantine: Path, error: str) -> UnreadableFile:
