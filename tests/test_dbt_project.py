@@ -543,6 +543,7 @@ def land(engine: Engine, rows: list[tuple], forecasts: pl.DataFrame) -> None:
     for schema, table, frame in [
         ("raw", "products", products),
         ("raw", "suppliers", raw_frame([], RAW_SUPPLIERS)),
+        ("raw", "events", raw_frame([], RAW_EVENTS)),
         ("raw", "observations", observations(rows)),
         ("raw", "rejected_rows", raw_frame([], REJECTED_ROWS)),
         ("marts", "forecasts", forecasts),
