@@ -104,9 +104,10 @@ class ForecastSettings(dg.Config):
     stat_models: bool = Field(
         False,
         description="fit statistical candidates per demand segment (ETS, Theta; Croston, TSB, ADIDA, "
-        "IMAPA for intermittent series) beside LightGBM and let the backtest choose per segment; off by "
-        "default: on the data measured so far the choice never beat LightGBM alone and, on few origins, "
-        "can pick a candidate that loses on the later ones",
+        "IMAPA for intermittent series) beside LightGBM; a segment takes one (alone or blended with "
+        "LightGBM) only where it beat LightGBM by 3% over at least 2 earlier backtest origins and on each "
+        "of them. Off by default (BENCHMARKS.md, accuracy: the gain measured so far does not pay for the "
+        "fits)",
     )
     max_fit_rows: int = Field(
         MAX_FIT_ROWS,
