@@ -109,6 +109,12 @@ class ForecastSettings(dg.Config):
         "of them. Off by default (BENCHMARKS.md, accuracy: the gain measured so far does not pay for the "
         "fits)",
     )
+    backtest_origins: int = Field(
+        3,
+        description="rolling backtest origins (H periods apart, refitting LightGBM at each): the gate's and "
+        "the reported metrics' windows, and the evidence the statistical candidates are chosen on (a "
+        "candidate needs 2 earlier origins, so with N origins the last N - 2 are scored with the choice)",
+    )
     max_fit_rows: int = Field(
         MAX_FIT_ROWS,
         description="rows one LightGBM fit may use: above it, every fit (backtest origins and final) takes a "
