@@ -105,9 +105,9 @@ class ForecastSettings(dg.Config):
         False,
         description="fit statistical candidates per demand segment (ETS, Theta; Croston, TSB, ADIDA, "
         "IMAPA for intermittent series) beside LightGBM; a segment takes one (alone or blended with "
-        "LightGBM) only where it beat LightGBM by 3% over at least 2 earlier backtest origins and on each "
-        "of them. Off by default (BENCHMARKS.md, accuracy: the gain measured so far does not pay for the "
-        "fits)",
+        "LightGBM) only where it beat LightGBM by 3% over at least 2 earlier backtest origins and 20 "
+        "series, and on each of those origins. Off by default (BENCHMARKS.md, accuracy: the gain measured "
+        "so far does not pay for the fits)",
     )
     backtest_origins: int = Field(
         3,
