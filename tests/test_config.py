@@ -43,6 +43,20 @@ def test_each_variable_reaches_its_section(tmp_path: Path):
     assert config.make_feed().config.horizon == 9  # the synthetic feed plans the forecast horizon
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [("true", True), ("1", True), ("False", False), ("no", False)]
+)
+def test_flags_and_holidays_reach_their_fields(tmp_path: Path, value: str, expected: bool):
+    config = _config(tmp_path, STAT_MODELS=value, HOLIDAYS="US-CA", BACKTEST_ORIGINS="5")
+    assert config.forecasting.stat_models is expected and config.forecasting.holidays == "US-CA"
+    assert config.forecasting.backtest_origins == 5
+
+
+def test_a_flag_that_is_not_a_boolean_fails_in_one_line(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"^SHELFCAST_STAT_MODELS='maybe': expected true or false$"):
+        _config(tmp_path, STAT_MODELS="maybe")
+
+
 def test_defaults_without_environment(tmp_path: Path):
     config = _config(tmp_path)
     assert (config.forecasting.horizon, config.ingest.feed, config.monitoring.decay_factor) == (

@@ -20,7 +20,13 @@ import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from polars.testing import assert_frame_equal
 
-from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.core.schemas import (
+    RAW_EVENTS,
+    RAW_OBSERVATIONS,
+    RAW_PRODUCTS,
+    RAW_SUPPLIERS,
+    REJECTED_ROWS,
+)
 from platform_assets.defs.warehouse import grid_vars
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -113,9 +119,18 @@ def make_warehouse(path: Path) -> None:
         RAW_OBSERVATIONS,
     )
     rejected = raw_frame([("observations", "negative price", '{"price": -1}')], REJECTED_ROWS)
+    events = raw_frame(
+        [
+            (d(2), " fair ", "s1", None),
+            (d(2), "fair", " s1", ""),  # the same event, spaced differently: one row
+            (d(6), "payday", None, "fruit"),
+        ],
+        RAW_EVENTS,
+    )
     for table, frame in [
         ("products", products),
         ("suppliers", suppliers),
+        ("events", events),
         ("observations", observations),
         ("rejected_rows", rejected),
     ]:
@@ -214,6 +229,12 @@ def test_plans_are_separated_from_actuals(built):
     _, warehouse, _ = built
     plans = query(warehouse, "select * from marts.fct_price_plans order by all")
     assert plans.rows() == [("P1", "all", d(4), 11.0, False), ("P1", "all", d(7), 9.0, True)]
+
+
+def test_events_are_trimmed_and_deduplicated(built):
+    _, warehouse, _ = built
+    events = query(warehouse, "select * from marts.fct_events order by date")
+    assert events.rows() == [(d(2), "fair", "s1", None), (d(6), "payday", None, "fruit")]
 
 
 def test_series_span_and_activity(built):
@@ -388,6 +409,7 @@ def test_parse_documents_every_model_and_column_and_wires_sources(built, monkeyp
     assert asset_keys == {
         "products": ["raw_products"],
         "suppliers": ["raw_suppliers"],
+        "events": ["raw_events"],
         "observations": ["raw_observations"],
         "rejected_rows": ["rejected_rows"],
         "forecasts": ["forecasts"],
@@ -535,6 +557,7 @@ def land(engine: Engine, rows: list[tuple], forecasts: pl.DataFrame) -> None:
     for schema, table, frame in [
         ("raw", "products", products),
         ("raw", "suppliers", raw_frame([], RAW_SUPPLIERS)),
+        ("raw", "events", raw_frame([], RAW_EVENTS)),
         ("raw", "observations", observations(rows)),
         ("raw", "rejected_rows", raw_frame([], REJECTED_ROWS)),
         ("marts", "forecasts", forecasts),

@@ -1,14 +1,17 @@
 """Feature engineering: shapes, hand-checked values and the point-in-time guarantee, on the small
 deterministic generator the ML tests share (tests/support/frames.py)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+import holidays
 import numpy as np
 import polars as pl
 import pytest
 
+from platform_assets.core.periods import offset_periods, period_of
 from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.build import build_features
+from platform_assets.features.calendar import holiday_columns
 from platform_assets.features.chunks import Chunk, category_chunks
 from platform_assets.features.columns import feature_columns
 from platform_assets.features.config import FeatureConfig
@@ -256,3 +259,25 @@ def test_a_build_in_chunks_of_peer_groups_equals_the_whole_build(daily, max_rows
         assert len(chunks) == 9 and Chunk(("cat9",)) in chunks
     if max_rows == 1000:
         assert len(chunks) >= 3 and any(c.stores for c in chunks)
+
+
+def test_an_unknown_holiday_country_fails_in_one_line():
+    with pytest.raises(ValueError, match=r"^SHELFCAST_HOLIDAYS='XX-YY': Country XX not available \(expected"):
+        FeatureConfig(holidays="XX-YY")
+    assert FeatureConfig(holidays="us-ca").holidays == "us-ca"  # codes are read case-insensitively
+
+
+@pytest.mark.parametrize("freq", ["D", "W", "W-THU", "M", "ME"])
+def test_holidays_are_counted_over_the_days_each_period_holds(freq):
+    """Against a day-by-day count: holidays in the period, days from its first day to the next one and
+    since the one before (US-CA, over the 2024/2025 turn of the year)."""
+    labels = pl.Series([period_of(date(2024, 11, 1) + timedelta(days=i), freq) for i in range(0, 75, 3)])
+    got = holiday_columns(labels, freq, "US-CA")
+    days = sorted(holidays.country_holidays("US", subdiv="CA", years=range(2023, 2027)))
+    for label, count, to_next, since in got.iter_rows():
+        first = offset_periods(label, -1, freq) + timedelta(days=1) if freq in ("W-THU", "ME") else label
+        last = offset_periods(first, 1, freq) - timedelta(days=1) if freq not in ("W-THU", "ME") else label
+        assert count == sum(first <= d <= last for d in days)
+        assert to_next == min((d - first).days for d in days if d >= first)
+        assert since == min((first - d).days for d in days if d < first)
+    assert got["holidays_in_period"].sum() > 0

@@ -9,11 +9,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import holidays
 import polars as pl
 import pytest
 
 from platform_assets.core.periods import period_date, period_number
 from platform_assets.feeds.files.reading import TEXT_TABLES
+from platform_assets.modeling.names import CHAMPION
+from platform_assets.modeling.registry import load_combination
 from platform_assets.runner.history import history_range
 from platform_assets.storage.dbt_project import INVOCATION_DIR, TARGETS_KEPT, dbt_project
 from tests.support.graph import materialization_metadata, shelfcast_graph
@@ -41,7 +44,9 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
     shutil.copytree(LANDING, landing)
     (landing / "observations" / "2025-05-corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
     _implausible(landing)
-    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing), HORIZON="14") as g:
+    (landing / "events.csv").write_text(EVENTS)
+    env = {"FEED": "files", "LANDING_DIR": str(landing), "HORIZON": "14", "HOLIDAYS": "US-CA"}
+    with shelfcast_graph(tmp_path / "home", **env) as g:
         assert history_range(g.config) == ("2025-01-01", "2025-09-01")  # 2090 never stretches the span
         result = g.run_history()
         assert result.success
@@ -56,11 +61,15 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
         assert may.item() > 0
 
         # Bad rows are quarantined with their file, line and reason; nothing is lost.
-        rejected = g.warehouse.query("select file, line, reason from raw.rejected_rows order by file")
-        assert rejected.height == 4 and rejected["reason"].null_count() == 0
+        rejected = g.warehouse.query("select source, file, line, reason from raw.rejected_rows order by file")
+        assert rejected.height == 5 and rejected["reason"].null_count() == 0
         assert meta["rows_in"] == meta["rows_accepted"] + meta["rows_rejected"]
         [typo] = rejected.filter(pl.col("reason").str.starts_with("date cut off")).rows()
-        assert typo[:2] == ("observations/2025-08.csv", 365)
+        assert typo[1:3] == ("observations/2025-08.csv", 365)
+        assert rejected.filter(source="events").rows() == [("events", "events.csv", 4, "unparseable date")]
+        _assert_calendar_features(g)
+        # The serving bundle rebuilds the future rows, holidays and events included, to the bit.
+        assert materialization_metadata(result, "serving_bundle")[0]["what_if"] is True
 
         # 1e300 lands but is excluded in the warehouse, listed with its reason, and never trained on.
         excluded = g.warehouse.query("select * from marts.excluded_observations")
@@ -103,6 +112,38 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
         assert (
             latest.filter(~((pl.col("p10") <= pl.col("p50")) & (pl.col("p50") <= pl.col("p90")))).height == 0
         )
+
+
+# Events: everyone's, one store's and category's, one store's; the last row is refused.
+EVENTS = """date,event,store_id,category
+2025-03-15,spring sale,,
+2025-09-05,grocery fair,S01,grocery
+2025-09-10,store reopening,S02,
+not-a-date,broken,,
+"""
+
+
+def _assert_calendar_features(g) -> None:
+    """Holidays (US-CA) and the landing zone's events are in every feature row, future ones included,
+    and the champion reads them."""
+    rows = g.warehouse.query(
+        "select p.product_id, store_id, period_date, holidays_in_period, days_to_holiday, days_since_holiday,"
+        " events_in_period, days_to_event, days_since_event from features.inference_features as f"
+        " join marts.dim_product as p using (product_id) where p.category in ('grocery', 'household')"
+        " and period_date in ('2025-09-01', '2025-09-05')"
+    )
+    got = {(p, s, d.isoformat()): tuple(values) for p, s, d, *values in rows.rows()}
+    grocery, household = "P0001", "P0002"
+    # 2025-09-01 is Labor Day (Independence Day 59 days before it, Veterans Day the next one).
+    assert got[(grocery, "S01", "2025-09-01")] == (1, 0, 59, 0, 4, 170)
+    assert got[(grocery, "S01", "2025-09-05")] == (0, 67, 4, 1, 0, 174)
+    assert got[(grocery, "S02", "2025-09-05")] == (0, 67, 4, 0, 5, 174)
+    assert got[(household, "S01", "2025-09-05")] == (0, 67, 4, 0, 366, 174)
+    trained = g.warehouse.query("select * from features.training_features limit 0").columns
+    assert {"holidays_in_period", "events_in_period"} <= set(trained)
+    champion, _, _ = load_combination(g.mlflow.tracking_uri, CHAMPION)
+    assert {"days_to_holiday", "days_to_event"} <= set(champion.forecaster.feature_names)
+    assert g.warehouse.query("select count(*) from marts.fct_events").item() == 3
 
 
 def test_broken_feed_is_blocked_before_the_warehouse(tmp_path):
@@ -319,10 +360,14 @@ MONTH_ENDS = pl.date_range(date(2019, 1, 1), date(2023, 12, 1), "1mo", eager=Tru
 )
 def test_the_users_dates_are_kept(tmp_path, days, freq, future):
     """Weekly data dated on Thursdays, monthly data on month ends: the marts, the features and the
-    forecasts keep the user's dates, and forecast the next periods named the same way."""
+    forecasts keep the user's dates, and forecast the next periods named the same way. The weeks'
+    holidays are counted over the Friday to Thursday each holds (months: tests/test_features.py; on 4
+    series x 60 months, holiday features cost the model its narrow lead over seasonal naive)."""
     landing = tmp_path / "landing"
     _dated_landing(landing, days, 4)
-    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing), HORIZON="4") as g:
+    env = {"FEED": "files", "LANDING_DIR": str(landing), "HORIZON": "4"}
+    env |= {"HOLIDAYS": "US"} if freq == "W-THU" else {}
+    with shelfcast_graph(tmp_path / "home", **env) as g:
         assert g.config.resolved_freq() == freq
         assert g.run_history().success
         sales = g.warehouse.query("select distinct period_date from marts.fct_product_sales order by 1")
@@ -331,6 +376,13 @@ def test_the_users_dates_are_kept(tmp_path, days, freq, future):
         assert set(features["period_date"]) <= set(days)
         forecasts = g.warehouse.query("select distinct target_date from marts.forecasts order by 1")
         assert forecasts["target_date"].to_list() == future
+        if "HOLIDAYS" in env:
+            counted = g.warehouse.query(
+                "select distinct period_date, holidays_in_period from features.inference_features"
+            )
+            us = holidays.country_holidays("US", years=2024)
+            week = {d: sum(d - timedelta(days=6) <= day <= d for day in us) for d in future}
+            assert dict(counted.rows()) == week and sum(week.values()) == 1  # Presidents' Day
 
 
 def test_daily_feed_summed_into_weeks_ending_on_thursday(tmp_path):

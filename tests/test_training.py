@@ -13,7 +13,7 @@ from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.segments import classify, window_of
-from platform_assets.modeling.selection import apply, combine_backtest
+from platform_assets.modeling.selection import MIN_SERIES, apply, choose, combine_backtest
 from platform_assets.modeling.statmodels import CANDIDATES
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
@@ -254,30 +254,55 @@ def test_segment_rule_reads_interval_and_size_variation():
 
 
 def test_combination_chooses_on_earlier_origins_only():
-    """ETS loses to LightGBM on the first two origins and wins hugely on the third: over all origins
-    it is the better method (the final choice), but the third origin's forecast, chosen on the first
-    two, is LightGBM's. Peeking at the scored origin would have given ETS there."""
+    """ETS beats LightGBM on the first two origins and loses on the third. The third origin's forecast,
+    chosen on the first two, is ETS's; the final choice, over all three, keeps LightGBM: a candidate
+    worse than LightGBM on any origin it is judged on never replaces it. Peeking at the scored origin
+    would have given LightGBM there."""
     o1, o2, o3 = date(2024, 1, 7), date(2024, 1, 14), date(2024, 1, 21)
-    lgbm, ets = {o1: 10.0, o2: 10.0, o3: 40.0}, {o1: 12.0, o2: 12.0, o3: 10.0}
-    points = pl.DataFrame(
+    lgbm, ets = {o1: 14.0, o2: 14.0, o3: 10.0}, {o1: 10.0, o2: 10.0, o3: 12.0}
+    points = _points((o1, o2, o3), lgbm, ets)
+    combined, final = combine_backtest(points)
+    assert final == {}
+    assert combined.filter(pl.col("origin") < o3)["method"].unique().to_list() == ["lgbm"]
+    third = combined.filter(pl.col("origin") == o3)
+    assert set(third["method"]) == {"ets"} and set(third["p50"]) == {12.0}
+    # Winning on every origin, by far, gives the candidate alone; a series it did not fit keeps LightGBM.
+    _, chosen = combine_backtest(_points((o1, o2, o3), lgbm | {o3: 14.0}, ets | {o3: 10.0}))
+    assert chosen == {"smooth": "ets"}
+    unfitted = points.filter(pl.col("origin") == o3).with_columns(pl.lit(None, pl.Float64).alias("ets"))
+    assert set(apply(unfitted, chosen)["p50"]) == {10.0}
+
+
+def test_a_candidate_needs_a_margin_and_enters_shrunk():
+    """Within the 3% margin LightGBM stays; ETS erring the other way from LightGBM enters as a blend,
+    the share that errs least; one origin or too few series are no evidence."""
+    days = (date(2024, 1, 7), date(2024, 1, 14))
+    assert choose(_points(days, dict.fromkeys(days, 10.3), dict.fromkeys(days, 10.295))) == {}
+    # y = 10: LightGBM 12, ETS 4: ETS alone errs 6, half and half 2, a quarter of ETS 0.
+    assert choose(_points(days, dict.fromkeys(days, 12.0), dict.fromkeys(days, 4.0))) == {
+        "smooth": "light_ets"
+    }
+    assert choose(_points(days, dict.fromkeys(days, 12.0), dict.fromkeys(days, 8.0))) == {
+        "smooth": "blend_ets"
+    }
+    assert choose(_points(days[:1], dict.fromkeys(days, 12.0), dict.fromkeys(days, 10.0))) == {}  # 1 origin
+    few = _points(days, dict.fromkeys(days, 12.0), dict.fromkeys(days, 10.0), n=MIN_SERIES - 1)
+    assert choose(few) == {}
+
+
+def _points(origins, lgbm: dict, ets: dict, n: int = MIN_SERIES) -> pl.DataFrame:
+    """Backtest components of `n` smooth series with y = 10 at each origin."""
+    return pl.DataFrame(
         {
-            "product_id": ["p0", "p1"] * 3,
+            "product_id": [f"p{i}" for i in range(n)] * len(origins),
             "store_id": "s0",
-            "origin": [o for o in (o1, o2, o3) for _ in range(2)],
+            "origin": [o for o in origins for _ in range(n)],
             "segment": "smooth",
             "y": 10.0,
-            "lgbm": [lgbm[o] for o in (o1, o2, o3) for _ in range(2)],
-            **{c: pl.Series([None] * 6, dtype=pl.Float64) for c in CANDIDATES},
+            "lgbm": [lgbm[o] for o in origins for _ in range(n)],
+            **{c: pl.Series([None] * n * len(origins), dtype=pl.Float64) for c in CANDIDATES},
         }
-    ).with_columns(pl.Series("ets", [ets[o] for o in (o1, o2, o3) for _ in range(2)]))
-    combined, final = combine_backtest(points)
-    assert final == {"smooth": "ets"}
-    third = combined.filter(pl.col("origin") == o3)
-    assert third["method"].to_list() == ["lgbm", "lgbm"] and third["p50"].to_list() == [40.0, 40.0]
-    assert apply(points.filter(pl.col("origin") == o3), final)["p50"].to_list() == [10.0, 10.0]
-    # A series not fitted by the candidate keeps LightGBM even where the segment chose the candidate.
-    unfitted = points.filter(pl.col("origin") == o3).with_columns(pl.lit(None, pl.Float64).alias("ets"))
-    assert apply(unfitted, final)["p50"].to_list() == [40.0, 40.0]
+    ).with_columns(pl.Series("ets", [ets[o] for o in origins for _ in range(n)]))
 
 
 def test_forecasts_with_statistical_choices_keep_the_contract(result, frame, data):

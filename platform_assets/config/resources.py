@@ -83,15 +83,27 @@ class MLflowResource(dg.ConfigurableResource):
         return sibling_database(self.uri, self.database_suffix) if self.database_suffix else self.uri
 
 
-def _from_env(settings: Settings, field: str, annotation: object) -> dg.EnvVar | float | None:
+def _from_env(settings: Settings, field: str, annotation: object) -> dg.EnvVar | float | bool | None:
     """`SHELFCAST_<FIELD>` as the field's value: an EnvVar (the UI shows where it came from), or None."""
     name = f"{PREFIX}{field.upper()}"
     if name not in settings.environ:
         return None
-    kind = next((t for t in (int, float) if annotation is t or t in get_args(annotation)), str)
-    if kind is float:  # Dagster has no float EnvVar: the value is read here, once
+    kind = next((t for t in (bool, int, float) if annotation is t or t in get_args(annotation)), str)
+    if kind is float:  # Dagster has no float or bool EnvVar: the value is read here, once
         return float(settings.environ[name])
+    if kind is bool:
+        return _flag(name, settings.environ[name])
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+
+
+def _flag(name: str, value: str) -> bool:
+    """true/false, 1/0, yes/no, on/off in any case; anything else fails in one line naming the variable."""
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{name}={value!r}: expected true or false")
 
 
 def _section(settings: Settings, section: type[dg.Config]) -> dg.Config:

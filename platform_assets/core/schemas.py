@@ -39,8 +39,19 @@ RAW_OBSERVATIONS: dict[str, pl.DataType] = {
     "source_line": pl.Int64(),
 }
 
+# Dated events of the landing zone (events.csv): known-future calendar inputs. A null store_id or category
+# means the event applies to every store or category.
+RAW_EVENTS: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "event": pl.String(),
+    "store_id": pl.String(),
+    "category": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+}
+
 REJECTED_ROWS: dict[str, pl.DataType] = {
-    "source": pl.String(),  # products | suppliers | observations
+    "source": pl.String(),  # products | suppliers | observations | events
     "file": pl.String(),
     "line": pl.Int64(),  # 1-based data line in the file (header excluded); null for whole-file issues
     "reason": pl.String(),

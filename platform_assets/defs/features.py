@@ -17,7 +17,10 @@ from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Wa
 
 def feature_config(config: ShelfcastConfig) -> FeatureConfig:
     return FeatureConfig(
-        target=config.forecasting.target, horizon=config.forecasting.horizon, freq=config.resolved_freq()
+        target=config.forecasting.target,
+        horizon=config.forecasting.horizon,
+        freq=config.resolved_freq(),
+        holidays=config.forecasting.holidays,
     )
 
 

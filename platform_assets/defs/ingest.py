@@ -12,7 +12,13 @@ import polars as pl
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
 from platform_assets.core.periods import month_windows
-from platform_assets.core.schemas import RAW_OBSERVATIONS, RAW_PRODUCTS, RAW_SUPPLIERS, REJECTED_ROWS
+from platform_assets.core.schemas import (
+    RAW_EVENTS,
+    RAW_OBSERVATIONS,
+    RAW_PRODUCTS,
+    RAW_SUPPLIERS,
+    REJECTED_ROWS,
+)
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.feeds import FeedResult
 from platform_assets.monitoring import quality
@@ -23,6 +29,7 @@ RAW_TABLES = {
     "products": RAW_PRODUCTS,
     "suppliers": RAW_SUPPLIERS,
     "observations": RAW_OBSERVATIONS,
+    "events": RAW_EVENTS,
     "rejected_rows": REJECTED_ROWS,
 }
 # One row per raw_observations run: its own batch (what `rejected_row_rate` judges) and whether it landed.
@@ -182,6 +189,18 @@ def raw_suppliers(
     return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
 
 
+@dg.asset(
+    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+)
+def raw_events(
+    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Dated events known ahead (the landing zone's events.csv), when the feed has them."""
+    ensure_raw_tables(warehouse)
+    counts = land(warehouse, "events", config.make_feed().events(), "all")
+    return dg.MaterializeResult(metadata=_report(context, "events", [counts]))
+
+
 def build_ingest_defs(settings: Settings) -> dg.Definitions:
     partitions = dg.MonthlyPartitionsDefinition(start_date=settings.history_start, end_offset=1)
 
@@ -236,7 +255,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         kinds={WAREHOUSE_KIND},
         pool=WAREHOUSE_POOL,
         retry_policy=SERVER_RETRY,
-        deps=[raw_products, raw_suppliers, raw_observations],
+        deps=[raw_products, raw_suppliers, raw_events, raw_observations],
     )
     def rejected_rows(warehouse: Warehouse) -> dg.MaterializeResult:
         """The quarantine: every row that broke the landing contract, with file, line and reason."""
@@ -251,4 +270,4 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
             }
         )
 
-    return dg.Definitions(assets=[raw_products, raw_suppliers, raw_observations, rejected_rows])
+    return dg.Definitions(assets=[raw_products, raw_suppliers, raw_events, raw_observations, rejected_rows])

@@ -39,7 +39,7 @@ class LandingBatch:
 
     cursor: dict[str, str]  # every file present now -> fingerprint (the sensor's next cursor)
     observations: dict[str, str]  # new readable observation files
-    catalog: dict[str, str]  # new or changed products / suppliers files
+    catalog: dict[str, str]  # new or changed products / suppliers / events files
     unreadable: dict[str, str]  # new files the sensor could not use -> why
     months: tuple[str, str] | None  # first and last monthly partition key the new observations cover
 

@@ -58,6 +58,7 @@ def trained_model(
         tune_trials=config.forecasting.tune_trials,
         max_fit_rows=config.forecasting.max_fit_rows or None,
         stat_models=config.forecasting.stat_models,
+        n_origins=config.forecasting.backtest_origins,
     )
     dagster_run = f"{config.serving.dagster_ui_url.rstrip('/')}/runs/{context.run_id}"
     with training_run(

@@ -8,6 +8,7 @@ import polars as pl
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import offset_periods, period_number, period_of
 from platform_assets.features.attributes import numeric_attributes
+from platform_assets.features.calendar import add_calendar
 from platform_assets.features.columns import add_columns
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.exact import exact_factors
@@ -22,13 +23,15 @@ def build_features(
     cfg: FeatureConfig,
     factors: dict[str, int | None] | None = None,
     last: date | None = None,
+    events: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """History rows plus the H future rows of every series, with point-in-time features (columns.py).
     `factors`: `exact_factors(sales, cfg)` when the caller has it already. To build whole peer groups
     only (a `Chunk` of the sales, series and plans, the whole catalog), pass the factors and `last`
-    period of all the sales: the rows are then exactly those of the build over everything."""
+    period of all the sales: the rows are then exactly those of the build over everything. `events`:
+    the landing zone's events (calendar.EVENT_SCHEMA), None or empty for none."""
     factors = exact_factors(sales, cfg) if factors is None else factors
-    return _build(sales, products, plans, series, None, factors, last, cfg)
+    return _build(sales, products, plans, series, None, factors, last, cfg, events)
 
 
 def build_features_since(
@@ -40,6 +43,7 @@ def build_features_since(
     since: date,
     factors: dict[str, int | None],
     cfg: FeatureConfig,
+    events: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The rows of `build_features` from period `since` on (history and future), from `sales` rows
     dated `lookback_start(since, cfg)` or later, `carry = carry_in(all sales, lookback_start(...))` and the
@@ -50,7 +54,7 @@ def build_features_since(
     start = lookback_start(since, cfg)
     if sales.height and sales["period_date"].min() < start:
         sales = sales.filter(pl.col("period_date") >= start)
-    frame = _build(sales, products, plans, series, carry, factors, None, cfg)
+    frame = _build(sales, products, plans, series, carry, factors, None, cfg, events)
     return frame.filter(pl.col("period_date") >= period_of(since, cfg.freq))
 
 
@@ -115,6 +119,7 @@ def _build(
     factors: dict[str, int | None],
     last: date | None,
     cfg: FeatureConfig,
+    events: pl.DataFrame | None,
 ) -> pl.DataFrame:
     history = sales.select(
         *KEYS,
@@ -135,6 +140,7 @@ def _build(
         .join(numeric_attributes(products), on="product_id", how="left")
         .sort([*KEYS, "period_date"])  # every shift of the columns relies on this order
     )
+    rows = add_calendar(rows, events, cfg.freq, cfg.holidays)
     # A build from the first period carries nothing in (what carry_in(sales, date.min) would give).
     rows = (
         rows.join(carry, on=KEYS, how="left", maintain_order="left")

@@ -160,6 +160,23 @@ CALENDAR = {
     "W": [WEEK_OF_YEAR, MONTH],
     "M": [MONTH],
 }
+# Holidays and events per period (features/calendar.py joins them in before the columns are computed):
+# present when SHELFCAST_HOLIDAYS names a country / when the landing zone has events, so read from the
+# frame like the catalog's attributes.
+HOLIDAYS_IN_PERIOD = Column("holidays_in_period")
+DAYS_TO_HOLIDAY = Column("days_to_holiday")
+DAYS_SINCE_HOLIDAY = Column("days_since_holiday")
+EVENTS_IN_PERIOD = Column("events_in_period")
+DAYS_TO_EVENT = Column("days_to_event")
+DAYS_SINCE_EVENT = Column("days_since_event")
+KNOWN_AHEAD = [
+    HOLIDAYS_IN_PERIOD,
+    DAYS_TO_HOLIDAY,
+    DAYS_SINCE_HOLIDAY,
+    EVENTS_IN_PERIOD,
+    DAYS_TO_EVENT,
+    DAYS_SINCE_EVENT,
+]
 
 
 # Columns the model does not read but forecasting and training need (besides `y` and `is_future`).
@@ -211,9 +228,11 @@ def model_features(cfg: FeatureConfig) -> list[Column]:
 def feature_columns(cfg: FeatureConfig, columns: list[str]) -> tuple[list[str], list[str]]:
     """(feature names, categorical names) for a frame built by `build_features` with `cfg`.
 
-    Numeric product attributes depend on the catalog, so they are read from the frame's columns.
+    Numeric product attributes depend on the catalog, and holidays and events on the settings and the
+    landing zone, so they are read from the frame's columns.
     """
-    names = [c.name for c in model_features(cfg)] + attribute_columns(columns)
+    known_ahead = [c.name for c in KNOWN_AHEAD if c.name in columns]
+    names = [c.name for c in model_features(cfg)] + known_ahead + attribute_columns(columns)
     return names, list(CATEGORICAL)
 
 

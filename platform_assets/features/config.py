@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+import holidays
+
 from platform_assets.core.periods import SEASON, base_freq, period_grid
 
 TARGETS = ("units_sold", "price")
@@ -12,8 +14,10 @@ class FeatureConfig:
     target: str = "units_sold"
     horizon: int = 14
     freq: str = "D"
+    holidays: str | None = None  # public holidays of this country[-region] (features/calendar.py)
 
     def __post_init__(self) -> None:
+        parse_holidays(self.holidays)
         if self.target not in TARGETS:
             raise ValueError(f"target {self.target!r}: expected one of {TARGETS}")
         period_grid(self.freq)  # a frequency with no period grid fails here, naming those there are
@@ -48,3 +52,16 @@ class FeatureConfig:
         price trail, the anchor price."""
         short, mid, long = self.windows
         return max(*self.lags, *self.seasonal_lags, self.horizon + long - 1, mid, self.horizon)
+
+
+def parse_holidays(spec: str | None) -> tuple[str, str | None] | None:
+    """(country, region) of `US` / `US-CA` (ISO 3166 codes, as the `holidays` package names them),
+    None for no holidays; a code the package does not know fails with one line naming it."""
+    if spec is None or not spec.strip():
+        return None
+    country, _, region = spec.strip().upper().partition("-")
+    try:
+        holidays.country_holidays(country, subdiv=region or None, years=[])
+    except NotImplementedError as err:
+        raise ValueError(f"SHELFCAST_HOLIDAYS={spec!r}: {err} (expected e.g. US, US-CA, DE-BY, GB)") from None
+    return country, region or None

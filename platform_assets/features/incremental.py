@@ -17,8 +17,9 @@ table's tail (`replace_slice` with `period_date >= since`); `inference_features`
 always rebuilt whole. The rows equal a from-scratch build's (tests/test_features_incremental.py)
 provided the older rows still describe the same inputs, which is checked, and the build falls back to a
 full one when it is not known: no previous build, a changed catalog (category, brand, supplier, numeric
-attributes), feature settings or feature code (`FEATURE_CODE_VERSION`), a table whose row count or last
-period differs from what the last build recorded, or values whose window sums cannot be made exact.
+attributes), changed events, feature settings or feature code (`FEATURE_CODE_VERSION`), a table
+whose row count or last period differs from what the last build recorded, or values whose window sums
+cannot be made exact.
 Unpartitioned runs (retrain, a manual materialization) always build from scratch, so do those after
 changing the marts' SQL: a dbt change that rewrites old periods is not a landed partition this asset
 can see.
@@ -68,14 +69,19 @@ def carry_in(sales: pl.DataFrame, before: date) -> pl.DataFrame:
     )
 
 
-def inputs_digest(products: pl.DataFrame, cfg: FeatureConfig) -> str:
+def inputs_digest(products: pl.DataFrame, cfg: FeatureConfig, events: pl.DataFrame | None = None) -> str:
     """What every row of the table depends on besides the sales rows: the catalog's columns the features
-    read (not the raw attributes: only their numeric ones become features), the feature settings and the
-    feature code's version."""
+    read (not the raw attributes: only their numeric ones become features), the feature settings, the
+    events (any row may be near one) and the feature code's version."""
     catalog = products.select("product_id", "category", "brand", "supplier_id").join(
         numeric_attributes(products), on="product_id", how="left"
     )
-    return f"v{FEATURE_CODE_VERSION}-{cfg.target}-{cfg.horizon}-{cfg.freq}-{frame_digest(catalog)}"
+    digest = f"v{FEATURE_CODE_VERSION}-{cfg.target}-{cfg.horizon}-{cfg.freq}-{frame_digest(catalog)}"
+    if cfg.holidays:
+        digest += f"-holidays:{cfg.holidays}"
+    if events is not None and events.height:
+        digest += f"-events:{frame_digest(events.select('date', 'store_id', 'category').sort(pl.all()))}"
+    return digest
 
 
 def plan_build(

@@ -15,6 +15,7 @@ import polars as pl
 from platform_assets.core.keys import KEYS, ORDER, ORDER_SQL
 from platform_assets.core.periods import offset_periods
 from platform_assets.features.build import build_features, build_features_since
+from platform_assets.features.calendar import EVENT_ORDER, EVENT_SCHEMA
 from platform_assets.features.chunks import Chunk, category_chunks
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.digest import Tally
@@ -23,7 +24,7 @@ from platform_assets.features.incremental import compatible, inputs_digest, look
 from platform_assets.storage.warehouse import AtLeast, Warehouse
 
 # The marts a build reads.
-MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series"]
+MART_INPUTS = ["fct_product_sales", "dim_product", "fct_price_plans", "dim_series", "fct_events"]
 SORT = f"order by {ORDER_SQL}"
 # Sales rows per chunk of a full build: a build peaks at ~0.9 KB a sales row (1k-series synthetic feed).
 CHUNK_ROWS = 2_000_000
@@ -104,6 +105,7 @@ def full_build(
     series: pl.DataFrame,
     cfg: FeatureConfig,
     max_rows: int = CHUNK_ROWS,
+    events: pl.DataFrame | None = None,
 ) -> Built:
     """Build every row from scratch a chunk of peer groups at a time (`category_chunks`), replacing
     training_features with the history rows at once (`Warehouse.replace_table_chunks`); the future rows
@@ -125,7 +127,7 @@ def full_build(
         """The chunk's history rows, built from its sales (read in any order: the build sorts them)."""
         sales = _chunk_query(warehouse, "s.*", chunk)
         picked = [chunk.select(frame, products) for frame in (plans, series)]
-        frame = build_features(sales, products, *picked, cfg, factors, last)
+        frame = build_features(sales, products, *picked, cfg, factors, last, events)
         futures.append(frame.filter("is_future"))
         rows = frame.filter(~pl.col("is_future"))
         written.add(rows)
@@ -135,6 +137,11 @@ def full_build(
     future = pl.concat(futures).sort(ORDER)
     first = spans["first_period"].min().isoformat()
     return Built(written, spans.height, future, factors, first, len(chunks))
+
+
+def read_events(warehouse: Warehouse) -> pl.DataFrame:
+    """The landing zone's events (calendar.EVENT_SCHEMA; empty when it has none)."""
+    return warehouse.query(f"select {', '.join(EVENT_SCHEMA)} from marts.fct_events order by {EVENT_ORDER}")
 
 
 def table_state(warehouse: Warehouse) -> tuple[int, date | None] | None:
@@ -156,6 +163,7 @@ def _tail(
     since: date,
     reason: str,
     cfg: FeatureConfig,
+    events: pl.DataFrame,
 ) -> tuple[pl.DataFrame | None, str]:
     """An incremental build's rows from `since` on with the previous build's `factors` and `reason`,
     or None and why there can be none."""
@@ -166,7 +174,7 @@ def _tail(
     if not compatible(factors, exact_factors(sales, cfg)):
         return None, "new values need other window-sum factors than the previous build's"
     carry = warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3)
-    return build_features_since(sales, products, plans, series, carry, since, factors, cfg), reason
+    return build_features_since(sales, products, plans, series, carry, since, factors, cfg, events), reason
 
 
 def refresh_features(
@@ -181,13 +189,15 @@ def refresh_features(
     products = warehouse.query("select * from marts.dim_product order by product_id")
     plans = warehouse.query(f"select * from marts.fct_price_plans {SORT}")
     series = warehouse.query("select * from marts.dim_series order by product_id, store_id")
-    digest = inputs_digest(products, cfg)
+    events = read_events(warehouse)
+    digest = inputs_digest(products, cfg, events)
     since, reason = plan_build(run_since, landed, previous, digest, table_state(warehouse), cfg)
     frame = None
     if since is not None:
-        frame, reason = _tail(warehouse, products, plans, series, previous["factors"], since, reason, cfg)
+        factors = previous["factors"]
+        frame, reason = _tail(warehouse, products, plans, series, factors, since, reason, cfg, events)
     if frame is None:
-        since, built = None, full_build(warehouse, products, plans, series, cfg)
+        since, built = None, full_build(warehouse, products, plans, series, cfg, events=events)
     else:
         history = frame.filter(~pl.col("is_future"))
         warehouse.replace_slice("features", "training_features", history, {"period_date": AtLeast(since)})

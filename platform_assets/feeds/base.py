@@ -59,6 +59,10 @@ class Feed(Protocol):
 
     def suppliers(self) -> FeedResult: ...
 
+    def events(self) -> FeedResult:
+        """Dated events (schemas.RAW_EVENTS), known ahead like the price plans; empty when none."""
+        ...
+
     def observations(self, start: date, end: date) -> FeedResult:
         """Rows with start <= date < end (see `contract.in_window` for rows without a usable date)."""
         ...

@@ -21,6 +21,7 @@ import polars as pl
 from platform_assets.core.periods import check_freq
 from platform_assets.core.schemas import (
     DEFAULT_STORE,
+    RAW_EVENTS,
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
     RAW_SUPPLIERS,
@@ -150,6 +151,9 @@ class TafengFeed:
 
     def suppliers(self) -> FeedResult:
         return FeedResult.empty(RAW_SUPPLIERS)
+
+    def events(self) -> FeedResult:
+        return FeedResult.empty(RAW_EVENTS)
 
     def observations(self, start: date, end: date) -> FeedResult:
         """Lines dated in [start, end); undated lines are rejected in the window of span()[0]."""

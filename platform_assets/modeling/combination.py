@@ -15,7 +15,7 @@ import polars as pl
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import SEASON, base_freq, numbered, period_number
 from platform_assets.modeling.forecaster import OUTPUT, Forecaster, with_intervals
-from platform_assets.modeling.selection import BLEND, LGBM, apply, combine_backtest
+from platform_assets.modeling.selection import LGBM, apply, candidate_of, combine_backtest
 from platform_assets.modeling.statmodels import CANDIDATES, MAX_SERIES, WINDOW, candidate_forecasts
 from platform_assets.modeling.train_config import TrainConfig
 
@@ -40,7 +40,7 @@ class Combination:
 
     def wanted(self) -> dict[str, tuple[str, ...]]:
         """The candidates each segment's choice needs fitted."""
-        return {s: (m.removeprefix(BLEND),) for s, m in self.choices.items()}
+        return {s: (candidate_of(m),) for s, m in self.choices.items()}
 
     def __post_init__(self) -> None:
         if not self.offsets:  # LightGBM alone: its own band

@@ -56,6 +56,12 @@ class TrainConfig:
     stat_models: bool = True
     stat_max_series: int = MAX_SERIES
 
+    def __post_init__(self) -> None:
+        if self.n_origins < 1:
+            raise ValueError(
+                f"SHELFCAST_BACKTEST_ORIGINS={self.n_origins}: the backtest needs at least 1 origin"
+            )
+
     @property
     def season(self) -> int:
         return SEASON[base_freq(self.freq)]

@@ -30,6 +30,7 @@ FRAMES = (
     "plans",
     "products",
     "series",
+    "events",
     "history",
     "series_profile",
     "category_profile",

@@ -72,7 +72,12 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
             "materialize serving_bundle again"
         )
     features = manifest["features"]
-    cfg = FeatureConfig(target=features["target"], horizon=features["horizon"], freq=features["freq"])
+    cfg = FeatureConfig(
+        target=features["target"],
+        horizon=features["horizon"],
+        freq=features["freq"],
+        holidays=features.get("holidays"),
+    )
     forecasts = frames["forecasts"].sort([*KEYS, "horizon"])
     dates = tuple(date.fromisoformat(d) for d in features["target_dates"])
     profiles = Profiles(

@@ -28,6 +28,7 @@ class FeatureInputs:
     plans: pl.DataFrame
     products: pl.DataFrame
     series: pl.DataFrame
+    events: pl.DataFrame
     factors: dict[str, int | None]
     cfg: FeatureConfig
     first_future: date
@@ -60,7 +61,15 @@ def rebuild_future(
         sales, series, plans = (pl.concat([f[i] for f in frames]) for i in range(3))
         carry = carry.join(series.select(KEYS), on=KEYS, how="semi")
     rows = build_features_since(
-        sales, inputs.products, plans, series, carry, inputs.first_future, inputs.factors, inputs.cfg
+        sales,
+        inputs.products,
+        plans,
+        series,
+        carry,
+        inputs.first_future,
+        inputs.factors,
+        inputs.cfg,
+        inputs.events,
     )
     return rows.filter(pl.col("is_future"))
 

@@ -18,7 +18,7 @@ from platform_assets.serving.profile import feature_profile
 from platform_assets.serving.rebuild import FeatureInputs, rebuild_future
 from platform_assets.serving.reference import fit_distance, monitored_inputs, reference_bins
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the bundle carries the events and the holidays setting
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ def feature_inputs(frames: dict[str, pl.DataFrame], factors: dict, cfg: FeatureC
         plans=frames["plans"],
         products=frames["products"],
         series=frames["series"],
+        events=frames["events"],
         factors=factors,
         cfg=cfg,
         first_future=frames["inference"]["period_date"].min(),
@@ -109,6 +110,7 @@ def make_bundle(
             "target": cfg.target,
             "horizon": cfg.horizon,
             "freq": cfg.freq,
+            "holidays": cfg.holidays,
             "factors": factors,
             "target_dates": [d.isoformat() for d in dates],
         },

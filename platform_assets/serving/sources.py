@@ -15,7 +15,7 @@ from platform_assets.core.keys import ORDER_SQL
 from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.incremental import lookback_start
-from platform_assets.features.store import CARRY_SQL
+from platform_assets.features.store import CARRY_SQL, read_events
 from platform_assets.modeling.rows import recent_history
 from platform_assets.storage.warehouse import Warehouse
 
@@ -85,6 +85,7 @@ def read_forecasting_state(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str
         "plans": warehouse.query(f"select * from marts.fct_price_plans order by {ORDER_SQL}"),
         "products": warehouse.query("select * from marts.dim_product order by product_id"),
         "series": warehouse.query(f"select * from marts.dim_series {by_series}"),
+        "events": read_events(warehouse),
         "history": recent_history(warehouse, cfg),
     }
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from platform_assets.core.periods import check_freq, infer_freq
 from platform_assets.core.schemas import (
+    RAW_EVENTS,
     RAW_OBSERVATIONS,
     RAW_PRODUCTS,
     RAW_SUPPLIERS,
@@ -34,6 +35,7 @@ from platform_assets.feeds.files.checks import (
     untargeted_files,
     validate_observations,
 )
+from platform_assets.feeds.files.events import EVENT_COLUMNS, EVENT_REQUIRED, events_result
 from platform_assets.feeds.files.layout import (
     Fingerprint,
     fingerprints,
@@ -153,6 +155,13 @@ class FilesFeed:
         return catalog_result(
             rows, "supplier_id", RAW_SUPPLIERS, "suppliers", self._set_aside(batch.unreadable)
         )
+
+    def events(self) -> FeedResult:
+        paths = table_paths(self.root, "events")
+        if not paths:
+            return FeedResult.empty(RAW_EVENTS)
+        batch = read_batch(self.root, fingerprints(paths), EVENT_REQUIRED, EVENT_COLUMNS)
+        return events_result(batch.rows, self._set_aside(batch.unreadable))
 
     def observations(self, start: date, end: date) -> FeedResult:
         """Rows dated in [start, end); rows without a usable date land in the window of span()[0].

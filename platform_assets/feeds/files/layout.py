@@ -89,8 +89,9 @@ def _skip_reason(root: Path, path: Path, formats: tuple[str, ...]) -> str | None
 
 
 def landing_files(root: Path) -> list[Path]:
-    """Every file the feed reads: products.*, suppliers.* and observations/*, sorted."""
-    return sorted([*table_paths(root, "products"), *table_paths(root, "suppliers"), *observation_paths(root)])
+    """Every file the feed reads: products.*, suppliers.*, events.* and observations/*, sorted."""
+    tables = [p for stem in ("products", "suppliers", "events") for p in table_paths(root, stem)]
+    return sorted([*tables, *observation_paths(root)])
 
 
 def set_aside(path: Path, quarantine: Path, error: str) -> UnreadableFile:

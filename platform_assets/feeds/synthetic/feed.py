@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from platform_assets.core.periods import check_freq
-from platform_assets.core.schemas import REJECTED_ROWS, empty
+from platform_assets.core.schemas import RAW_EVENTS, REJECTED_ROWS, empty
 from platform_assets.feeds.base import FeedResult
 from platform_assets.feeds.synthetic.config import SynthConfig
 from platform_assets.feeds.synthetic.history import observations, skeleton
@@ -28,6 +28,9 @@ class SyntheticFeed:
     def suppliers(self) -> FeedResult:
         df = skeleton(self.config).catalog["suppliers"]
         return FeedResult(df, empty(REJECTED_ROWS), df.height)
+
+    def events(self) -> FeedResult:
+        return FeedResult.empty(RAW_EVENTS)
 
     def observations(self, start: date, end: date) -> FeedResult:
         df = observations(self.config, start, end)
