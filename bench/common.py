@@ -7,6 +7,7 @@ number is only readable next to the machine and the command that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+
+from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -220,46 +224,78 @@ def build_home(home: Path) -> None:
 
 
 class Server:
-    """`shelfcast serve` in a child process, with its CPU time and peak RSS read from /proc."""
+    """A server (`shelfcast serve`, or `mlflow models serve`, which runs uvicorn in a child) in a process
+    group of its own, with the group's CPU time and peak RSS read from /proc and signals sent to it."""
 
-    def __init__(self, home: Path, workers: int = 1, extra: dict[str, str] | None = None):
+    def __init__(
+        self, home: Path, workers: int = 1, extra: dict[str, str] | None = None, mlflow: bool = False
+    ):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
-        env.update(SHELFCAST_HOME=str(home), SHELFCAST_SERVE_RATE_LIMIT="0", **(extra or {}))
-        command = [sys.executable, "-m", "platform_assets.cli.shelfcast", "serve", "--no-access-log"]
+        if mlflow:  # the champion's pickle needs the shelfcast package importable
+            env.update(MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}", PYTHONPATH=str(ROOT))
+            command = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m",
+                       f"models:/{MODEL_NAME}@{CHAMPION}", "-h", "127.0.0.1", "-w", str(workers)]  # fmt: skip
+            ready = "/ping"
+        else:
+            env.update(SHELFCAST_HOME=str(home), SHELFCAST_SERVE_RATE_LIMIT="0", **(extra or {}))
+            command = [sys.executable, "-m", "platform_assets.cli.shelfcast", "serve", "--no-access-log",
+                       "--workers", str(workers)]  # fmt: skip
+            ready = "/readyz"
+        # A file, not a pipe: a full pipe would stall the server.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the process in stop)
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [*command, "--port", str(self.port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=self.errors, start_new_session=True,
         )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
         self.peak_rss = 0
         self._sampling = True
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if httpx.get(f"{self.url}/readyz").status_code == 200:
+                if httpx.get(f"{self.url}{ready}").status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
+        else:
+            self.stop(signal.SIGKILL)
+            self.errors.seek(0)
+            raise RuntimeError(f"{' '.join(command[2:5])} did not become ready: {self.errors.read()[-1500:]}")
         threading.Thread(target=self._sample, daemon=True).start()
 
+    def _group(self) -> list[list[str]]:
+        """The /proc/PID/stat fields (after the name) of every live process in the server's group."""
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[2]) == self.process.pid:  # pgrp: the group's leader is the process started
+                out.append([stat.parent.name, *fields])
+        return out
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK  # utime + stime
+        return sum(int(f[12]) + int(f[13]) for f in self._group()) / CLOCK  # utime + stime
 
     def _sample(self) -> None:
         while self._sampling and self.process.poll() is None:
-            try:
-                status = Path(f"/proc/{self.process.pid}/status").read_text()
-            except FileNotFoundError:
-                return
-            rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+            rss = 0
+            for fields in self._group():
+                try:
+                    status = Path(f"/proc/{fields[0]}/status").read_text().splitlines()
+                except FileNotFoundError:
+                    continue
+                rss += next((int(line.split()[1]) for line in status if line.startswith("VmRSS")), 0)
             self.peak_rss = max(self.peak_rss, rss * 1024)
             time.sleep(0.2)
 
     def stop(self, sig: int) -> None:
         self._sampling = False
-        self.process.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
         self.process.wait(timeout=120)
+        self.errors.close()

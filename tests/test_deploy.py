@@ -565,6 +565,7 @@ def test_api_deployment(overlay: str) -> None:
     assert annotations["prometheus.io/port"] == str(container["ports"][0]["containerPort"])
     env = env_sources(container)
     assert env["SHELFCAST_SERVE_KEY_PEPPER"] == {"secret": "shelfcast-api/SHELFCAST_SERVE_KEY_PEPPER"}
+    assert env["FORWARDED_ALLOW_IPS"] == {"value": "*"}  # failed key checks count per real client
     refs = {next(iter(e.values()))["name"] for e in container["envFrom"]}
     assert refs == {"shelfcast-env", "shelfcast-secrets"}  # SHELFCAST_PG_DSN: keys and log in Postgres
     config = by_name(manifests, "ConfigMap")["shelfcast-env"]["data"]

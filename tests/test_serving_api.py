@@ -128,6 +128,42 @@ def test_rate_limit_answers_429_with_retry_after(served_graph, keys):
     assert statuses[-1].headers["content-type"] == PROBLEM
 
 
+def test_rate_limits_are_per_process_so_replicas_multiply_them(served_graph, keys):
+    """What README ("Rate limits") says: each API process (a replica, a worker) keeps its own buckets."""
+    limits = {"serve_rate_limit": 0.01, "serve_rate_burst": 2}
+    with make_client(served_graph.home, **limits) as one, make_client(served_graph.home, **limits) as two:
+        replicas = [one, two] * 3
+        statuses = [c.get("/v1/models/champion", headers=auth(keys["read"])).status_code for c in replicas]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+def test_failed_key_checks_from_a_client_get_429_before_any_hash(served_graph, keys):
+    store = SqliteKeyStore(keys_path(served_graph.home))
+    fresh = store.create("checked-only-once-blocked", "read")[1]
+    guesses = [keys["read"][:-2] + "zz", "shk_000000000000_guess", keys["admin"][:-2] + "zz"]
+    limits = {"serve_auth_failure_rate": 0.01, "serve_auth_failure_burst": 3}
+    with make_client(served_graph.home, **limits) as client:
+        assert client.get("/v1/models/champion", headers=auth(keys["read"])).status_code == 200
+        wrong = [client.get("/v1/models/champion", headers=auth(g)) for g in [*guesses, guesses[0]]]
+        # The client is over its failures: a right key this process never checked is refused before its
+        # (slow) hash; a key it already verified, and another client, still pass.
+        blocked_right_key = client.get("/v1/models/champion", headers=auth(fresh))
+        verified = client.get("/v1/models/champion", headers=auth(keys["read"]))
+        client_b = TestClient(client.app, client=("192.0.2.7", 50000))
+        other = client_b.get("/v1/models/champion", headers=auth(fresh))
+    assert [r.status_code for r in wrong] == [401, 401, 401, 429]
+    assert blocked_right_key.status_code == 429 and int(blocked_right_key.headers["retry-after"]) >= 1
+    assert blocked_right_key.headers["content-type"] == PROBLEM
+    assert "failed API key checks" in blocked_right_key.json()["detail"]
+    assert (verified.status_code, other.status_code) == (200, 200)
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    log = SqliteRequestStore(requests_path(served_graph.home)).read(day, day.replace(year=day.year + 1))
+    ids = [r.headers["x-request-id"] for r in [*wrong, blocked_right_key]]
+    assert log.filter(pl.col("request_id").is_in(ids))["status"].sort().to_list() == [401, 401, 401, 429, 429]
+    text = log.select(pl.concat_str(pl.all().cast(pl.String), ignore_nulls=True)).to_series()
+    assert not any(text.str.contains(secret, literal=True).any() for secret in [*guesses, fresh])
+
+
 def scenario(**change) -> dict:
     return {"scenarios": [{"product_id": "P0001", "store_id": "S01", "changes": [change]}]}
 

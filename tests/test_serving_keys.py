@@ -111,11 +111,15 @@ def test_scopes_nest():
 def test_key_ring_checks_once_then_recognises_and_sees_revocations(keys_at):
     _, _, make = keys_at
     store = make()
+    ring = KeyRing(store, refresh_seconds=3600)
+    assert ring.authenticate("shk_ffffffffffff_x") is None  # the records are read
     key, text = store.create("app", "read")
-    ring = KeyRing(store, refresh_seconds=0)
-    assert ring.authenticate(text) == key
+    assert ring.recognise(text) is None  # not verified by this process yet
+    assert ring.authenticate(text) == key and ring.recognise(text) == key
+    assert ring.recognise(text[:-2] + "zz") is None
     assert ring.authenticate(text[:-2] + "zz") is None  # same key id, wrong secret: refused
     assert ring.authenticate("not-a-key") is None and ring.authenticate("shk_ffffffffffff_x") is None
+    ring.refresh_seconds = 0  # from here the records are re-read on every check
     revoked = store.revoke(key.key_id)
     assert revoked.revoked_at is not None and ring.authenticate(text) is None
     with pytest.raises(KeyError, match="no key"):
@@ -129,6 +133,9 @@ def test_rate_limiter_allows_a_burst_then_the_rate():
     slow = RateLimiter(rate=0.1, burst=1)
     assert slow.take("k") is None and slow.take("k") == 10 and slow.take("other") is None
     assert RateLimiter(rate=0, burst=1).take("k") is None
+    peeked = RateLimiter(rate=0.1, burst=2)
+    assert peeked.empty("k") is None and peeked.empty("k") is None  # looking spends nothing
+    assert peeked.take("k") is None and peeked.take("k") is None and peeked.empty("k") == 10
 
 
 def test_request_log_writes_everything_queued_on_close(log_store: RequestStore):

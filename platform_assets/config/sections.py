@@ -191,6 +191,14 @@ class ServingSettings(dg.Config):
         50.0, description="requests per second one API key may make on average (`0`: no limit); then 429"
     )
     serve_rate_burst: int = Field(100, description="requests one API key may make at once above that rate")
+    serve_auth_failure_rate: float = Field(
+        0.2,
+        description="failed API key checks (wrong or unknown keys) one client address may make per second "
+        "on average (`0`: no limit); then 429 before the key is hashed",
+    )
+    serve_auth_failure_burst: int = Field(
+        10, description="failed API key checks one client address may make at once above that rate"
+    )
     serve_whatif_max_series: int = Field(50, description="series one `POST /v1/what-if` may change")
     serve_key_pepper: str | None = Field(
         None,

@@ -164,28 +164,37 @@ class KeyRing:
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
-    def _active(self) -> dict[str, ApiKey]:
+    def _active(self, now: bool = False) -> dict[str, ApiKey]:
+        """The active key records, re-read when older than `refresh_seconds` (or `now`)."""
         with self._lock:
-            if time.monotonic() - self._read_at >= self.refresh_seconds:
+            if now or time.monotonic() - self._read_at >= self.refresh_seconds:
                 self._records = {k.key_id: k for k in self.store.all_keys() if k.revoked_at is None}
                 self._verified = {i: d for i, d in self._verified.items() if i in self._records}
                 self._read_at = time.monotonic()
             return self._records
 
+    def _digest(self, presented: str) -> bytes:
+        return hmac.new(self._digest_key, presented.encode(), hashlib.sha256).digest()
+
+    def recognise(self, presented: str) -> ApiKey | None:
+        """The active key `presented` is if this process has verified it before (no slow hash), else
+        None: the guard limits failed checks per client before it pays for `authenticate`."""
+        parts = split_key(presented)
+        record = None if parts is None else self._active().get(parts[0])
+        known = None if record is None else self._verified.get(record.key_id)
+        return record if known is not None and hmac.compare_digest(known, self._digest(presented)) else None
+
     def authenticate(self, presented: str) -> ApiKey | None:
         """The active key `presented` is, or None (malformed, unknown, revoked or wrong secret)."""
+        found = self.recognise(presented)
         parts = split_key(presented)
-        if parts is None:
-            return None
+        if found is not None or parts is None:
+            return found
         key_id, secret = parts
-        record = self._active().get(key_id)
-        if record is None:
+        # A key id not among the records read last may be a key created since: read them again (the
+        # guard limits how often one client can make this happen).
+        record = self._active().get(key_id) or self._active(now=True).get(key_id)
+        if record is None or not self.store.matches(key_id, secret):
             return None
-        digest = hmac.new(self._digest_key, presented.encode(), hashlib.sha256).digest()
-        known = self._verified.get(key_id)
-        if known is not None and hmac.compare_digest(known, digest):
-            return record
-        if not self.store.matches(key_id, secret):
-            return None
-        self._verified[key_id] = digest
+        self._verified[key_id] = self._digest(presented)
         return record

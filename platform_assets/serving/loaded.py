@@ -33,6 +33,7 @@ class LoadedBundle:
     feature_profile: pl.DataFrame
     dates: tuple[date, ...]  # the target dates, horizon 1..H
     product_rows: dict[str, tuple[int, int]]  # product_id -> (offset, rows) in `forecasts`
+    series_rows: dict[tuple[str, str], tuple[int, int]]  # (product_id, store_id) -> (offset, rows)
     categories: frozenset[str]
     stores: frozenset[str]
     outlier_profiles: Profiles  # what a what-if request's rows are compared with
@@ -49,18 +50,24 @@ class LoadedBundle:
         offset, rows = self.product_rows.get(product_id, (0, 0))
         return self.forecasts.slice(offset, rows)
 
+    def series_forecasts(self, product_id: str, store_id: str) -> pl.DataFrame:
+        """One series' rows: a slice, no filter (the lookup hot path)."""
+        offset, rows = self.series_rows.get((product_id, store_id), (0, 0))
+        return self.forecasts.slice(offset, rows)
+
     def series_of(self, product_id: str) -> list[str]:
         """The stores `product_id` is forecast in."""
-        return self.product_forecasts(product_id)["store_id"].unique(maintain_order=True).to_list()
+        return list(dict.fromkeys(self.product_forecasts(product_id)["store_id"].to_list()))
 
 
-def _product_index(forecasts: pl.DataFrame) -> dict[str, tuple[int, int]]:
+def _index(forecasts: pl.DataFrame, by: list[str]) -> dict:
+    """Where each value of `by` starts in `forecasts` (sorted by it) and how many rows it has."""
     spans = (
         forecasts.with_row_index("_row")
-        .group_by("product_id", maintain_order=True)
+        .group_by(by, maintain_order=True)
         .agg(pl.col("_row").first().alias("offset"), pl.len().alias("rows"))
     )
-    return {p: (int(o), int(n)) for p, o, n in spans.iter_rows()}
+    return {(k[0] if len(k) == 1 else tuple(k)): (int(o), int(n)) for *k, o, n in spans.iter_rows()}
 
 
 def load_bundle(root: Path, generation: str) -> LoadedBundle:
@@ -103,7 +110,8 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         category_profile=frames["category_profile"],
         feature_profile=frames["feature_profile"],
         dates=dates,
-        product_rows=_product_index(forecasts),
+        product_rows=_index(forecasts, ["product_id"]),
+        series_rows=_index(forecasts, KEYS),
         categories=frozenset(forecasts["category"].drop_nulls().unique().to_list()),
         stores=frozenset(forecasts["store_id"].unique().to_list()),
         outlier_profiles=profiles,

@@ -75,10 +75,14 @@ def _check(bundle: LoadedBundle, query: Query) -> None:
 def select_forecasts(bundle: LoadedBundle, query: Query) -> tuple[pl.DataFrame, str | None]:
     """One page of forecasts and the cursor of the next (None: this was the last page)."""
     _check(bundle, query)
-    frame = bundle.product_forecasts(query.product_id) if query.product_id else bundle.forecasts
+    store = query.store_id
+    if query.product_id and store:  # one series: a slice of the bundle (no filter, the hot path)
+        frame, store = bundle.series_forecasts(query.product_id, store), None
+    else:
+        frame = bundle.product_forecasts(query.product_id) if query.product_id else bundle.forecasts
     conditions = [
         pl.col(name) == value
-        for name, value in (("store_id", query.store_id), ("category", query.category))
+        for name, value in (("store_id", store), ("category", query.category))
         if value is not None
     ]
     if query.date_from:
@@ -91,7 +95,7 @@ def select_forecasts(bundle: LoadedBundle, query: Query) -> tuple[pl.DataFrame, 
         conditions.append((p > product) | ((p == product) & ((s > store) | ((s == store) & (h > horizon)))))
     if conditions:
         frame = frame.filter(conditions)
-    page = frame.head(query.limit + 1).select(COLUMNS)
+    page = frame.head(query.limit + 1)[COLUMNS]  # indexing: a tenth of `select`'s cost on a small frame
     if page.height <= query.limit:
         return page, None
     page = page.head(query.limit)

@@ -1,12 +1,14 @@
 """Route guards: the API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`), its scope, then its
-rate limit. The key id, never the key, is kept for the request log."""
+rate limit. Failed key checks are limited per client address before the slow hash. The key id, never
+the key, is kept for the request log."""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from platform_assets.serving.api.problems import Forbidden, RateLimited, Unauthorized
-from platform_assets.serving.api.services import services
+from platform_assets.serving.api.services import Services, services
 from platform_assets.serving.keys import ApiKey
 
 
@@ -19,10 +21,29 @@ def _presented(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def require(scope: str):
-    """A guard admitting keys of `scope` or a wider one (`ReadKey`, `WhatIfKey`)."""
+def _checked(shared: Services, request: Request, presented: str) -> ApiKey:
+    """The slow check of a key this process has not verified yet, refused without hashing once the
+    client's failed checks are over their limit (so wrong keys cannot burn CPU or guess fast)."""
+    client = request.client.host if request.client else "unknown"
+    wait = shared.failures.empty(client)
+    if wait is not None:
+        raise RateLimited(
+            f"too many failed API key checks from {client} (over {shared.failures.burst} at once, then "
+            f"{shared.failures.rate:g}/s): retry in {wait} s with a key from `shelfcast keys list`",
+            wait,
+        )
+    key = shared.ring.authenticate(presented)
+    if key is None:
+        shared.failures.take(client)
+        raise Unauthorized("the API key is unknown, revoked or mistyped: check it with `shelfcast keys list`")
+    return key
 
-    def guard(request: Request) -> ApiKey:
+
+def require(scope: str):
+    """A guard admitting keys of `scope` or a wider one (`ReadKey`, `WhatIfKey`). It runs on the event
+    loop (no thread hop per request); only the slow check of a new key goes to a worker thread."""
+
+    async def guard(request: Request) -> ApiKey:
         shared = services(request)
         presented = _presented(request)
         if presented is None:
@@ -30,11 +51,9 @@ def require(scope: str):
                 "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY` "
                 "(create one with `shelfcast keys create --name NAME --scope read`)"
             )
-        key = shared.ring.authenticate(presented)
+        key = shared.ring.recognise(presented)
         if key is None:
-            raise Unauthorized(
-                "the API key is unknown, revoked or mistyped: check it with `shelfcast keys list`"
-            )
+            key = await run_in_threadpool(_checked, shared, request, presented)
         request.state.key_id = key.key_id
         if not key.allows(scope):
             raise Forbidden(f"key {key.key_id} has scope {key.scope!r}; this route needs {scope!r} or wider")

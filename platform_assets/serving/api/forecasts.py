@@ -31,7 +31,7 @@ def _unknown_parameters(request: Request) -> None:
     responses={200: {"content": {"text/csv": {}}}},
     summary="p10/p50/p90 per target date, by product (and store), or by category / store in pages",
 )
-def get_forecasts(
+async def get_forecasts(  # async: a lookup is a slice of the bundle, cheaper than a thread hop
     request: Request,
     _key: ReadKey,
     product_id: str | None = None,

@@ -1,4 +1,4 @@
-"""What the routes share in one API process: the bundle store, key ring, rate limiter, request log,
+"""What the routes share in one API process: the bundle store, key ring, rate limiters, request log,
 metrics and window statistics, started and stopped with the app (a SIGTERM stops uvicorn gracefully,
 which stops these last: the request log and the open windows are written out after the last
 response)."""
@@ -29,6 +29,7 @@ class Services:
     store: BundleStore
     ring: KeyRing
     limiter: RateLimiter
+    failures: RateLimiter  # failed key checks per client address
     log: RequestLog
     metrics: Metrics
     windows: LiveWindows
@@ -53,6 +54,7 @@ class Services:
                 key_store(config.home, config.pg_dsn, serving.serve_key_pepper), serving.serve_reload_seconds
             ),
             limiter=RateLimiter(serving.serve_rate_limit, serving.serve_rate_burst),
+            failures=RateLimiter(serving.serve_auth_failure_rate, serving.serve_auth_failure_burst),
             log=log,
             metrics=metrics,
             windows=_live_windows(config, store, metrics),
