@@ -325,6 +325,7 @@ def test_shelfcast_serve_on_postgres_logs_every_request_by_sigterm(fresh_db: str
         "SHELFCAST_HOME": str(tmp_path / "home"), "SHELFCAST_WAREHOUSE": "postgres",
         "SHELFCAST_PG_DSN": fresh_db, "SHELFCAST_SERVE_KEY_PEPPER": "pepper",
         "SHELFCAST_SERVE_RATE_LIMIT": "0",
+        "SHELFCAST_SERVE_AUTH_FAILURE_RATE": "0",  # 20 wrong keys from one client: all checked here
     }  # fmt: skip
     cli = [sys.executable, "-m", "platform_assets.cli.shelfcast"]
     created = subprocess.run([*cli, "keys", "create", "--name", "pod", "--scope", "read"], env=env,
