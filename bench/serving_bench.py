@@ -316,10 +316,10 @@ def main() -> int:
     parser.add_argument("--what-ifs", type=int, default=1000, help="what-ifs per level (and for MLflow)")
     parser.add_argument("--seconds", type=float, default=240.0, help="time limit of a lookup level")
     parser.add_argument("--what-if-seconds", type=float, default=90.0, help="... of a what-if level")
-    parser.add_argument("--quick", action="store_true", help="levels 1, 10; 1,000 requests; 30 s a level")
+    parser.add_argument("--quick", action="store_true", help="levels 1, 10; 3,500 requests; 30 s a level")
     args = parser.parse_args()
     levels = [1, 10] if args.quick else [1, 10, 50, 100]
-    total, what_ifs = (1000, 50) if args.quick else (args.requests, args.what_ifs)
+    total, what_ifs = (3500, 50) if args.quick else (args.requests, args.what_ifs)
     seconds = {"lookup": 30.0, "what_if": 30.0} if args.quick else {
         "lookup": args.seconds, "what_if": args.what_if_seconds,
     }  # fmt: skip
