@@ -91,3 +91,22 @@ def test_a_successful_demo_fits_in_60_lines(tmp_path):
     summary, failed_checks = 9, 3 * 3
     lines = 2 + steps + fits + 2 + summary + 1 + failed_checks + len(next_steps(tmp_path, "duckdb", "x")) + 1
     assert lines < 60, (steps, lines)
+
+
+def test_a_stale_files_feed_is_not_blamed_on_the_synthetic_settings():
+    """A landing zone's history ending in the past gets its own note: it has no SHELFCAST_SYNTH_START."""
+    import dagster as dg
+
+    from platform_assets.runner.report import check_lines
+
+    stale = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("fct_product_sales"),
+        check_name="actuals_freshness",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="newest actual is 338 days old (> 3)",
+    )
+    files, synthetic = check_lines([stale], "files"), check_lines([stale], "synthetic")
+    assert files[1] == "  WARN  actuals_freshness on fct_product_sales: newest actual is 338 days old (> 3)"
+    assert "SYNTH" not in "\n".join(files) and "your data's newest actual" in files[2]
+    assert "SHELFCAST_SYNTH_START" in synthetic[2] and files[1:2] == synthetic[1:2]

@@ -50,15 +50,22 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     )
 
 
-# Why a check may not pass on a first run, and whether that is expected.
+# Why a check may not pass on a first run, and whether that is expected, per feed (None: any other).
 CHECK_NOTES = {
-    "actuals_freshness": "expected for the demo: its history ends in the past (SHELFCAST_SYNTH_START +\n"
-    "SYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the feed stopped",
+    ("actuals_freshness", "synthetic"): "expected for the demo: its history ends in the past "
+    "(SHELFCAST_SYNTH_START +\nSYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the "
+    "feed stopped",
+    (
+        "actuals_freshness",
+        None,
+    ): "your data's newest actual is older than that: the forecasts start after it, "
+    "not after\ntoday; expected for a historical extract, on a live feed it means the feed stopped",
 }
 
 
-def check_lines(checks: list[dg.AssetCheckEvaluation]) -> list[str]:
-    """One line per check that did not pass (the newest evaluation of each), with a note where one helps."""
+def check_lines(checks: list[dg.AssetCheckEvaluation], feed: str = "synthetic") -> list[str]:
+    """One line per check that did not pass (the newest evaluation of each), with a note where one helps:
+    the feed's (a files feed has no SHELFCAST_SYNTH_START to blame), else any feed's."""
     newest = {(c.asset_key, c.check_name): c for c in checks}
     failed = [c for c in newest.values() if not c.passed]
     lines = [f"checks: {len(newest) - len(failed)} of {len(newest)} passed"]
@@ -67,8 +74,8 @@ def check_lines(checks: list[dg.AssetCheckEvaluation]) -> list[str]:
         lines.append(
             f"  {severity:<5} {check.check_name} on {check.asset_key.to_user_string()}: {check.description}"
         )
-        if check.check_name in CHECK_NOTES:
-            lines.extend(f"        {note}" for note in CHECK_NOTES[check.check_name].splitlines())
+        note = CHECK_NOTES.get((check.check_name, feed)) or CHECK_NOTES.get((check.check_name, None))
+        lines.extend(f"        {line}" for line in (note or "").splitlines())
     return lines
 
 
