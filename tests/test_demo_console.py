@@ -110,3 +110,18 @@ def test_a_stale_files_feed_is_not_blamed_on_the_synthetic_settings():
     assert files[1] == "  WARN  actuals_freshness on fct_product_sales: newest actual is 338 days old (> 3)"
     assert "SYNTH" not in "\n".join(files) and "your data's newest actual" in files[2]
     assert "SHELFCAST_SYNTH_START" in synthetic[2] and files[1:2] == synthetic[1:2]
+
+
+def test_a_failed_step_shows_its_innermost_cause_not_dagsters_wrapper():
+    """Once retries are spent Dagster reports `Exceeded max_retries of 2`, the user's error as its cause."""
+    from dagster._utils.error import SerializableErrorInfo
+
+    from platform_assets.runner.console import failure_message
+
+    cause = SerializableErrorInfo("FileNotFoundError: no products.csv in /x\n", [], "FileNotFoundError")
+    wrapped = SerializableErrorInfo("Error occurred while executing op raw_products:\n", [], "E", cause)
+    spent = SerializableErrorInfo(
+        "Exceeded max_retries of 2\n", [], "DagsterMaxRetriesExceededError", wrapped
+    )
+    assert failure_message(spent) == "FileNotFoundError: no products.csv in /x"
+    assert failure_message(SerializableErrorInfo("", [], "E")) == failure_message(None) == "failed"
