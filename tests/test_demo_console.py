@@ -88,7 +88,7 @@ def test_a_successful_demo_fits_in_60_lines(tmp_path):
     defs = build_defs(load_settings({"SHELFCAST_HOME": str(tmp_path)}))
     steps = len(defs.resolve_job_def("full_refresh").nodes)
     fits = TrainConfig().n_origins + 1
-    summary, failed_checks = 9, 3 * 3
+    summary, failed_checks = 10, 3 * 3
     lines = 2 + steps + fits + 2 + summary + 1 + failed_checks + len(next_steps(tmp_path, "duckdb", "x")) + 1
     assert lines < 60, (steps, lines)
 
@@ -125,3 +125,18 @@ def test_a_failed_step_shows_its_innermost_cause_not_dagsters_wrapper():
     )
     assert failure_message(spent) == "FileNotFoundError: no products.csv in /x"
     assert failure_message(SerializableErrorInfo("", [], "E")) == failure_message(None) == "failed"
+
+
+def test_the_summary_names_the_gates_verdict_on_this_runs_challenger():
+    from platform_assets.modeling.registry import GATE_HEADING
+    from platform_assets.runner.report import gate_verdict
+
+    kept = (
+        f"Trained by Dagster run x on 18720 rows.\n\n{GATE_HEADING}\n\n"
+        "**Not promoted**: challenger WAPE 0.1538 does not beat champion 0.1231 on the same windows.\n\n"
+        "| metric | challenger | champion |\n"
+    )
+    assert gate_verdict(kept) == (
+        "Not promoted: challenger WAPE 0.1538 does not beat champion 0.1231 on the same windows."
+    )
+    assert gate_verdict("Trained by Dagster run x.") == gate_verdict(None) == "no promotion decision recorded"

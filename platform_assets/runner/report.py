@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.config.resources import MLflowResource
-from platform_assets.modeling.names import CHAMPION, MODEL_NAME
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import Warehouse
 
 
@@ -24,6 +24,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     active = warehouse.query("select count(*) as n from marts.dim_series where is_active").item()
     client = MlflowClient(tracking_uri=mlflow.tracking_uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     metrics = client.get_run(champion.run_id).data.metrics
     cols = ("wape", "mase", "smape", "rmse", "coverage_p10_p90")
     rows = [
@@ -42,12 +43,22 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"p10<=p50<=p90 violations: {latest['disordered']}",
             f"champion: {MODEL_NAME} v{champion.version} (run {champion.run_id}), "
             f"interval coverage p10-p90 {metrics.get('coverage_p10_p90', float('nan')):.3f}",
+            f"this run's challenger v{challenger.version}: {gate_verdict(challenger.description)}",
             "backtest            " + "".join(f"{c:>10}" for c in cols[:4]),
             *rows,
             "  (lower is better; sMAPE scores any forecast above 0 on a day without sales as 200 %, so on",
             "  intermittent series it favours forecasting zeros: judge by WAPE and MASE)",
         ]
     )
+
+
+def gate_verdict(description: str | None) -> str:
+    """The promotion gate's verdict from a version's description (registry.record_promotion): a rerun
+    that keeps the old champion says why, rather than silently showing the same champion."""
+    from platform_assets.modeling.registry import GATE_HEADING  # mlflow and plotting: only when summarizing
+
+    section = (description or "").partition(GATE_HEADING)[2].strip()
+    return section.splitlines()[0].replace("**", "") if section else "no promotion decision recorded"
 
 
 # Why a check may not pass on a first run, and whether that is expected, per feed (None: any other).
