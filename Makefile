@@ -17,7 +17,7 @@ else
 INSTANCE_TEMPLATE := deploy/dagster-local.yaml
 endif
 
-.PHONY: runtime install manifest instance demo serve drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
+.PHONY: runtime install settings manifest instance demo serve drift-demo dev test lint bench-venv bench bench-quick deploy-check clean
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on this machine) Python never caches .pyc, so
 # every run, step and dbt call recompiled what it imported (drift_scores: ~6 s of its ~18 s at 1k series).
@@ -36,6 +36,10 @@ runtime: $(BIN)/.runtime
 
 install: $(BIN)/.installed
 
+# Every SHELFCAST_* value usable, said in one line per variable otherwise (before dbt parses with them).
+settings: runtime
+	@$(BIN)/python -m platform_assets.cli.check_settings
+
 manifest: runtime
 	@$(BIN)/dagster-dbt project prepare-and-package --file platform_assets/storage/dbt_project.py >/dev/null
 
@@ -47,7 +51,7 @@ instance: runtime
 
 # One line per step on the console, the full logs in $(SHELFCAST_HOME)/logs/ (SHELFCAST_VERBOSE=1: all
 # of them on the console too).
-demo: manifest instance
+demo: settings manifest instance
 	@DBT_USE_COLORS=false $(BIN)/python -m platform_assets.cli.demo
 
 # The HTTP API over the newest serving bundle (`make demo` publishes one). The first run creates an
@@ -59,14 +63,14 @@ serve: runtime
 # The monitoring loop on its own home (fresh each time): clean history, drifted periods, drift check,
 # retrain sensor, retrain, promotion gate. `make dev SHELFCAST_HOME=data/drift-demo` shows it after.
 DRIFT_HOME := $(SHELFCAST_HOME)/drift-demo
-drift-demo: manifest
+drift-demo: settings manifest
 	rm -rf $(DRIFT_HOME)
 	mkdir -p $(DRIFT_HOME)/dagster_home
 	cp deploy/dagster-local.yaml $(DRIFT_HOME)/dagster_home/dagster.yaml
 	SHELFCAST_HOME=$(DRIFT_HOME) DAGSTER_HOME=$(DRIFT_HOME)/dagster_home \
 	SHELFCAST_DUCKDB_PATH=$(DRIFT_HOME)/warehouse.duckdb $(BIN)/python -m platform_assets.cli.drift_demo
 
-dev: manifest instance
+dev: settings manifest instance
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: install

@@ -276,3 +276,27 @@ def test_an_error_batch_leaves_the_previous_raw_rows(bad_graph):
         "select landed from raw.ingest_batches order by ingested_at desc limit 1"
     ).item()
     assert landed is False
+
+
+def test_a_landing_dir_pointing_at_observations_says_so(tmp_path):
+    """SHELFCAST_LANDING_DIR set to the observations folder itself (or files dropped beside products.csv):
+    the one-line error says where the data files are and what the variable should name."""
+    root = landing_with(tmp_path)
+    obs = root / "observations"
+    with pytest.raises(ValueError) as pointed:
+        FilesFeed(obs, quarantine_dir=tmp_path / "q").span()
+    n = len([p for p in obs.iterdir() if p.suffix in (".csv", ".parquet", ".jsonl")])
+    assert str(pointed.value) == (
+        f"no observation under {obs / 'observations'} has a usable date (no folder observations/ in {obs}, "
+        f"but {n} data files directly in it: SHELFCAST_LANDING_DIR names the folder holding products.csv "
+        "and observations/)"
+    )
+    for path in obs.iterdir():  # the same files beside products.csv: products.csv is not counted
+        path.rename(root / path.name)
+    obs.rmdir()
+    with pytest.raises(ValueError, match=rf"but {n} data files directly in it"):
+        FilesFeed(root, quarantine_dir=tmp_path / "q").span()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"has a usable date \(no folder .*empty/observations\)$"):
+        FilesFeed(empty, quarantine_dir=tmp_path / "q").span()

@@ -145,3 +145,48 @@ def test_every_check_says_what_it_checks(tmp_path: Path):
     assert len(specs) > 40 and not [key.name for key, spec in specs.items() if not spec.description]
     unique = specs[next(k for k in specs if k.name == "unique_dim_supplier_supplier_id")]
     assert unique.description == "dbt test `unique` of `supplier_id`; fails with error"
+
+
+def test_unusable_values_are_named_one_line_each(tmp_path: Path):
+    from platform_assets.config.check import setting_problems
+
+    env = {"SHELFCAST_HOME": str(tmp_path)}
+    assert setting_problems(env) == []
+    assert setting_problems(env | {"SHELFCAST_FREQ": "w-sat", "SHELFCAST_HORIZON": "8"}) == []
+    bad = {
+        "SHELFCAST_FEED": "file",
+        "SHELFCAST_FREQ": "W-SATURDAY",
+        "SHELFCAST_HORIZON": "abc",
+        "SHELFCAST_DRIFT_SHARE": "half",
+        "SHELFCAST_STAT_MODELS": "maybe",
+        "SHELFCAST_TAFENG_MAX_PRODUCTS": "1e3",
+    }
+    problems = setting_problems(env | bad)
+    assert problems[:2] == [
+        "SHELFCAST_FEED='file': expected one of ['files', 'synthetic', 'tafeng']",
+        "SHELFCAST_FREQ='W-SATURDAY': expected D, W (weeks from Monday), W-MON .. W-SUN (weeks ending that "
+        "day), M (months by their first day) or ME (by their last day)",
+    ]
+    assert sorted(problems[2:]) == [
+        "SHELFCAST_DRIFT_SHARE='half': expected a number",
+        "SHELFCAST_HORIZON='abc': expected an integer",
+        "SHELFCAST_STAT_MODELS='maybe': expected true or false",
+        "SHELFCAST_TAFENG_MAX_PRODUCTS='1e3': expected an integer",
+    ]
+
+
+def test_make_demo_stops_on_a_bad_value_in_one_line_before_dbt(tmp_path: Path):
+    """`make settings` (first prerequisite of demo and dev): no traceback, exit 2, the variable named."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"SHELFCAST_HOME": str(tmp_path), "SHELFCAST_FREQ": "W-SATURDAY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "platform_assets.cli.check_settings"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "shelfcast: SHELFCAST_FREQ='W-SATURDAY': expected D, W (weeks from Monday), W-MON .. W-SUN (weeks "
+        "ending that day), M (months by their first day) or ME (by their last day)"
+    ]

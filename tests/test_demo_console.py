@@ -88,6 +88,55 @@ def test_a_successful_demo_fits_in_60_lines(tmp_path):
     defs = build_defs(load_settings({"SHELFCAST_HOME": str(tmp_path)}))
     steps = len(defs.resolve_job_def("full_refresh").nodes)
     fits = TrainConfig().n_origins + 1
-    summary, failed_checks = 9, 3 * 3
+    summary, failed_checks = 10, 3 * 3
     lines = 2 + steps + fits + 2 + summary + 1 + failed_checks + len(next_steps(tmp_path, "duckdb", "x")) + 1
     assert lines < 60, (steps, lines)
+
+
+def test_a_stale_files_feed_is_not_blamed_on_the_synthetic_settings():
+    """A landing zone's history ending in the past gets its own note: it has no SHELFCAST_SYNTH_START."""
+    import dagster as dg
+
+    from platform_assets.runner.report import check_lines
+
+    stale = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("fct_product_sales"),
+        check_name="actuals_freshness",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="newest actual is 338 days old (> 3)",
+    )
+    files, synthetic = check_lines([stale], "files"), check_lines([stale], "synthetic")
+    assert files[1] == "  WARN  actuals_freshness on fct_product_sales: newest actual is 338 days old (> 3)"
+    assert "SYNTH" not in "\n".join(files) and "your data's newest actual" in files[2]
+    assert "SHELFCAST_SYNTH_START" in synthetic[2] and files[1:2] == synthetic[1:2]
+
+
+def test_a_failed_step_shows_its_innermost_cause_not_dagsters_wrapper():
+    """Once retries are spent Dagster reports `Exceeded max_retries of 2`, the user's error as its cause."""
+    from dagster._utils.error import SerializableErrorInfo
+
+    from platform_assets.runner.console import failure_message
+
+    cause = SerializableErrorInfo("FileNotFoundError: no products.csv in /x\n", [], "FileNotFoundError")
+    wrapped = SerializableErrorInfo("Error occurred while executing op raw_products:\n", [], "E", cause)
+    spent = SerializableErrorInfo(
+        "Exceeded max_retries of 2\n", [], "DagsterMaxRetriesExceededError", wrapped
+    )
+    assert failure_message(spent) == "FileNotFoundError: no products.csv in /x"
+    assert failure_message(SerializableErrorInfo("", [], "E")) == failure_message(None) == "failed"
+
+
+def test_the_summary_names_the_gates_verdict_on_this_runs_challenger():
+    from platform_assets.modeling.registry import GATE_HEADING
+    from platform_assets.runner.report import gate_verdict
+
+    kept = (
+        f"Trained by Dagster run x on 18720 rows.\n\n{GATE_HEADING}\n\n"
+        "**Not promoted**: challenger WAPE 0.1538 does not beat champion 0.1231 on the same windows.\n\n"
+        "| metric | challenger | champion |\n"
+    )
+    assert gate_verdict(kept) == (
+        "Not promoted: challenger WAPE 0.1538 does not beat champion 0.1231 on the same windows."
+    )
+    assert gate_verdict("Trained by Dagster run x.") == gate_verdict(None) == "no promotion decision recorded"

@@ -404,3 +404,22 @@ def test_daily_feed_summed_into_weeks_ending_on_thursday(tmp_path):
         assert set(got["period_date"].dt.weekday()) == {4}  # polars: Monday 1 .. Thursday 4
         # The first week is the Friday the history starts on (2024-11-01) to the Thursday after it.
         assert got["period_date"].min() == date(2024, 11, 7) and raw["date"].min() == date(2024, 11, 1)
+
+
+def test_a_landing_zone_without_its_catalog_fails_once_saying_so(tmp_path):
+    """A missing products.csv is the user's to fix: no retries (2 s + 4 s for nothing), and the demo's
+    FAIL line gives the reason, not Dagster's `Exceeded max_retries of 2`."""
+    from platform_assets.runner.console import failure_message
+
+    landing = tmp_path / "landing"
+    shutil.copytree(LANDING, landing)
+    (landing / "products.csv").unlink()
+    with shelfcast_graph(tmp_path / "home", FEED="files", LANDING_DIR=str(landing)) as g:
+        result = g.run("full_refresh", asset_selection=[dg.AssetKey("raw_products")], raise_on_error=False)
+    assert not result.success
+    events = [e.event_type for e in result.all_events if e.step_key == "raw_products"]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in events
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure_message(failure.step_failure_data.error) == (
+        f"no products.csv or products.parquet in {landing}: the catalog is required"
+    )

@@ -75,7 +75,7 @@ def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlfl
         with warehouse_slot(instance, result.run_id, "demo_summary"):
             console.line(summarize(warehouse, mlflow))
         steps = next_steps(config.home_path, settings.warehouse, mlflow.tracking_uri)
-        for line in [*check_lines(console.checks), *steps]:
+        for line in [*check_lines(console.checks, config.ingest.feed), *steps]:
             console.line(line)
         console.line(peak_memory())
     return 0

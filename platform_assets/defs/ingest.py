@@ -173,7 +173,11 @@ def raw_products(
 ) -> dg.MaterializeResult:
     """The product catalog as the feed delivers it (attributes kept as JSON)."""
     ensure_raw_tables(warehouse)
-    counts = land(warehouse, "products", config.make_feed().products(), "all")
+    try:
+        products = config.make_feed().products()
+    except FileNotFoundError as err:  # no catalog in the landing zone: a retry would only repeat it
+        raise dg.Failure(str(err), allow_retries=False) from None
+    counts = land(warehouse, "products", products, "all")
     return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
 
 

@@ -63,11 +63,22 @@ class StepLines(logging.Handler):
             self.console.line(f"  ok    {event.step_key:<46} {seconds:7.1f} s")
         elif event.is_step_failure:
             self.console.failed_steps.append(event.step_key)
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error is not None else "failed"
-            self.console.line(f"  FAIL  {event.step_key:<46} {message}")
+            self.console.line(
+                f"  FAIL  {event.step_key:<46} {failure_message(event.step_failure_data.error)}"
+            )
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             self.console.checks.append(event.event_specific_data)
+
+
+def failure_message(error: object | None) -> str:
+    """The first line of what went wrong, from the innermost cause: Dagster wraps an error in its own
+    (`Exceeded max_retries of 2` once the retries are spent), which says nothing a user can act on."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    if error is None or not error.message.strip():
+        return "failed"
+    line = error.message.strip().splitlines()[0]
+    return line.removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 class TrainingProgress(logging.Handler):

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.config.resources import MLflowResource
-from platform_assets.modeling.names import CHAMPION, MODEL_NAME
+from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.storage.warehouse import Warehouse
 
 
@@ -24,6 +24,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     active = warehouse.query("select count(*) as n from marts.dim_series where is_active").item()
     client = MlflowClient(tracking_uri=mlflow.tracking_uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     metrics = client.get_run(champion.run_id).data.metrics
     cols = ("wape", "mase", "smape", "rmse", "coverage_p10_p90")
     rows = [
@@ -42,6 +43,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"p10<=p50<=p90 violations: {latest['disordered']}",
             f"champion: {MODEL_NAME} v{champion.version} (run {champion.run_id}), "
             f"interval coverage p10-p90 {metrics.get('coverage_p10_p90', float('nan')):.3f}",
+            f"this run's challenger v{challenger.version}: {gate_verdict(challenger.description)}",
             "backtest            " + "".join(f"{c:>10}" for c in cols[:4]),
             *rows,
             "  (lower is better; sMAPE scores any forecast above 0 on a day without sales as 200 %, so on",
@@ -50,15 +52,31 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     )
 
 
-# Why a check may not pass on a first run, and whether that is expected.
+def gate_verdict(description: str | None) -> str:
+    """The promotion gate's verdict from a version's description (registry.record_promotion): a rerun
+    that keeps the old champion says why, rather than silently showing the same champion."""
+    from platform_assets.modeling.registry import GATE_HEADING  # mlflow and plotting: only when summarizing
+
+    section = (description or "").partition(GATE_HEADING)[2].strip()
+    return section.splitlines()[0].replace("**", "") if section else "no promotion decision recorded"
+
+
+# Why a check may not pass on a first run, and whether that is expected, per feed (None: any other).
 CHECK_NOTES = {
-    "actuals_freshness": "expected for the demo: its history ends in the past (SHELFCAST_SYNTH_START +\n"
-    "SYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the feed stopped",
+    ("actuals_freshness", "synthetic"): "expected for the demo: its history ends in the past "
+    "(SHELFCAST_SYNTH_START +\nSYNTH_DAYS), and so do its forecasts' dates; on a live feed it means the "
+    "feed stopped",
+    (
+        "actuals_freshness",
+        None,
+    ): "your data's newest actual is older than that: the forecasts start after it, "
+    "not after\ntoday; expected for a historical extract, on a live feed it means the feed stopped",
 }
 
 
-def check_lines(checks: list[dg.AssetCheckEvaluation]) -> list[str]:
-    """One line per check that did not pass (the newest evaluation of each), with a note where one helps."""
+def check_lines(checks: list[dg.AssetCheckEvaluation], feed: str = "synthetic") -> list[str]:
+    """One line per check that did not pass (the newest evaluation of each), with a note where one helps:
+    the feed's (a files feed has no SHELFCAST_SYNTH_START to blame), else any feed's."""
     newest = {(c.asset_key, c.check_name): c for c in checks}
     failed = [c for c in newest.values() if not c.passed]
     lines = [f"checks: {len(newest) - len(failed)} of {len(newest)} passed"]
@@ -67,8 +85,8 @@ def check_lines(checks: list[dg.AssetCheckEvaluation]) -> list[str]:
         lines.append(
             f"  {severity:<5} {check.check_name} on {check.asset_key.to_user_string()}: {check.description}"
         )
-        if check.check_name in CHECK_NOTES:
-            lines.extend(f"        {note}" for note in CHECK_NOTES[check.check_name].splitlines())
+        note = CHECK_NOTES.get((check.check_name, feed)) or CHECK_NOTES.get((check.check_name, None))
+        lines.extend(f"        {line}" for line in (note or "").splitlines())
     return lines
 
 

@@ -37,6 +37,7 @@ from platform_assets.feeds.files.checks import (
 )
 from platform_assets.feeds.files.events import EVENT_COLUMNS, EVENT_REQUIRED, events_result
 from platform_assets.feeds.files.layout import (
+    OBSERVATION_FORMATS,
     Fingerprint,
     fingerprints,
     ignored_files,
@@ -197,6 +198,7 @@ class FilesFeed:
     def _span(self, rows: pl.DataFrame, unreadable: tuple[UnreadableFile, ...]) -> tuple[date, date]:
         if rows["_window"].is_null().all():
             why = "".join(f"; {Path(u.path).name} is unreadable: {u.error}" for u in unreadable)
+            why += _layout_hint(self.root)
             raise ValueError(f"no observation under {self.root / 'observations'} has a usable date{why}")
         return rows["_window"].min(), rows["_window"].max()
 
@@ -209,3 +211,19 @@ class FilesFeed:
     def _set_aside(self, unreadable: tuple[UnreadableFile, ...]) -> tuple[UnreadableFile, ...]:
         """Move unreadable files to the quarantine, each with a report."""
         return tuple(set_aside(Path(u.path), self.quarantine, u.error) for u in unreadable)
+
+
+def _layout_hint(root: Path) -> str:
+    """Why a landing zone may have no observations: data files where the folder should be (the
+    variable pointed at `observations/` itself, or the files dropped beside `products.csv`)."""
+    if (root / "observations").is_dir():
+        return ""
+    tables = ("products", "suppliers", "events")
+    entries = root.iterdir() if root.is_dir() else []
+    loose = [p for p in entries if p.suffix in OBSERVATION_FORMATS and p.stem not in tables]
+    if not loose:
+        return f" (no folder {root / 'observations'})"
+    return (
+        f" (no folder observations/ in {root}, but {len(loose)} data files directly in it: "
+        "SHELFCAST_LANDING_DIR names the folder holding products.csv and observations/)"
+    )
