@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import ShelfcastConfig
+from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.defs.serving import served_days
 from platform_assets.monitoring.rendering import markdown_table
 from platform_assets.monitoring.request_alerts import AlertRules, RequestAlert, request_alert
@@ -39,6 +40,7 @@ def _recent_alert(config: ShelfcastConfig, warehouse: Warehouse) -> RequestAlert
     deps=["serving_bundle"],
     kinds={"sqlite", "duckdb"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SERVER_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "request_drift",

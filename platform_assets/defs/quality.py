@@ -91,7 +91,7 @@ order by ingest_partition
 """
 
 
-@dg.asset_check(asset="excluded_observations", pool=WAREHOUSE_POOL)
+@dg.asset_check(asset="excluded_observations", pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY)
 def unused_rows_by_partition(config: ShelfcastConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """Per monthly partition, the share of observation rows rejected at ingest or excluded as
     implausible, so one damaged month is named even when the whole history's share stays small."""
