@@ -165,44 +165,40 @@ def _report(context: dg.AssetExecutionContext, table: str, counts: list[dict]) -
     }
 
 
-@dg.asset(
-    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+def _whole_table_asset(table: str, description: str) -> dg.AssetsDefinition:
+    """`raw_<table>`: the feed's whole table, replaced on every run (catalog-like data, no partitions)."""
+
+    @dg.asset(
+        name=f"raw_{table}",
+        description=description,
+        group_name="ingest",
+        kinds={"python", WAREHOUSE_KIND},
+        pool=WAREHOUSE_POOL,
+        retry_policy=SERVER_RETRY,
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        ensure_raw_tables(warehouse)
+        try:
+            rows = getattr(config.make_feed(), table)()
+        except FileNotFoundError as err:  # e.g. no catalog in the landing zone: a retry would only repeat it
+            raise dg.Failure(str(err), allow_retries=False) from None
+        counts = land(warehouse, table, rows, "all")
+        return dg.MaterializeResult(metadata=_report(context, table, [counts]))
+
+    return _asset
+
+
+raw_products = _whole_table_asset(
+    "products", "The product catalog as the feed delivers it (attributes kept as JSON)."
 )
-def raw_products(
-    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    """The product catalog as the feed delivers it (attributes kept as JSON)."""
-    ensure_raw_tables(warehouse)
-    try:
-        products = config.make_feed().products()
-    except FileNotFoundError as err:  # no catalog in the landing zone: a retry would only repeat it
-        raise dg.Failure(str(err), allow_retries=False) from None
-    counts = land(warehouse, "products", products, "all")
-    return dg.MaterializeResult(metadata=_report(context, "products", [counts]))
-
-
-@dg.asset(
-    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+raw_suppliers = _whole_table_asset(
+    "suppliers", "Suppliers, when the feed has them (the table exists, empty, otherwise)."
 )
-def raw_suppliers(
-    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    """Suppliers, when the feed has them (the table exists, empty, otherwise)."""
-    ensure_raw_tables(warehouse)
-    counts = land(warehouse, "suppliers", config.make_feed().suppliers(), "all")
-    return dg.MaterializeResult(metadata=_report(context, "suppliers", [counts]))
-
-
-@dg.asset(
-    group_name="ingest", kinds={"python", WAREHOUSE_KIND}, pool=WAREHOUSE_POOL, retry_policy=SERVER_RETRY
+raw_events = _whole_table_asset(
+    "events", "Dated events known ahead (the landing zone's events.csv), when the feed has them."
 )
-def raw_events(
-    context: dg.AssetExecutionContext, config: ShelfcastConfig, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    """Dated events known ahead (the landing zone's events.csv), when the feed has them."""
-    ensure_raw_tables(warehouse)
-    counts = land(warehouse, "events", config.make_feed().events(), "all")
-    return dg.MaterializeResult(metadata=_report(context, "events", [counts]))
 
 
 def build_ingest_defs(settings: Settings) -> dg.Definitions:
