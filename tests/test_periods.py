@@ -17,6 +17,7 @@ from platform_assets.core.periods import (
     period_date,
     period_number,
     period_of,
+    week_anchor_note,
 )
 
 # Every day of 2023-2025 (leap year, year ends on every weekday nearby) plus 2,000 random days 1970-2099.
@@ -92,6 +93,20 @@ def test_weekly_anchor_is_the_dates_most_common_weekday(first, freq):
     days = [first + timedelta(weeks=i) for i in range(20)]
     days[5] += timedelta(days=-1)  # a week dated a day early (a holiday) does not move the anchor
     assert infer_freq(_series(days)) == freq
+
+
+def test_an_ambiguous_week_anchor_is_said_not_guessed_silently():
+    """One dated-early week is no doubt (above); weeks split 70/30 between Thursday and Saturday are:
+    the note names the weekdays' shares, the grid taken and the setting to choose another."""
+    thursdays = [date(2024, 1, 4) + timedelta(weeks=i) for i in range(20)]
+    saturdays = [date(2024, 1, 6) + timedelta(weeks=i) for i in range(20, 29)]
+    assert week_anchor_note(pl.Series(thursdays[:19] + saturdays[:1]), "W-THU") is None
+    note = week_anchor_note(pl.Series(thursdays + saturdays), infer_freq(_series(thursdays + saturdays)))
+    assert note == (
+        "weekly dates fall on several weekdays (Thu 69%, Sat 31%): weeks are labelled W-THU, the "
+        "commonest; set SHELFCAST_FREQ=W-<DAY> (the weekday your weeks end on) if that is not your week"
+    )
+    assert week_anchor_note(pl.Series(thursdays + saturdays), "D") is None
 
 
 def test_monthly_dates_on_month_ends_keep_them():

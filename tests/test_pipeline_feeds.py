@@ -374,7 +374,11 @@ def test_the_users_dates_are_kept(tmp_path, days, freq, future):
     env |= {"HOLIDAYS": "US"} if freq == "W-THU" else {}
     with shelfcast_graph(tmp_path / "home", **env) as g:
         assert g.config.resolved_freq() == freq
-        assert g.run_history().success
+        result = g.run_history()
+        assert result.success
+        assert materialization_metadata(result, "raw_observations")[0]["frequency"] == (
+            f"{freq} (inferred from the dates)"
+        )
         sales = g.warehouse.query("select distinct period_date from marts.fct_product_sales order by 1")
         assert sales["period_date"].to_list() == days
         features = g.warehouse.query("select distinct period_date from features.training_features")

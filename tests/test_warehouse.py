@@ -13,7 +13,7 @@ import pytest
 
 from platform_assets.storage.duckdb_warehouse import DuckDBWarehouse
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse, numbered
-from platform_assets.storage.warehouse import Warehouse
+from platform_assets.storage.warehouse import OneOf, Warehouse
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -49,6 +49,17 @@ def test_replace_slice_is_idempotent(warehouse):
     first = rows(warehouse)
     warehouse.replace_slice("raw", "t", df.filter(pl.col("part") == "a"), {"part": "a"})
     assert rows(warehouse) == first == [("a", 1), ("a", 2), ("b", 3)]
+
+
+def test_many_slices_replace_together(warehouse):
+    """OneOf: the slices named are replaced by the rows given (a slice given no rows empties), the
+    others stay; an empty OneOf deletes nothing."""
+    df = pl.DataFrame({"part": ["a", "b", "c"], "x": [1, 2, 3]})
+    warehouse.replace_slice("raw", "t", df, {"part": OneOf(("a", "b", "c"))})
+    warehouse.replace_slice("raw", "t", pl.DataFrame({"part": ["b"], "x": [20]}), {"part": OneOf(("a", "b"))})
+    assert rows(warehouse) == [("b", 20), ("c", 3)]
+    warehouse.replace_slice("raw", "t", pl.DataFrame({"part": ["d"], "x": [4]}), {"part": OneOf(())})
+    assert rows(warehouse) == [("b", 20), ("c", 3), ("d", 4)]
 
 
 def test_failed_write_leaves_previous_rows(warehouse):

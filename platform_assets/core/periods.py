@@ -28,6 +28,8 @@ SEASON = {"D": 7, "W": 52, "M": 12}
 MAX_PERIOD_DAYS = {"D": 1, "W": 7, "M": 31}
 # The median gap between a series' dates, in days, that each period shows as (`infer_freq`).
 GAP_DAYS = {"D": (1, 2), "W": (6, 8), "M": (27, 32)}
+# Weekly dates whose commonest weekday holds less than this share make the inferred anchor a guess.
+CLEAR_ANCHOR_SHARE = 0.9
 # 1970-01-01 (day 0 of a Date) is a Thursday: weekday 3 counting from Monday = 0.
 _EPOCH_WEEKDAY = 3
 
@@ -152,3 +154,19 @@ def infer_freq(observations: pl.DataFrame) -> str:
     if base == "M" and (days == days.dt.month_end()).mean() > 0.5:
         return "ME"
     return base
+
+
+def week_anchor_note(dates: pl.Series, freq: str) -> str | None:
+    """One line when weekly `dates` fall on several weekdays: the anchor `infer_freq` took (the
+    commonest weekday) is then a guess, and a date on another weekday joins the week it falls in, so
+    the user should confirm the week their data means. None for a clear anchor or another grid."""
+    if period_grid(freq).base != "W" or dates.is_empty():
+        return None
+    shares = dates.unique().dt.weekday().value_counts(normalize=True, sort=True, name="share")
+    if shares["share"][0] >= CLEAR_ANCHOR_SHARE:
+        return None
+    listing = ", ".join(f"{WEEKDAYS[day - 1].title()} {share:.0%}" for day, share in shares.head(3).rows())
+    return (
+        f"weekly dates fall on several weekdays ({listing}): weeks are labelled {freq}, the commonest; "
+        "set SHELFCAST_FREQ=W-<DAY> (the weekday your weeks end on) if that is not your week"
+    )

@@ -11,7 +11,7 @@ import polars as pl
 
 from platform_assets.config.resources import ShelfcastConfig
 from platform_assets.config.settings import Settings
-from platform_assets.core.periods import month_windows
+from platform_assets.core.periods import month_windows, week_anchor_note
 from platform_assets.core.schemas import (
     RAW_EVENTS,
     RAW_OBSERVATIONS,
@@ -20,9 +20,9 @@ from platform_assets.core.schemas import (
     REJECTED_ROWS,
 )
 from platform_assets.defs.retries import SERVER_RETRY
-from platform_assets.feeds import FeedResult
+from platform_assets.feeds import Feed, FeedResult
 from platform_assets.monitoring import quality
-from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
+from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, OneOf, Warehouse
 
 BOOKKEEPING = {"ingest_partition": pl.String(), "ingested_at": pl.Datetime("us")}
 RAW_TABLES = {
@@ -62,16 +62,18 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
         warehouse.ensure_table("raw", name, {**columns, **BOOKKEEPING})
 
 
-def land(warehouse: Warehouse, table: str, result: FeedResult, partition: str) -> dict:
-    """Write accepted rows and their rejects for one slice (FeedResult guarantees that rows in =
-    accepted + rejected) into the raw tables (see `ensure_raw_tables`); return the slice's row
-    accounting."""
+def land(warehouse: Warehouse, table: str, slices: list[tuple[str, FeedResult]]) -> list[dict]:
+    """Write the accepted rows and the rejects of every (partition, slice) pair into the raw tables
+    (see `ensure_raw_tables`), one transaction per table for all the slices (a 492-month backfill is
+    two writes, not 984); return each slice's row accounting (FeedResult guarantees that rows in =
+    accepted + rejected)."""
     at = datetime.now(UTC).replace(tzinfo=None)
-    slice_key = {"ingest_partition": partition}
-    warehouse.replace_slice("raw", table, _stamp(result.accepted, partition, at), slice_key)
-    rejected = _stamp(result.rejected, partition, at)
-    warehouse.replace_slice("raw", "rejected_rows", rejected, {"source": table, **slice_key})
-    return _counts(result)
+    partitions = {"ingest_partition": OneOf(tuple(key for key, _ in slices))}
+    accepted = pl.concat([_stamp(r.accepted, key, at) for key, r in slices], how="vertical_relaxed")
+    warehouse.replace_slice("raw", table, accepted, partitions)
+    rejected = pl.concat([_stamp(r.rejected, key, at) for key, r in slices], how="vertical_relaxed")
+    warehouse.replace_slice("raw", "rejected_rows", rejected, {"source": table, **partitions})
+    return [_counts(r) for _, r in slices]
 
 
 def _counts(result: FeedResult) -> dict:
@@ -184,7 +186,7 @@ def _whole_table_asset(table: str, description: str) -> dg.AssetsDefinition:
             rows = getattr(config.make_feed(), table)()
         except FileNotFoundError as err:  # e.g. no catalog in the landing zone: a retry would only repeat it
             raise dg.Failure(str(err), allow_retries=False) from None
-        counts = land(warehouse, table, rows, "all")
+        [counts] = land(warehouse, table, [("all", rows)])
         return dg.MaterializeResult(metadata=_report(context, table, [counts]))
 
     return _asset
@@ -199,6 +201,21 @@ raw_suppliers = _whole_table_asset(
 raw_events = _whole_table_asset(
     "events", "Dated events known ahead (the landing zone's events.csv), when the feed has them."
 )
+
+
+def _frequency(
+    feed: Feed, configured: str | None, results: list[tuple[str, FeedResult]]
+) -> tuple[str, str | None]:
+    """The grid the run's dates are read on and where it came from, plus a warning when it was
+    inferred from weekly dates on several weekdays (the anchor is then a guess to confirm)."""
+    if configured:
+        return f"{feed.freq} (SHELFCAST_FREQ)", None
+    try:
+        freq = feed.freq
+    except ValueError as err:  # too few dates yet: the warehouse step says what to set
+        return str(err), None
+    note = week_anchor_note(pl.concat([r.accepted["date"] for _, r in results]), freq)
+    return f"{freq} (inferred from the dates){f': {note}' if note else ''}", note
 
 
 def build_ingest_defs(settings: Settings) -> dg.Definitions:
@@ -232,10 +249,13 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
         batch = batch_of(results, target, last_actual(warehouse, target))
         verdict = quality.ingest_batch(batch, *thresholds(config))
         landed = verdict.passed or verdict.severity != "ERROR"
-        counts = [land(warehouse, "observations", r, key) for key, r in results] if landed else []
+        counts = land(warehouse, "observations", results) if landed else []
         record_batch(warehouse, context.run_id, batch, verdict, landed, f"{results[0][0]}..{results[-1][0]}")
         for name in batch.ignored:
             context.log.warning(f"landing file ignored: {name}")
+        frequency, anchor_note = _frequency(feed, config.ingest.freq, results)
+        if anchor_note:
+            context.log.warning(anchor_note)
         if not landed:
             context.log.error(
                 f"nothing of this batch landed (the previous raw rows stay): {verdict.description}"
@@ -247,6 +267,7 @@ def build_ingest_defs(settings: Settings) -> dg.Definitions:
                 "landed": dg.MetadataValue.bool(landed),
                 "batch_verdict": dg.MetadataValue.text(verdict.description),
                 "ignored_files": dg.MetadataValue.json(list(batch.ignored)),
+                "frequency": dg.MetadataValue.text(frequency),
             }
         )
 

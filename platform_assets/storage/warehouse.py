@@ -54,15 +54,32 @@ class AtLeast:
     value: object
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """A `where` value matching `column IN (values)`: many slices (e.g. every monthly partition of a
+    backfill) replaced by one delete and one insert instead of one transaction per slice."""
+
+    values: tuple
+
+
+def _condition(column: str, value: object) -> str:
+    if isinstance(value, AtLeast):
+        return f"{ident(column)} >= ?"
+    if isinstance(value, OneOf):
+        return f"{ident(column)} in ({', '.join('?' * len(value.values))})" if value.values else "false"
+    return f"{ident(column)} = ?"
+
+
 def predicate(where: Mapping[str, object]) -> str:
-    return " and ".join(
-        f"{ident(c)} >= ?" if isinstance(v, AtLeast) else f"{ident(c)} = ?" for c, v in where.items()
-    )
+    return " and ".join(_condition(c, v) for c, v in where.items())
 
 
 def parameters(where: Mapping[str, object]) -> list:
     """The values `predicate(where)` binds, in order."""
-    return [v.value if isinstance(v, AtLeast) else v for v in where.values()]
+    bound: list = []
+    for v in where.values():
+        bound.extend(v.values if isinstance(v, OneOf) else [v.value if isinstance(v, AtLeast) else v])
+    return bound
 
 
 class Warehouse(dg.ConfigurableResource, ABC):
@@ -93,8 +110,8 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def replace_slice(self, schema: str, table: str, df: pl.DataFrame, where: Mapping[str, object]) -> int:
         """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs.
 
-        `where` maps columns to values (`=`) or to `AtLeast(value)` (`>=`: a table's tail, e.g. the
-        periods an incremental build recomputed)."""
+        `where` maps columns to values (`=`), to `AtLeast(value)` (`>=`: a table's tail, e.g. the
+        periods an incremental build recomputed) or to `OneOf(values)` (`IN`: many slices at once)."""
         if not where:
             raise ValueError("replace_slice needs a predicate; use append to add rows")
         return self._write(schema, table, typed(df), where)
