@@ -24,7 +24,8 @@ class IngestSettings(dg.Config):
         description="the period grid, in pandas terms: `D`; `W` (weeks from Monday, named by the Monday) or "
         "`W-MON` .. `W-SUN` (weeks ending that day, named by it); `M` (months named by their first day) or "
         "`ME` (by their last day). Unset: inferred from the observation dates (weeks anchored on their most "
-        "common weekday, `ME` when most dates are month ends)",
+        "common weekday, `ME` when most dates are month ends); `raw_observations` shows the grid it read and "
+        "warns when under 90% of weekly dates share a weekday (the anchor is then a guess: set this)",
     )
     synth_products: int = Field(100, description="synthetic feed: products")
     synth_stores: int = Field(3, description="synthetic feed: stores")
