@@ -1,11 +1,12 @@
-"""The windows drift compares: the newest periods against the champion's newest training periods."""
+"""The windows drift compares: the newest periods against the champion's newest training periods, or
+the same weeks a season back when the window is shorter than a season."""
 
 from datetime import date, timedelta
 
 import polars as pl
 import pytest
 
-from platform_assets.monitoring.windows import drift_windows
+from platform_assets.monitoring.windows import split_windows, window_bounds
 
 START = date(2025, 1, 1)
 
@@ -13,6 +14,12 @@ START = date(2025, 1, 1)
 def frame(days: int) -> pl.DataFrame:
     dates = [START + timedelta(days=i) for i in range(days)]
     return pl.DataFrame({"period_date": dates * 2, "y": [1.0] * (2 * days)})
+
+
+def drift_windows(rows: pl.DataFrame, window: int, reference_end: date | None = None, season: int = 0):
+    periods = rows.filter(pl.col("y").is_not_null())["period_date"]
+    bounds = window_bounds(periods, window, reference_end, season)
+    return (*split_windows(rows, bounds), bounds)
 
 
 def test_without_champion_windows_are_adjacent_and_disjoint():
@@ -45,3 +52,28 @@ def test_future_rows_do_not_count_as_history():
 def test_too_short_history_is_refused():
     with pytest.raises(ValueError, match="56 periods"):
         drift_windows(frame(40), 28)
+
+
+def weeks(n: int) -> pl.DataFrame:
+    dates = [START + timedelta(weeks=i) for i in range(n)]
+    return pl.DataFrame({"period_date": dates, "y": [1.0] * n})
+
+
+def test_a_window_shorter_than_a_season_compares_the_same_weeks_a_season_back():
+    """28 weeks of a 52-week year: the reference is the current window 52 weeks earlier (the nearest
+    whole-season shift ending by the champion's training end), not the half-year before it."""
+    _, current, bounds = drift_windows(weeks(150), 28, season=52)
+    assert bounds["reference_start"] == bounds["current_start"] - timedelta(weeks=52)
+    assert bounds["reference_end"] == bounds["current_end"] - timedelta(weeks=52)
+    trained_until = START + timedelta(weeks=60)  # one season back ends at week 97: two seasons back
+    _, _, older = drift_windows(weeks(150), 28, reference_end=trained_until, season=52)
+    assert older["reference_start"] == bounds["current_start"] - timedelta(weeks=104)
+    assert current["period_date"].n_unique() == 28
+    _, _, unreachable = drift_windows(weeks(120), 28, reference_end=trained_until, season=52)
+    assert unreachable["reference_end"] == trained_until  # no whole-season shift fits: as without one
+
+
+def test_without_a_season_of_history_the_windows_stay_adjacent():
+    _, _, bounds = drift_windows(weeks(70), 28, season=52)  # 28 + 52 > 70 weeks
+    assert bounds["reference_end"] + timedelta(weeks=1) == bounds["current_start"]
+    assert drift_windows(frame(100), 28, season=7)[2] == drift_windows(frame(100), 28)[2]  # days: whole weeks

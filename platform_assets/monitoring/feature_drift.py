@@ -66,7 +66,7 @@ def evaluate_feature_drift(
     periods = warehouse.query(f"select distinct period_date from {FEATURES} where y is not null")[
         "period_date"
     ]
-    bounds = window_bounds(periods, max(drift_window, 2 * cfg.horizon), champion.trained_until)
+    bounds = window_bounds(periods, max(drift_window, 2 * cfg.horizon), champion.trained_until, cfg.season)
     columns = monitored_columns(warehouse.query(f"select * from {FEATURES} limit 0"), cfg)
     reference, current = _windows(warehouse, columns, bounds)
     drift_cfg = DriftConfig(drift_share=drift_share)

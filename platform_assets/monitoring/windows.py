@@ -1,5 +1,5 @@
 """Which rows drift is measured on: the newest window of periods against the champion's training
-reference window (the newest periods it was trained on)."""
+reference window (the newest periods it was trained on, or the same weeks a year before)."""
 
 from datetime import date
 
@@ -18,22 +18,39 @@ def monitored_columns(features: pl.DataFrame, cfg: FeatureConfig) -> list[str]:
     return [c for c in names if c not in NOT_MONITORED] + ["y"]
 
 
-def window_bounds(periods: pl.Series, window: int, reference_end: date | None = None) -> dict:
-    """The reference and current windows' first and last periods, from the sorted distinct periods with
-    actuals (see `drift_windows`): what a warehouse query needs to read only those rows."""
+def window_bounds(
+    periods: pl.Series, window: int, reference_end: date | None = None, season: int = 0
+) -> dict:
+    """The reference and current windows' first and last periods, from the distinct periods with
+    actuals: what a warehouse query needs to read only those rows.
+
+    Current: the last `window` periods. Reference: `window` periods ending at `reference_end` (the
+    champion's newest training period), or just before the current window when there is no champion
+    or it was trained on part of the current window. A window shorter than a `season` (28 weeks of
+    a 52-week year) would compare summer with winter and call the season drift: the reference is then
+    the current window one or more whole seasons back (the nearest that ends by `reference_end`),
+    when the history reaches that far.
+
+    Anchoring the reference to training means a retrain on drifted data moves the reference with it:
+    drift measured against what the model knows, and no alarm once the model has learnt the change.
+    """
     periods = periods.unique().sort()
-    if periods.len() < 2 * window:
-        raise ValueError(f"drift needs {2 * window} periods of history, found {periods.len()}")
-    current_start = periods[-window]
+    n = periods.len()
+    if n < 2 * window:
+        raise ValueError(f"drift needs {2 * window} periods of history, found {n}")
     last_before_current = periods[-window - 1]
     end = last_before_current if reference_end is None else min(reference_end, last_before_current)
-    eligible = periods.filter(periods <= end)
-    if eligible.len() < window:  # a champion trained on too little history: fall back to adjacent
-        eligible = periods.filter(periods <= last_before_current)
+    starts = [n - window - k * season for k in range(1, n // season + 1)] if 0 < window < season else []
+    start = next((i for i in starts if i >= 0 and periods[i + window - 1] <= end), None)
+    if start is None:
+        eligible = periods.filter(periods <= end)
+        if eligible.len() < window:  # a champion trained on too little history: fall back to adjacent
+            eligible = periods.filter(periods <= last_before_current)
+        start = periods.search_sorted(eligible[-window])
     return {
-        "reference_start": eligible[-window],
-        "reference_end": eligible[-1],
-        "current_start": current_start,
+        "reference_start": periods[start],
+        "reference_end": periods[start + window - 1],
+        "current_start": periods[-window],
         "current_end": periods[-1],
     }
 
@@ -45,18 +62,3 @@ def split_windows(rows: pl.DataFrame, bounds: dict) -> tuple[pl.DataFrame, pl.Da
         pl.col("period_date").is_between(bounds["reference_start"], bounds["reference_end"])
     )
     return reference, current
-
-
-def drift_windows(
-    features: pl.DataFrame, window: int, reference_end: date | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """(reference, current, bounds). Current: the last `window` periods with actuals. Reference: the
-    `window` periods ending at `reference_end` (the champion's newest training period), or just before
-    the current window when there is no champion or it was trained on part of the current window.
-
-    Anchoring the reference to training means a retrain on drifted data moves the reference with it:
-    drift measured against what the model knows, and no alarm once the model has learnt the change.
-    """
-    bounds = window_bounds(features.filter(pl.col("y").is_not_null())["period_date"], window, reference_end)
-    reference, current = split_windows(features, bounds)
-    return reference, current, bounds
