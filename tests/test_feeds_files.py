@@ -80,6 +80,25 @@ def test_each_rejection_reason(tmp_path, row, reason):
     assert (result.rows_in, result.accepted.height) == (3, 2)
 
 
+def test_year_first_dates_in_any_common_spelling_are_read(tmp_path):
+    """2025/01/03, 2025.01.04, 20250105 and a timestamp are the dates they say; 2025/01-06 mixes
+    separators and 06/01/2025 could be June or January: those two are rejected, not guessed."""
+    spelled = [
+        "2025-01-02",
+        "2025/01/03",
+        "2025.1.4",
+        "20250105",
+        "2025-01-06T00:00:00",
+        "2025/01-06",
+        "06/01/2025",
+    ]
+    rows = [f"{day},A1,S1,2.5,3,false" for day in spelled]
+    root = landing(tmp_path, {"jan.csv": "\n".join([HEADER, *rows]) + "\n"})
+    result = feed_for(root, tmp_path, freq="D").observations(*EVERYTHING)
+    assert result.accepted["date"].to_list() == [date(2025, 1, d) for d in range(2, 7)]
+    assert result.rejected["reason"].to_list() == ["unparseable date", "unparseable date"]
+
+
 def test_several_faults_are_all_named(tmp_path):
     root = landing(tmp_path, {"jan.csv": f"{HEADER}\n2025-01-02,ZZ,S1,-1,x,maybe\n"})
     [reason] = feed_for(root, tmp_path, "D").observations(*EVERYTHING).rejected["reason"]

@@ -37,8 +37,15 @@ def not_a_number(col: str) -> pl.Expr:
 
 
 def iso_date(col: str) -> pl.Expr:
-    """A date from `YYYY-MM-DD`, also when a time part follows (what Parquet datetimes print as)."""
-    day = clean(col).str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})(?:[T ][0-9:.+\-Z]*)?$", 1)
+    """A date written year first: `YYYY-MM-DD`, also with `/` or `.` between the parts, as `YYYYMMDD`,
+    or with a time part after it (what Parquet datetimes print as). Day-first and month-first dates
+    (`01/02/2025`) stay unparseable: which one a file means cannot be told row by row."""
+    text = (
+        clean(col)
+        .str.replace(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", "$1-$2-$3")
+        .str.replace(r"^(\d{4})(\d{2})(\d{2})([T ]|$)", "$1-$2-$3$4")
+    )
+    day = text.str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})(?:[T ][0-9:.+\-Z]*)?$", 1)
     return day.str.to_date("%Y-%m-%d", strict=False)
 
 
