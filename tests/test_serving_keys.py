@@ -196,6 +196,37 @@ def test_a_refused_batch_is_written_with_the_next(tmp_path: Path):
     assert sorted(store.read(at)["request_id"]) == ["early", "late"] and log.written == 2
 
 
+def test_rows_the_store_refuses_for_long_go_to_the_spool_and_come_back(tmp_path: Path, monkeypatch):
+    """Past the hold limit, and at shutdown, refused rows move to Parquet files on local disk (memory
+    stays bounded); the next writer on the same spool stores them first, once the store takes rows."""
+    monkeypatch.setattr("platform_assets.serving.requestlog.RETRY_SECONDS", 0.01)
+    blocker = tmp_path / "serving"
+    blocker.write_text("not a directory")
+    store, spool = SqliteRequestStore(blocker / "requests.sqlite"), tmp_path / "spool"
+    log = RequestLog(store, spool, hold_limit=2)
+    log.start()
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    for i in range(3):  # one at a time: each batch is refused, the third passes the limit
+        log.record({"request_id": f"r{i}", "received_at": at, "status": 200})
+        while log.failed_batches <= i:
+            threading.Event().wait(0.01)
+    while log.spooled < 3:
+        threading.Event().wait(0.01)
+    assert log.pending() == 3 and log._held == []
+    log.record({"request_id": "r3", "received_at": at, "status": 200})
+    log.close()  # still refused: r3 joins the spool instead of being lost
+    assert log.written == 0 and log.spooled == 4 and len(list(spool.glob("*.parquet"))) == 2
+
+    blocker.unlink()
+    again = RequestLog(store, spool)
+    again.start()
+    assert again.pending() == 4
+    again.record({"request_id": "r4", "received_at": at, "status": 200})
+    again.close()
+    assert sorted(store.read(at)["request_id"]) == [f"r{i}" for i in range(5)]
+    assert again.written == 5 and again.pending() == 0 and list(spool.glob("*")) == []
+
+
 def test_the_warehouse_chooses_the_store(tmp_path: Path, fresh_db: str):
     """Postgres warehouse: keys and log in its `serving` schema, nothing under SHELFCAST_HOME (no pod
     keeps a file); DuckDB: the API's own files."""

@@ -8,6 +8,8 @@ CURRENT = "current"
 KEYS_DB = "keys.sqlite"
 REQUESTS_DB = "requests.sqlite"
 WINDOWS_DB = "windows.sqlite"
+# Request log rows the store refused for too long, as Parquet files, until it takes them again.
+REQUEST_SPOOL = "request-spool"
 # A bundle is written here first, then renamed to its generation: readers never see half a bundle.
 PARTIAL_PREFIX = ".partial-"
 
@@ -22,6 +24,10 @@ def keys_path(home: Path) -> Path:
 
 def requests_path(home: Path) -> Path:
     return serving_root(home) / REQUESTS_DB
+
+
+def request_spool_path(home: Path) -> Path:
+    return serving_root(home) / REQUEST_SPOOL
 
 
 def windows_path(home: Path) -> Path:

@@ -66,6 +66,8 @@ STAMP = "%Y-%m-%dT%H:%M:%S%.6fZ"
 END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 # How long the writer waits before trying a refused batch again.
 RETRY_SECONDS = 1.0
+# Rows the writer holds in memory while the store refuses them; past this they go to the spool on disk.
+HOLD_LIMIT = 50_000
 log = logging.getLogger(__name__)
 
 
@@ -150,45 +152,57 @@ class SqliteRequestStore(RequestStore):
 
 
 class RequestLog:
-    """Queue rows with `record`; a writer thread appends them to `store` (`start`, `close`)."""
+    """Queue rows with `record`; a writer thread appends them to `store` (`start`, `close`).
 
-    def __init__(self, store: RequestStore):
+    While the store refuses rows (a database restarting) the writer keeps them and retries with the
+    next batch; past `hold_limit` rows, and at shutdown, it moves them to `spool` (Parquet files on
+    local disk), which it writes to the store first once the store takes rows again, also after a
+    restart. Memory stays bounded and a row is lost only if the local disk fails too (then said)."""
+
+    def __init__(self, store: RequestStore, spool: Path | None = None, hold_limit: int = HOLD_LIMIT):
         self.store = store
+        self.spool = spool
+        self.hold_limit = hold_limit
         self._queue: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._held: list[dict] = []  # rows of refused batches, written before newer ones
         self.written = 0
         self.failed_batches = 0
+        self.spooled = 0
 
     def record(self, row: dict) -> None:
         self._queue.put(row)
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Rows not in the store yet: queued, held after a refusal, or spooled to disk."""
+        return self._queue.qsize() + len(self._held) + self.spooled
 
     def start(self) -> None:
+        self.spooled = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in self._spool_files())
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Write everything queued, then stop the writer."""
+        """Write everything queued (or spool what the store refuses), then stop the writer."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
 
     def _run(self) -> None:
-        held: list[dict] = []  # rows of refused batches, written before newer ones
         stopping = False
         while not stopping:
             batch, stopping = self._next_batch()
-            held.extend(batch)
-            if held and self._append(held, final=stopping):
-                self.written += len(held)
-                held = []
+            self._held.extend(batch)
+            if self._drain_spool() and self._held and self._append(self._held, final=stopping):
+                self.written += len(self._held)
+                self._held = []
+            if self._held and (stopping or len(self._held) > self.hold_limit):
+                self._to_spool()
         self.store.close()
 
     def _append(self, rows: list[dict], final: bool) -> bool:
-        """Append `rows`; on closing, a refused batch is tried a few more times before it is lost."""
+        """Append `rows`; on closing, a refused batch is tried a few more times before it is spooled."""
         for attempt in range(3 if final else 1):
             try:
                 self.store.append(rows_frame(rows))
@@ -198,9 +212,49 @@ class RequestLog:
                 self.store.close()
                 log.error("request log: %d rows not written yet (%s)", len(rows), type(exc).__name__)
                 time.sleep(RETRY_SECONDS * (attempt + 1))
-        if final:
-            log.error("request log: %d rows lost at shutdown", len(rows))
         return False
+
+    def _spool_files(self) -> list[Path]:
+        return sorted(self.spool.glob("*.parquet")) if self.spool and self.spool.is_dir() else []
+
+    def _drain_spool(self) -> bool:
+        """Write the spooled files to the store, oldest first (a file written twice is stored once:
+        request ids are unique); False while the store refuses them."""
+        for path in self._spool_files():
+            rows = pl.read_parquet(path)
+            try:
+                self.store.append(rows)
+            except Exception as exc:
+                self.failed_batches += 1
+                self.store.close()
+                log.error(
+                    "request log: %d spooled rows not written yet (%s)", rows.height, type(exc).__name__
+                )
+                return False
+            path.unlink()
+            self.spooled -= rows.height
+            self.written += rows.height
+        return True
+
+    def _to_spool(self) -> None:
+        rows = rows_frame(self._held)
+        if self.spool is None:
+            log.error("request log: %d rows lost (the store refused them and there is no spool)", rows.height)
+        else:
+            try:
+                self.spool.mkdir(parents=True, exist_ok=True)
+                name = f"{time.time_ns():020d}.parquet"
+                rows.write_parquet(self.spool / f".{name}")
+                (self.spool / f".{name}").rename(self.spool / name)  # readers never see half a file
+                self.spooled += rows.height
+                log.error(
+                    "request log: %d rows kept in %s until the store takes them", rows.height, self.spool
+                )
+            except OSError as exc:
+                log.error(
+                    "request log: %d rows lost: the spool cannot be written either (%s)", rows.height, exc
+                )
+        self._held = []
 
     def _next_batch(self) -> tuple[list[dict], bool]:
         """The next row and all queued behind it; True once `close` was asked."""

@@ -14,7 +14,7 @@ from platform_assets.monitoring.request_windows import Reference, Thresholds, Wi
 from platform_assets.serving.api.metrics import Metrics
 from platform_assets.serving.api.store import BundleStore
 from platform_assets.serving.keys import KeyRing
-from platform_assets.serving.layout import serving_root
+from platform_assets.serving.layout import request_spool_path, serving_root
 from platform_assets.serving.live_windows import LiveWindows, process_name, reference_of
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.ratelimit import RateLimiter
@@ -44,7 +44,7 @@ class Services:
             metrics.served(bundle.generation, bundle.model_version, created)
             metrics.swaps.inc()
 
-        log = RequestLog(request_store(config.home, config.pg_dsn))
+        log = RequestLog(request_store(config.home, config.pg_dsn), request_spool_path(config.home))
         metrics.log_pending.set_function(log.pending)
         store = BundleStore(serving_root(config.home), serving.serve_reload_seconds, on_swap=swapped)
         return cls(
