@@ -140,3 +140,15 @@ def test_the_summary_names_the_gates_verdict_on_this_runs_challenger():
         "Not promoted: challenger WAPE 0.1538 does not beat champion 0.1231 on the same windows."
     )
     assert gate_verdict("Trained by Dagster run x.") == gate_verdict(None) == "no promotion decision recorded"
+
+
+def test_a_full_disk_is_named_as_the_cause(tmp_path, monkeypatch):
+    """A run that stops (the Dagster instance's own database cannot write on a full disk) is reported
+    in one line: the disk and its free space when that is low, else the error's first line."""
+    from platform_assets.cli import demo
+
+    err = OSError("disk I/O error\nmore detail")
+    assert demo.stopped(err, tmp_path) == "OSError: disk I/O error"
+    monkeypatch.setattr(demo, "LOW_DISK_BYTES", 2**62)  # more than any disk: "nearly full"
+    line = demo.stopped(err, tmp_path)
+    assert line.startswith(f"the disk holding {tmp_path} has ") and "free space and run make demo" in line

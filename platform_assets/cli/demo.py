@@ -2,10 +2,14 @@
 lines: one per step, training progress, the summary and what to run next. The full logs go to
 $SHELFCAST_HOME/logs/demo-<time>.log (SHELFCAST_VERBOSE=1 prints them too)."""
 
+import logging
+import shutil
 import sys
 import time
+import traceback
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -59,16 +63,25 @@ def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlfl
             {"shelfcast_console": console_logger(console, log_path)}
         )
         began = time.monotonic()
-        result = job.execute_in_process(
-            instance=instance,
-            tags=partition_range_tags(start, end),
-            run_config={"loggers": {"shelfcast_console": {}}},  # the only logger: no console logger
-            raise_on_error=False,
-        )
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                tags=partition_range_tags(start, end),
+                run_config={"loggers": {"shelfcast_console": {}}},  # the only logger: no console logger
+                raise_on_error=False,
+            )
+        except Exception as err:  # the instance itself failed (e.g. a full disk): one line, trace in the log
+            traceback.print_exc()
+            # Its database connections complain again as the process exits: noise once the log has it.
+            logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
+            why = stopped(err, config.home_path)
+            console.line(f"full_refresh stopped after {time.monotonic() - began:.0f} s: {why}")
+            console.line(f"details: {log_path}")
+            return 1
         elapsed = time.monotonic() - began
         if not result.success:
             console.line(f"full_refresh FAILED after {elapsed:.0f} s (run {result.run_id}): see {log_path}")
-            console.line("or the run in the Dagster UI: make dev")
+            console.line(low_disk(config.home_path) or "or the run in the Dagster UI: make dev")
             return 1
         console.line(f"full_refresh succeeded in {elapsed:.0f} s (run {result.run_id})")
         console.line("")
@@ -79,6 +92,26 @@ def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlfl
             console.line(line)
         console.line(peak_memory())
     return 0
+
+
+# Less free space than this under $SHELFCAST_HOME is the likely cause of a failure: say so first.
+LOW_DISK_BYTES = 256 * 2**20
+
+
+def low_disk(home: Path) -> str | None:
+    """A line saying the disk holding `home` is (nearly) full, or None."""
+    free = shutil.disk_usage(home).free
+    if free >= LOW_DISK_BYTES:
+        return None
+    return (
+        f"the disk holding {home} has {free / 2**20:.0f} MiB free: free space and run make demo again "
+        "(tables of the last run that finished are intact; this run is marked failed on the next start)"
+    )
+
+
+def stopped(err: BaseException, home: Path) -> str:
+    """Why the run stopped, in one line."""
+    return low_disk(home) or f"{type(err).__name__}: {first_line(err)}"
 
 
 if __name__ == "__main__":
