@@ -55,9 +55,7 @@ class Combination:
         if not self.offsets:  # LightGBM alone: its own band
             self.offsets = self.forecaster.offsets
 
-    def predict(
-        self, rows: pl.DataFrame, history: pl.DataFrame, local: "Local | None" = None
-    ) -> pl.DataFrame:
+    def predict(self, rows: pl.DataFrame, history: pl.DataFrame, local: Local | None = None) -> pl.DataFrame:
         """keys, period_date, p10, p50, p90 per row of one forecast window (`rows`, with the
         forecaster's features), from LightGBM and the chosen statistical models refitted on `history`
         (keys, period_date, y, up to the last actual period); null where LightGBM may not answer.
@@ -76,7 +74,7 @@ class Combination:
             with_segment.join(local.stat, on=[*KEYS, "horizon"], how="left", maintain_order="left")
         )
 
-    def local_forecasts(self, history: pl.DataFrame, keys: pl.DataFrame) -> "Local | None":
+    def local_forecasts(self, history: pl.DataFrame, keys: pl.DataFrame) -> Local | None:
         """The chosen statistical models' forecasts of the series `keys` from the newest period of
         `history` on (None: no choice needs one). They read only the actuals, not the plans: a what-if
         forecast may reuse them."""
