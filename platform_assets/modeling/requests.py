@@ -70,17 +70,18 @@ def _typed(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _known(state: SeriesState, typed: pl.DataFrame) -> list[tuple[str, str]]:
     """The requested series in order, refusing one the model does not forecast, with why."""
-    keys = list(dict.fromkeys(typed.select(KEYS).iter_rows()))
+    requested = typed.select(KEYS).unique(maintain_order=True)
     known = state.baseline.select(KEYS).unique()
-    for product, store in keys:
-        if known.filter((pl.col("product_id") == product) & (pl.col("store_id") == store)).is_empty():
-            stores = sorted(known.filter(pl.col("product_id") == product)["store_id"].to_list())
-            where = f"it is forecast in stores {stores}" if stores else "the product has no active series"
-            raise BadRequest(
-                f"unknown series product_id={product!r} store_id={store!r}: {where} (the model forecasts "
-                f"the {known.height} series active when it was trained)"
-            )
-    return keys
+    unknown = requested.join(known, on=KEYS, how="anti", maintain_order="left")
+    if unknown.height:
+        product, store = unknown.row(0)
+        stores = sorted(known.filter(pl.col("product_id") == product)["store_id"].to_list())
+        where = f"it is forecast in stores {stores}" if stores else "the product has no active series"
+        raise BadRequest(
+            f"unknown series product_id={product!r} store_id={store!r}: {where} (the model forecasts "
+            f"the {known.height} series active when it was trained)"
+        )
+    return list(requested.iter_rows())
 
 
 def _wanted(state: SeriesState, typed: pl.DataFrame) -> pl.DataFrame:
