@@ -96,6 +96,7 @@ bench: manifest bench-venv
 	$(BENCH_VENV)/bin/python bench/accuracy_bench.py
 	$(BIN)/python bench/orchestration_bench.py
 	$(BIN)/python bench/serving_bench.py
+	$(BIN)/python bench/model_predict_bench.py
 	$(BIN)/python bench/live_monitoring_bench.py
 
 bench-quick: manifest bench-venv

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -9,34 +10,49 @@ from datetime import timedelta
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import polars as pl
-import polars.selectors as cs
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from platform_assets.features.config import FeatureConfig
-from platform_assets.modeling.combination import split_input
+from platform_assets.features.exact import exact_factors
+from platform_assets.modeling.forecasting import COLUMNS, make_forecasts
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.promotion import decide_promotion, evaluate_on_backtest
-from platform_assets.modeling.registry import (
-    load_combination,
-    load_forecaster,
-    log_training,
-    run_metrics,
-    set_champion,
-    training_run,
-)
+from platform_assets.modeling.pyfunc import ForecasterModel
+from platform_assets.modeling.registry import load_combination, load_forecaster, run_metrics, set_champion
+from platform_assets.modeling.requests import INPUT
 from platform_assets.modeling.rows import evaluation_since
+from platform_assets.modeling.series_state import series_state
+from platform_assets.modeling.tracking import log_training, training_run
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
-from tests.support.frames import features_for, forecast_rows, make_data
+from tests.support.frames import features_for, forecast_rows, forecasting_frames_for, make_data
 
 H = 7
+CFG = FeatureConfig(horizon=H)
 
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
-    return features_for(make_data(horizon=H), FeatureConfig(horizon=H))
+    return features_for(make_data(horizon=H), CFG)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> tuple[dict[str, pl.DataFrame], dict]:
+    """What the training step reads for the model's series state (forecasting_frames), prices on a
+    cent grid as a feed's are (else plans cannot be rebuilt exactly), and the build's factors."""
+    data = make_data(horizon=H)
+    data = {**data, **{k: data[k].with_columns(pl.col("price").round(2)) for k in ("sales", "plans")}}
+    return forecasting_frames_for(data, CFG), exact_factors(data["sales"], CFG)
+
+
+@pytest.fixture(scope="module")
+def model(good, inputs) -> ForecasterModel:
+    """The registered model's pyfunc, in this process."""
+    return ForecasterModel(good.combination, series_state(good.combination, *inputs, CFG), "r")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +71,8 @@ def weak(frame):
     return train(frame.filter(~pl.col("is_future")), TrainConfig(horizon=H, params=params))
 
 
-def _log(result, uri: str, tmp, tag: str) -> tuple[str, int]:
+def _log(result, uri: str, tmp, tag: str, inputs) -> tuple[str, int]:
+    state = series_state(result.combination, inputs[0], inputs[1], CFG)
     with training_run(
         uri,
         tags={"dagster_run_id": tag, "dagster_asset": "trained_model"},
@@ -70,6 +87,7 @@ def _log(result, uri: str, tmp, tag: str) -> tuple[str, int]:
             data_digest="narrow-1+digest-123",
             n_rows=1234,
             description=f"trained by {tag}",
+            state=state,
         )
     return run.run_id, run.version
 
@@ -81,9 +99,9 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def logged(store, good):
+def logged(store, good, inputs):
     uri, tmp = store
-    return _log(good, uri, tmp, "run-a")
+    return _log(good, uri, tmp, "run-a", inputs)
 
 
 def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, good):
@@ -118,25 +136,66 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
     assert load_forecaster(uri, CHAMPION) is None
 
 
-def test_model_loads_back_and_predicts_the_same(store, logged, good, frame):
+# Two series by horizon (the second one's default: all H periods), a third on one date with a plan.
+REQUEST = pd.DataFrame(
+    {
+        "product_id": ["p02", "p03", "p05"],
+        "store_id": ["s0", "s1", "s0"],
+        "horizon": [3, None, None],
+        "target_date": [None, None, "2024-08-30"],
+        "price": [None, None, 1.5],
+        "on_promo": [None, None, True],
+    }
+)
+
+
+def test_model_loads_back_and_answers_series_ids_as_the_batch(store, logged, good, frame, inputs):
     uri, _ = store
     loaded = load_forecaster(uri, CHALLENGER)
     assert loaded is not None
     model, version, run_id = loaded
     assert (version, run_id) == (logged[1], logged[0])
     future = forecast_rows(model, frame)
-    assert model.predict(future).equals(good.model.predict(future))
+    assert model.predict(future).equals(good.model.predict(future))  # engineered rows, internally
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@challenger")
-    example = good.example.with_columns(cs.numeric().cast(pl.Float64))  # the signature declares doubles
-    served = pl.from_pandas(pyfunc.predict(example.to_pandas()))
-    # The registered model is the combination: the statistical models refitted on the example's actuals.
-    future, actuals = split_input(good.example)
-    expected = good.combination.predict(future, actuals)
-    assert served.height == future.height == 5
-    assert served.select("p10", "p50", "p90").equals(expected.select("p10", "p50", "p90"))
-    assert pyfunc.metadata.signature is not None
+    assert pyfunc.metadata.signature.inputs.input_names() == list(INPUT)
+    request = pd.DataFrame({"product_id": ["p02", "p03"], "store_id": ["s0", "s1"], "horizon": [3, 7]})
+    served = pl.from_pandas(pyfunc.predict(request)).with_columns(pl.col("target_date").cast(pl.Date))
+    frames = inputs[0]
+    batch = make_forecasts(good.combination, frames["inference"], frames["series"], frames["history"])
+    wanted = pl.DataFrame({"product_id": ["p02", "p03"], "store_id": ["s0", "s1"], "upto": [3, 7]})
+    expected = batch.join(wanted, on=["product_id", "store_id"]).filter(pl.col("horizon") <= pl.col("upto"))
+    assert served.select(COLUMNS).equals(expected.select(COLUMNS)) and served.height == 10
+    assert served["model_version"].unique().to_list() == [str(version)]
+    assert served["mlflow_run_id"].unique().to_list() == [run_id]
     restored = load_combination(uri, CHALLENGER)[0]
     assert restored.choices == good.combination.choices and restored.offsets == good.combination.offsets
+
+
+def test_plans_move_the_forecast_and_bad_requests_say_why(model):
+    day = model.state.dates[2]
+    one = {"product_id": ["p02"], "store_id": ["s1"], "target_date": [day]}
+    unplanned = model.forecast(pl.DataFrame(one))
+    stored = model.state.inputs.plans.filter(
+        (pl.col("product_id") == "p02") & (pl.col("store_id") == "s1") & (pl.col("period_date") == day)
+    )
+    same = model.forecast(pl.DataFrame({**one, "price": stored["price"], "on_promo": stored["on_promo"]}))
+    assert same.equals(unplanned)  # the stored plan, rebuilt, is the stored rows
+    cut = model.forecast(
+        pl.DataFrame({**one, "price": [float(stored["price"][0]) * 0.5], "on_promo": [True]})
+    )
+    assert cut["p50"][0] != unplanned["p50"][0] and cut["horizon"].to_list() == [3]
+    for request, message in [
+        ({"product_id": ["nope"]}, "unknown series product_id='nope' store_id='all'"),
+        ({"product_id": ["p02"]}, "forecast in stores ['s0', 's1']"),
+        ({"product_id": ["p02"], "store_id": ["s0"], "horizon": [H + 1]}, f"1 to {H} periods"),
+        ({"product_id": ["p02"], "store_id": ["s0"], "target_date": ["2020-01-01"]}, "is not forecast"),
+        ({"product_id": ["p02"], "store_id": ["s0"], "price": [2.0]}, "needs the target_date"),
+        ({"product": ["p02"]}, "expected product_id"),
+        ({"product_id": ["p02"], "store_id": ["s0"], "horizon": [2.5]}, "whole number"),
+    ]:
+        with pytest.raises(MlflowException, match=re.escape(message)):
+            model.forecast(pl.DataFrame(request))
 
 
 # Run in a fresh interpreter: this repository off sys.path (the editable install's entry removed),
@@ -154,15 +213,14 @@ print(platform_assets.__file__)
 """
 
 
-def test_the_registered_model_loads_without_this_repository(store, logged, good, tmp_path):
+def test_the_registered_model_loads_without_this_repository(store, logged, model, tmp_path):
     uri, _ = store
     repo = str(Path(__file__).resolve().parent.parent)
-    example = good.example.with_columns(cs.numeric().cast(pl.Float64))
-    example.to_pandas().to_parquet(tmp_path / "in.parquet")
+    REQUEST.to_parquet(tmp_path / "in.parquet")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     args = [
         uri,
-        f"models:/{MODEL_NAME}/{logged[1]}",
+        f"models:/{MODEL_NAME}@{CHALLENGER}",
         str(tmp_path / "in.parquet"),
         str(tmp_path / "out.parquet"),
     ]
@@ -171,22 +229,23 @@ def test_the_registered_model_loads_without_this_repository(store, logged, good,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not done.stdout.strip().startswith(repo)  # the model's copy of the code was used
-    served = pl.read_parquet(tmp_path / "out.parquet")
-    future, actuals = split_input(good.example)
-    expected = good.combination.predict(future, actuals)
-    assert served.select("p10", "p50", "p90").equals(expected.select("p10", "p50", "p90"))
+    served = pl.read_parquet(tmp_path / "out.parquet").with_columns(pl.col("target_date").cast(pl.Date))
+    expected = model.forecast(pl.from_pandas(REQUEST))
+    assert served.height == 3 + H + 1
+    assert served.select(COLUMNS).equals(expected.select(COLUMNS))
+    assert served["model_version"].unique().to_list() == [str(logged[1])]
 
 
-def test_retried_step_reuses_its_finished_run(store, logged, good):
+def test_retried_step_reuses_its_finished_run(store, logged, good, inputs):
     uri, tmp = store
-    assert _log(good, uri, tmp, "run-a") == logged
+    assert _log(good, uri, tmp, "run-a", inputs) == logged
     client = MlflowClient(tracking_uri=uri)
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == 1
     experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
     assert len(client.search_runs([experiment])) == 1
 
 
-def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
+def test_promotion_gate_end_to_end(tmp_path, frame, good, weak, inputs):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     features = frame.filter(~pl.col("is_future"))
 
@@ -194,7 +253,7 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment(EXPERIMENT, artifact_location=str(tmp_path / "artifacts"))
     stale = client.create_run(experiment, tags={"dagster_run_id": "old", "dagster_asset": "trained_model"})
-    weak_run, weak_version = _log(weak, uri, tmp_path, "old")
+    weak_run, weak_version = _log(weak, uri, tmp_path, "old", inputs)
     assert weak_run != stale.info.run_id and client.get_run(stale.info.run_id).info.status == "FAILED"
     first = decide_promotion(run_metrics(uri, weak_run), None)
     # No champion yet, and even 2 trees beat seasonal naive here (not the recent median: flagged).
@@ -202,7 +261,7 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
     assert first.evidence["beats_recent_median"] is False
     set_champion(uri, weak_version)
 
-    good_run, good_version = _log(good, uri, tmp_path, "better")
+    good_run, good_version = _log(good, uri, tmp_path, "better", inputs)
     incumbent = load_forecaster(uri, CHAMPION)
     assert incumbent is not None and incumbent[1] == weak_version
     champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
@@ -213,7 +272,7 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak):
 
     # The same recipe again beats every baseline, but not the champion scored on its windows (which
     # the champion's final fit has seen).
-    again_run, _ = _log(good, uri, tmp_path, "again")
+    again_run, _ = _log(good, uri, tmp_path, "again", inputs)
     incumbent = load_forecaster(uri, CHAMPION)
     champion_metrics = evaluate_on_backtest(incumbent[0], features, good.backtest)
     again = decide_promotion(run_metrics(uri, again_run), champion_metrics)

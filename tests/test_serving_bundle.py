@@ -5,10 +5,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import mlflow
 import polars as pl
 import pytest
+from mlflow.exceptions import MlflowException
 
-from platform_assets.modeling.names import CHAMPION
+from platform_assets.core.keys import KEYS
+from platform_assets.modeling.forecasting import COLUMNS
+from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.modeling.registry import load_combination
 from platform_assets.serving.bundle import (
     FRAMES,
@@ -56,6 +60,25 @@ def test_the_bundled_model_scores_like_the_registered_one(served_graph: ServedGr
     rows = bundled.forecaster.with_origin_features(rows, content.frames["history"])
     history = content.frames["history"]
     assert bundled.predict(rows, history).equals(registered.predict(rows, history))
+
+
+def test_the_registered_champion_forecasts_series_ids_as_the_batch_did(served_graph: ServedGraph):
+    """The champion loaded by alias, asked by series ids alone, answers the stored batch forecast of
+    its generation (forecasts_latest, which the bundle holds) for every series."""
+    root = serving_root(served_graph.home)
+    content = read_bundle(root, current_generation(root))
+    batch = content.frames["forecasts"]
+    mlflow.set_tracking_uri(f"sqlite:///{served_graph.home / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+    request = batch.select(KEYS).unique(maintain_order=True)
+    served = pl.from_pandas(model.predict(request.to_pandas())).with_columns(
+        pl.col("target_date").cast(pl.Date)
+    )
+    assert served.height == batch.height == request.height * 7
+    assert served.select(COLUMNS).equals(batch.select(COLUMNS))
+    assert served["model_version"].unique().to_list() == [content.manifest["champion"]["version"]]
+    with pytest.raises(MlflowException, match="unknown series product_id='nope' store_id='S01'"):
+        model.predict(request.head(1).with_columns(pl.lit("nope").alias("product_id")).to_pandas())
 
 
 def tiny(generation: str) -> BundleContent:

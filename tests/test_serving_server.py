@@ -19,11 +19,12 @@ import httpx
 import pytest
 
 from platform_assets.features.config import FeatureConfig
+from platform_assets.features.store import sales_factors
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.modeling.registry import load_combination
 from platform_assets.serving.champion import champion_evidence
 from platform_assets.serving.layout import keys_path, requests_path, serving_root
-from platform_assets.serving.publish import publish_bundle, sales_factors
+from platform_assets.serving.publish import publish_bundle
 from tests.support.graph import ServedGraph, shelfcast_graph
 
 CLI = [sys.executable, "-m", "platform_assets.cli.shelfcast"]

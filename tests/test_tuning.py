@@ -8,13 +8,15 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
+from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.metrics import wape
 from platform_assets.modeling.plan import history_of
-from platform_assets.modeling.registry import log_training, training_run
+from platform_assets.modeling.series_state import series_state
+from platform_assets.modeling.tracking import log_training, training_run
 from platform_assets.modeling.train_config import DEFAULT_PARAMS, TrainConfig
 from platform_assets.modeling.training import base_forecaster, train
 from platform_assets.modeling.tuning import SEARCH_SPACE, search, tuning_sample
-from tests.support.frames import training_history
+from tests.support.frames import forecasting_frames_for, make_data, training_history
 
 H = 7
 TRIALS = 4
@@ -81,10 +83,15 @@ def test_tuning_sample_bounds_the_series_and_keeps_whole_series(history):
 def test_trials_are_nested_runs_under_the_training_run(tuned, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tags = {"dagster_run_id": "tune", "dagster_asset": "trained_model"}
+    cfg = FeatureConfig(horizon=H)
+    data = make_data(horizon=H)
+    state = series_state(tuned.combination, forecasting_frames_for(data, cfg), {"y": 1, "price": None}, cfg)
     with training_run(
         uri, tags=tags, run_name="train-tune", artifact_location=str(tmp_path / "artifacts")
     ) as run:
-        log_training(run, tuned, features=tuned.backtest, data_digest="d", n_rows=1, description="tuned")
+        log_training(
+            run, tuned, features=tuned.backtest, data_digest="d", n_rows=1, description="tuned", state=state
+        )
     run_id = run.run_id
     client = MlflowClient(tracking_uri=uri)
     parent = client.get_run(run_id)

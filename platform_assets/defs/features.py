@@ -24,6 +24,16 @@ def feature_config(config: ShelfcastConfig) -> FeatureConfig:
     )
 
 
+def recorded_factors(instance: dg.DagsterInstance) -> dict[str, int | None] | None:
+    """The window-sum factors the newest features build used (its `build_state`): those that built
+    inference_features, which a rebuild of future rows (a what-if, the registered model's plans) must
+    use too."""
+    records = instance.fetch_materializations(dg.AssetKey("training_features"), limit=1).records
+    state = records[0].asset_materialization.metadata.get("build_state") if records else None
+    factors = state.data.get("factors") if isinstance(state, dg.JsonMetadataValue) else None
+    return dict(factors) if factors else None
+
+
 def _run_since(context: dg.AssetExecutionContext) -> date | None:
     """The first day of the run's ingest partitions: a range (backfill, drift loop) or one key (schedule)."""
     tags = context.run.tags

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
-from platform_assets.defs.features import feature_config
+from platform_assets.defs.features import feature_config, recorded_factors
 from platform_assets.defs.presenting import publish_presentation
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.features.digest import frame_digest
@@ -18,7 +18,7 @@ from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Wa
 
 @dg.asset(
     group_name="ml",
-    deps=["training_features"],
+    deps=["training_features", "inference_features"],
     kinds={"lightgbm", "statsforecast", "mlflow"},
     pool=WAREHOUSE_POOL,
     retry_policy=SERVER_RETRY,
@@ -43,9 +43,13 @@ def trained_model(
 ) -> dg.MaterializeResult:
     """One global LightGBM over every series and, per demand segment, the statistical models that beat
     it on earlier backtest windows; backtested on rolling origins, logged to MLflow and registered as
-    a new `challenger` version."""
-    from platform_assets.modeling.registry import log_training, training_description, training_run
-    from platform_assets.modeling.rows import COMPONENTS_TABLE, training_rows
+    a new `challenger` version, carrying the active series' recent history and planned prices so that
+    it forecasts from series ids."""
+    from platform_assets.features.store import sales_factors
+    from platform_assets.modeling.combination import Combination
+    from platform_assets.modeling.rows import COMPONENTS_TABLE, forecasting_frames, training_rows
+    from platform_assets.modeling.series_state import series_state
+    from platform_assets.modeling.tracking import log_training, training_description, training_run
     from platform_assets.modeling.train_config import TrainConfig
     from platform_assets.modeling.training import train
     from platform_assets.monitoring.presentation import model_presentation, series_attributes
@@ -72,6 +76,9 @@ def trained_model(
         narrow, frame, plan = training_rows(warehouse, cfg)
         result = train(frame, cfg, narrow=narrow, plan=plan)
         digest = f"{frame_digest(narrow)}+{frame_digest(frame)}"
+        factors = recorded_factors(context.instance) or sales_factors(warehouse, fcfg)
+        frames = forecasting_frames(warehouse, fcfg)
+        state = series_state(result.combination or Combination(result.model), frames, factors, fcfg)
         log_training(
             run,
             result,
@@ -79,6 +86,7 @@ def trained_model(
             data_digest=digest,
             n_rows=narrow.height,
             description=training_description(result.metrics, narrow.height, digest, dagster_run),
+            state=state,
         )
     run_id, version = run.run_id, run.version
     backtest = result.backtest.with_columns(pl.lit(str(version)).alias("model_version"))

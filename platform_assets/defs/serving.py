@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
-from platform_assets.defs.features import feature_config
+from platform_assets.defs.features import feature_config, recorded_factors
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.serving.stores import request_store
 from platform_assets.storage.postgres_warehouse import PostgresWarehouse
@@ -20,15 +20,6 @@ from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 # The first day the request log can be loaded for (earlier days have no partition).
 SERVED_SINCE = "2026-01-01"
 served_days = dg.DailyPartitionsDefinition(start_date=SERVED_SINCE, end_offset=1)
-
-
-def _recorded_factors(instance: dg.DagsterInstance) -> dict[str, int | None] | None:
-    """The window-sum factors the newest features build used (its `build_state`): those that built
-    inference_features, which a what-if rebuild must use too."""
-    records = instance.fetch_materializations(dg.AssetKey("training_features"), limit=1).records
-    state = records[0].asset_materialization.metadata.get("build_state") if records else None
-    factors = state.data.get("factors") if isinstance(state, dg.JsonMetadataValue) else None
-    return dict(factors) if factors else None
 
 
 @dg.asset(
@@ -43,10 +34,11 @@ def serving_bundle(
 ) -> dg.MaterializeResult:
     """An immutable bundle of what the API serves (newest forecasts, what-if inputs, the champion and
     its evidence, reference profiles) under $SHELFCAST_HOME/serving, made current atomically."""
+    from platform_assets.features.store import sales_factors
     from platform_assets.modeling.names import CHAMPION, MODEL_NAME
     from platform_assets.modeling.registry import load_combination
     from platform_assets.serving.champion import champion_evidence
-    from platform_assets.serving.publish import publish_bundle, sales_factors
+    from platform_assets.serving.publish import publish_bundle
 
     champion = load_combination(mlflow.tracking_uri, CHAMPION)
     if champion is None:
@@ -55,7 +47,7 @@ def serving_bundle(
         )
     model, version, run_id = champion
     cfg = feature_config(config)
-    factors = _recorded_factors(context.instance) or sales_factors(warehouse, cfg)
+    factors = recorded_factors(context.instance) or sales_factors(warehouse, cfg)
     published = publish_bundle(
         warehouse,
         config.home_path,

@@ -214,3 +214,11 @@ def refresh_features(
         "history_start": built.history_start,
     }
     return Refresh(built, since, reason, rows, state)
+
+
+def sales_factors(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str, int | None]:
+    """The window-sum factors of every sales value, as a from-scratch features build finds them (for a
+    bundle made without the features build's recorded state)."""
+    return exact_factors(
+        warehouse.query("select distinct units_sold, price from marts.fct_product_sales"), cfg
+    )

@@ -23,6 +23,15 @@ from platform_assets.modeling.train_config import TrainConfig
 COMPONENTS = [*KEYS, "period_date", "origin", "horizon", "segment", "method", LGBM, *CANDIDATES]
 
 
+@dataclass(frozen=True)
+class Local:
+    """The statistical models' forecasts at one origin: each series' segment, and per series and
+    horizon step a column per fitted candidate (statmodels.candidate_forecasts)."""
+
+    segments: pl.DataFrame
+    stat: pl.DataFrame
+
+
 @dataclass
 class Combination:
     forecaster: Forecaster
@@ -46,26 +55,37 @@ class Combination:
         if not self.offsets:  # LightGBM alone: its own band
             self.offsets = self.forecaster.offsets
 
-    def predict(self, rows: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+    def predict(self, rows: pl.DataFrame, history: pl.DataFrame, local: Local | None = None) -> pl.DataFrame:
         """keys, period_date, p10, p50, p90 per row of one forecast window (`rows`, with the
         forecaster's features), from LightGBM and the chosen statistical models refitted on `history`
-        (keys, period_date, y, up to the last actual period); null where LightGBM may not answer."""
+        (keys, period_date, y, up to the last actual period); null where LightGBM may not answer.
+        `local`: those statistical forecasts made already (`local_forecasts`), instead of refitted."""
         if "horizon" not in rows.columns:
             rows = rows.with_columns(pl.col("period_date").rank("dense").alias("horizon"))
         scored = self._lgbm(rows.with_columns(pl.col("horizon").cast(pl.Int32)))
-        if not self.choices or history.is_empty():
+        if local is None:
+            local = self.local_forecasts(history, rows.select(KEYS).unique())
+        if local is None:
             return self._combined(scored.with_columns(pl.lit(None, pl.String).alias("segment")))
-        history = numbered(history.join(rows.select(KEYS).unique(), on=KEYS, how="semi"), self.freq)
+        with_segment = scored.join(
+            local.segments.select(*KEYS, "segment"), on=KEYS, how="left", maintain_order="left"
+        )
+        return self._combined(
+            with_segment.join(local.stat, on=[*KEYS, "horizon"], how="left", maintain_order="left")
+        )
+
+    def local_forecasts(self, history: pl.DataFrame, keys: pl.DataFrame) -> Local | None:
+        """The chosen statistical models' forecasts of the series `keys` from the newest period of
+        `history` on (None: no choice needs one). They read only the actuals, not the plans: a what-if
+        forecast may reuse them."""
+        if not self.choices or history.is_empty():
+            return None
+        history = numbered(history.join(keys, on=KEYS, how="semi"), self.freq)
         season = SEASON[base_freq(self.freq)]
         segments, stat, _ = candidate_forecasts(
             history, history["_pn"].max(), self.horizon, self.freq, season, self.max_series, self.wanted()
         )
-        with_segment = scored.join(
-            segments.select(*KEYS, "segment"), on=KEYS, how="left", maintain_order="left"
-        )
-        return self._combined(
-            with_segment.join(stat, on=[*KEYS, "horizon"], how="left", maintain_order="left")
-        )
+        return Local(segments.select(*KEYS, "segment"), stat)
 
     def predict_with(self, rows: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
         """`predict` row for row on backtest `rows` (with origin and horizon), the statistical forecasts
@@ -119,34 +139,3 @@ def stat_backtest(
 def history_periods(freq: str, mid: int) -> int:
     """Periods of actuals forecasting needs: the origin features' window and the local models'."""
     return max(mid, WINDOW[base_freq(freq)])
-
-
-def model_example(future: pl.DataFrame, history: pl.DataFrame, freq: str) -> pl.DataFrame:
-    """The registered model's input example: forecast rows of one series (`is_future`) after the actuals
-    its local models are refitted on (keys, period_date, y; the window before the first forecast row)."""
-    first = future["period_date"].min()
-    past = (
-        history.join(future.select(KEYS).head(1), on=KEYS, how="semi")
-        .filter(pl.col("period_date") < first)
-        .sort("period_date")
-        .tail(WINDOW[base_freq(freq)])
-        .select(*KEYS, "period_date", "y")
-    )
-    return pl.concat(
-        [
-            past.with_columns(pl.lit(False).alias("is_future")),
-            future.with_columns(pl.lit(True).alias("is_future")),
-        ],
-        how="diagonal_relaxed",
-    )
-
-
-def split_input(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(forecast rows, actuals) of a registered model's input: rows flagged `is_future` and the others'
-    keys, period_date and y; without the flag every row is a forecast row and there are no actuals."""
-    if "is_future" not in frame.columns:
-        return frame, frame.clear().select(*KEYS, "period_date", pl.lit(None, pl.Float64).alias("y"))
-    future = frame.filter(pl.col("is_future")).drop("is_future")
-    return future, frame.filter(~pl.col("is_future")).select(
-        *KEYS, "period_date", pl.col("y").cast(pl.Float64)
-    )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.modeling.combination import Combination
+from platform_assets.modeling.combination import Combination, Local
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.names import MODEL_NAME
 
@@ -38,22 +38,9 @@ def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def make_forecasts(
-    model: Combination | Forecaster,
-    features: pl.DataFrame,
-    series: pl.DataFrame,
-    history: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """product_id, store_id, target_date, horizon (1..H), p10, p50, p90, method for each ACTIVE series.
-
-    `features` may hold only the future rows (inference_features) or history too. `history` (keys,
-    period_date, y: the newest actuals, as far back as the model's origin windows and its statistical
-    models' window) feeds the origin features and the statistical models; taken from `features` when
-    not given. A bare Forecaster forecasts as LightGBM alone.
-    """
-    combination = model if isinstance(model, Combination) else Combination(model)
-    model = combination.forecaster
-    future = features.filter(pl.col("is_future"))
+def _grid(model: Forecaster, future: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+    """Every active series x horizon step with its future row, `_model` true for a series the model
+    answers (all H rows present and eligible)."""
     dates = future["period_date"].unique().sort()
     if dates.len() != model.horizon:
         raise ValueError(f"features hold {dates.len()} future periods, the model forecasts {model.horizon}")
@@ -64,7 +51,7 @@ def make_forecasts(
         .unique(KEYS, keep="first")
         .sort(KEYS)
     )
-    grid = (
+    return (
         active.join(steps, how="cross")
         .join(future.with_columns(pl.lit(True).alias("_has_row")), on=[*KEYS, "period_date"], how="left")
         .sort([*KEYS, "horizon"])
@@ -75,6 +62,32 @@ def make_forecasts(
             .alias("_model")
         )
     )
+
+
+def model_series(model: Forecaster, features: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+    """The keys of the active series `make_forecasts` gives the model's forecast (the others fall back)."""
+    grid = _grid(model, features.filter(pl.col("is_future")), series)
+    return grid.filter("_model").select(KEYS).unique(maintain_order=True)
+
+
+def make_forecasts(
+    model: Combination | Forecaster,
+    features: pl.DataFrame,
+    series: pl.DataFrame,
+    history: pl.DataFrame | None = None,
+    local: Local | None = None,
+) -> pl.DataFrame:
+    """product_id, store_id, target_date, horizon (1..H), p10, p50, p90, method for each ACTIVE series.
+
+    `features` may hold only the future rows (inference_features) or history too. `history` (keys,
+    period_date, y: the newest actuals, as far back as the model's origin windows and its statistical
+    models' window) feeds the origin features and the statistical models; taken from `features` when
+    not given. A bare Forecaster forecasts as LightGBM alone. `local`: the statistical forecasts made
+    already for these series (`Combination.local_forecasts` over `model_series`), not refitted.
+    """
+    combination = model if isinstance(model, Combination) else Combination(model)
+    model = combination.forecaster
+    grid = _grid(model, features.filter(pl.col("is_future")), series)
     by_model = grid.filter("_model")
     actuals = features.filter(~pl.col("is_future")) if history is None else history
     if model.origin_windows is not None and actuals.is_empty() and not by_model.is_empty():
@@ -84,7 +97,7 @@ def make_forecasts(
     forecast = pl.concat(
         [
             by_model.select(*KEYS, "period_date", "horizon")
-            .join(combination.predict(with_origin, actuals_of), on=[*KEYS, "period_date"], how="left")
+            .join(combination.predict(with_origin, actuals_of, local), on=[*KEYS, "period_date"], how="left")
             .with_columns(pl.lit("model").alias("method")),
             _recent_fallback(grid.filter(~pl.col("_model"))),
         ],

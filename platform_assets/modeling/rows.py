@@ -8,6 +8,8 @@ import polars as pl
 from platform_assets.core.keys import ORDER_SQL
 from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
+from platform_assets.features.incremental import lookback_start
+from platform_assets.features.store import CARRY_SQL, read_events
 from platform_assets.modeling.combination import history_periods
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.plan import NARROW, RowPlan, plan_rows
@@ -96,3 +98,27 @@ def forecast_inputs(
     features = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
     series = warehouse.query("select * from marts.dim_series order by product_id, store_id")
     return features, series, history
+
+
+def forecasting_frames(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str, pl.DataFrame]:
+    """The future feature rows (`inference`), `recent_history` and what a rebuild of those rows reads
+    (features/rebuild.py): `build_features_since` from the sales rows of the `lookback` periods before
+    the first future period, every series' running state before them (the features layer's carry-in
+    SQL). Every series is read, active or not: an inactive series still has future rows, and its
+    planned prices and promotions enter its peers' features."""
+    inference = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
+    if inference.is_empty():
+        raise ValueError("features.inference_features is empty: materialize the features first")
+    start = lookback_start(inference["period_date"].min(), cfg)
+    return {
+        "inference": inference,
+        "sales": warehouse.query(
+            f"select * from marts.fct_product_sales where period_date >= ? order by {ORDER_SQL}", [start]
+        ),
+        "carry": warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3),
+        "plans": warehouse.query(f"select * from marts.fct_price_plans order by {ORDER_SQL}"),
+        "products": warehouse.query("select * from marts.dim_product order by product_id"),
+        "series": warehouse.query("select * from marts.dim_series order by product_id, store_id"),
+        "events": read_events(warehouse),
+        "history": recent_history(warehouse, cfg),
+    }

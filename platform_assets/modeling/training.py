@@ -17,7 +17,7 @@ from platform_assets.core.periods import numbered, offset_periods
 from platform_assets.features import origin as origin_features
 from platform_assets.features.columns import feature_columns
 from platform_assets.modeling.backtest import FitArrays, origin_points, residual_offsets, with_bands
-from platform_assets.modeling.combination import COMPONENTS, Combination, model_example, stat_backtest
+from platform_assets.modeling.combination import COMPONENTS, Combination, stat_backtest
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import backtest_metrics
 from platform_assets.modeling.plan import NARROW, RowPlan, history_of, plan_rows
@@ -34,7 +34,6 @@ class TrainingResult:
     importance: pl.DataFrame
     n_train_rows: int
     params: dict = field(default_factory=dict)  # everything worth logging about how the model was made
-    example: pl.DataFrame | None = None  # a few input rows, for the MLflow signature
     search: SearchResult | None = None  # the hyperparameter search, when one ran
     combination: Combination | None = None  # what is registered: LightGBM and the chosen stat models
     components: pl.DataFrame | None = None  # COMPONENTS of every backtest row
@@ -178,10 +177,6 @@ def train(
     tuned = None
     if cfg.tune_trials > 0:
         tuned, base, rounds = _tuned(fit, base, rounds, plan.origins[0], at_origin, cfg)
-    inputs = [n for n in base.feature_names if n not in KEYS]
-    example = model_example(
-        rows.select(*KEYS, "period_date", "scale", "n_obs", *inputs).tail(5), history, cfg.freq
-    )
     arrays = FitArrays(*base.training_data(fit), fit["_pn"].to_numpy())
     fit_rows, fit_series = fit.height, fit.select(KEYS).n_unique()
     del fit
@@ -205,7 +200,6 @@ def train(
         importance=_importance(final),
         n_train_rows=fit_rows,
         params=_logged_params(cfg, base, rounds, plan, fit_series, tuned),
-        example=example,
         search=tuned,
         combination=Combination(final, choices, offsets, cfg.stat_max_series),
         components=combined.select(COMPONENTS).sort("origin", *KEYS, "period_date"),

@@ -10,13 +10,13 @@ import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
+from platform_assets.features.rebuild import FeatureInputs, feature_inputs
 from platform_assets.modeling.combination import Combination
 from platform_assets.serving.bundle import read_bundle
 from platform_assets.serving.codec import combination_from_json
 from platform_assets.serving.outliers import Profiles
-from platform_assets.serving.rebuild import FeatureInputs
 from platform_assets.serving.reference import InputDistance, load_bins
-from platform_assets.serving.snapshot import FORMAT_VERSION, feature_inputs
+from platform_assets.serving.snapshot import FORMAT_VERSION
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 import polars as pl
 
 from platform_assets.features.config import FeatureConfig
-from platform_assets.features.exact import exact_factors
 from platform_assets.modeling.combination import Combination
 from platform_assets.serving.bundle import flip_current, generation_name, prune, write_bundle
 from platform_assets.serving.champion import Champion
@@ -24,14 +23,6 @@ class Published:
     check: Check
     rows: dict[str, int]
     pruned: list[str]
-
-
-def sales_factors(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str, int | None]:
-    """The window-sum factors of every sales value, as a from-scratch features build finds them (for a
-    bundle made without the features build's recorded state)."""
-    return exact_factors(
-        warehouse.query("select distinct units_sold, price from marts.fct_product_sales"), cfg
-    )
 
 
 def publish_bundle(

@@ -1,7 +1,8 @@
 """What-if scenarios: planned price and promotion changes for a few series, scored by the champion on
-future feature rows rebuilt by the features layer's own code (rebuild.py) and forecast by the batch
-path's own `make_forecasts` (eligibility, origin features, intervals, ordering). A request is one joint
-plan: every change in it applies at once, so series of one peer group see each other's changes.
+future feature rows rebuilt by the features layer's own code and forecast by the batch path's own
+`make_forecasts` (eligibility, origin features, intervals, ordering): modeling/replan.py. A request
+is one joint plan: every change in it applies at once, so series of one peer group see each other's
+changes.
 
 Baseline = the stored forecast. A series the batch forecast by the fallback (too little history) keeps
 it: the fallback does not read prices or promotions, which a warning says."""
@@ -13,12 +14,11 @@ from datetime import date
 
 import polars as pl
 
-from platform_assets.core.keys import KEYS, ORDER
-from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.core.keys import KEYS
+from platform_assets.modeling.replan import forecast_with_plans, with_changes
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.outliers import Scores, score_request
-from platform_assets.serving.rebuild import rebuild_future
 
 BAND = ["p10", "p50", "p90"]
 
@@ -72,12 +72,11 @@ def resolve_series(bundle: LoadedBundle, plans: Iterable[SeriesPlan]) -> list[tu
     return keys
 
 
-def _on_grid(price: float, factor: int | None) -> float:
-    """`price` on the feed's price grid; a positive price must stay positive there."""
-    placed = price if factor is None else round(price * factor) / factor
-    if placed <= 0:
-        raise InvalidRequest(f"price {price} is 0 on the feed's price grid (steps of {1 / (factor or 1)})")
-    return placed
+def _on_grid(bundle: LoadedBundle, price: float) -> float:
+    try:
+        return bundle.inputs.on_grid(price)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def _check_change(bundle: LoadedBundle, change: Change) -> None:
@@ -104,7 +103,6 @@ def changed_plan_rows(
     """The plan rows (keys, period_date, price, on_promo) the changes rewrite, applied in order. A
     field a change leaves unset keeps the bundle's plan (a null price: the last known one, as in the
     batch); a relative change applies to the price in effect, and prices land on the feed's grid."""
-    factor = bundle.inputs.factors.get("price")
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
     plan = {
         (p, s, d): (price, promo)
@@ -126,12 +124,12 @@ def changed_plan_rows(
                 key = (product, store, day)
                 row = out.setdefault(key, list(plan.get(key, (None, None))))
                 if change.price is not None:
-                    row[0] = _on_grid(change.price, factor)
+                    row[0] = _on_grid(bundle, change.price)
                 elif change.price_change_pct is not None:
                     current = row[0] if row[0] is not None else effective.get(key)
                     if current is None:
                         raise InvalidRequest(f"{key}: no known price to change by a percentage; give price")
-                    row[0] = _on_grid(current * (1 + change.price_change_pct / 100), factor)
+                    row[0] = _on_grid(bundle, current * (1 + change.price_change_pct / 100))
                 if change.on_promo is not None:
                     row[1] = change.on_promo
     rows = [(*key, price, promo) for key, (price, promo) in out.items()]
@@ -142,26 +140,6 @@ def changed_plan_rows(
         "on_promo": pl.Boolean,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
-
-
-def with_changes(plans: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
-    """The bundle's plans with the changed rows replaced or added."""
-    kept = plans.join(changed, on=[*KEYS, "period_date"], how="anti")
-    return pl.concat([kept, changed], how="diagonal_relaxed").select(plans.columns).sort(ORDER)
-
-
-def score(
-    bundle: LoadedBundle, plans: pl.DataFrame, keys: list[tuple[str, str]]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The batch path over the requested series' peer groups with `plans`: their future feature rows,
-    and the requested series' forecasts (keys, target_date, horizon, p10, p50, p90, method)."""
-    inputs = bundle.inputs
-    groups = {(inputs.category(product), store) for product, store in keys}
-    future = rebuild_future(inputs, plans, groups)
-    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
-    series = inputs.series.join(wanted, on=KEYS, how="semi")
-    history = bundle.history.join(wanted, on=KEYS, how="semi")
-    return future, make_forecasts(bundle.model, future, series, history=history)
 
 
 def _plan_columns(future: pl.DataFrame, factor: int | None, suffix: str) -> pl.DataFrame:
@@ -225,5 +203,6 @@ def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
         )
     keys = resolve_series(bundle, plans)
     changed = changed_plan_rows(bundle, keys, plans)
-    future, scored = score(bundle, with_changes(bundle.inputs.plans, changed), keys)
+    plans_with = with_changes(bundle.inputs.plans, changed)
+    future, scored = forecast_with_plans(bundle.model, bundle.inputs, bundle.history, plans_with, keys)
     return _warnings(bundle, compare(bundle, keys, future, scored), changed, future)

@@ -1,59 +1,24 @@
 """A serving bundle's content from what the warehouse holds (sources.py), the champion and its
 evidence: the newest forecasts with each series' category; the inputs of a future-rows rebuild
-(rebuild.py) and the newest actuals the origin features read; per-series, per-category and per-feature
-reference profiles; a manifest saying what the bundle is and whether a what-if reproduces the batch."""
+(features/rebuild.py) and the newest actuals the origin features read; per-series, per-category and
+per-feature reference profiles; a manifest saying what the bundle is and whether a what-if reproduces
+the batch."""
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
-from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
+from platform_assets.features.rebuild import Check, check_rebuild, feature_inputs
 from platform_assets.modeling.combination import Combination
 from platform_assets.serving.bundle import BundleContent
 from platform_assets.serving.champion import Champion
 from platform_assets.serving.codec import combination_to_json
 from platform_assets.serving.profile import feature_profile
-from platform_assets.serving.rebuild import FeatureInputs, rebuild_future
 from platform_assets.serving.reference import fit_distance, monitored_inputs, reference_bins
 
 FORMAT_VERSION = 3  # 3: the bundle carries the events and the holidays setting
-
-
-@dataclass(frozen=True)
-class Check:
-    """Whether rebuilding every future row from the bundle gives `inference_features` to the bit."""
-
-    exact: bool
-    reason: str
-
-
-def feature_inputs(frames: dict[str, pl.DataFrame], factors: dict, cfg: FeatureConfig) -> FeatureInputs:
-    return FeatureInputs(
-        sales=frames["sales"],
-        carry=frames["carry"],
-        plans=frames["plans"],
-        products=frames["products"],
-        series=frames["series"],
-        events=frames["events"],
-        factors=factors,
-        cfg=cfg,
-        first_future=frames["inference"]["period_date"].min(),
-    )
-
-
-def check_rebuild(inputs: FeatureInputs, inference: pl.DataFrame) -> Check:
-    if any(f is None for f in inputs.factors.values()):
-        return Check(False, f"prices or the target are not on an exact grid (factors {inputs.factors})")
-    rebuilt = rebuild_future(inputs).sort(ORDER)
-    expected = inference.sort(ORDER)
-    if rebuilt.height != expected.height or set(rebuilt.columns) != set(expected.columns):
-        return Check(False, f"rebuilt {rebuilt.shape} future rows, inference_features has {expected.shape}")
-    differing = [c for c in expected.columns if not rebuilt[c].cast(expected.schema[c]).equals(expected[c])]
-    if differing:
-        return Check(False, f"rebuilt future rows differ from inference_features in {differing}")
-    return Check(True, "rebuilt future rows equal inference_features")
 
 
 def served_forecasts(forecasts: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:

@@ -1,22 +1,12 @@
-"""What a serving bundle reads from the warehouse (reads only; snapshot.py assembles the bundle).
-
-The what-if path rebuilds the future feature rows of a few peer groups exactly as the features asset
-built them: with `build_features_since` from the sales rows of the `lookback` periods before the
-first future period, every series' running state before them (the features layer's carry-in SQL) and
-the window-sum factors of the build that made `inference_features`. Every series is read, active or
-not: an inactive series still has future rows, and its planned prices and promotions enter its peers'
-features."""
-
-from datetime import date
+"""What a serving bundle reads from the warehouse (reads only; snapshot.py assembles the bundle): the
+newest forecasts, what a rebuild of future feature rows reads (`modeling.rows.forecasting_frames`)
+and the reference profiles a what-if is compared with."""
 
 import polars as pl
 
-from platform_assets.core.keys import ORDER_SQL
 from platform_assets.core.periods import MAX_PERIOD_DAYS, base_freq
 from platform_assets.features.config import FeatureConfig
-from platform_assets.features.incremental import lookback_start
-from platform_assets.features.store import CARRY_SQL, read_events
-from platform_assets.modeling.rows import recent_history
+from platform_assets.modeling.rows import forecasting_frames
 from platform_assets.storage.warehouse import Warehouse
 
 # Per series and per category over the whole history: the range of prices and promotions the model
@@ -69,25 +59,8 @@ def _profile_sql(keys: str, ordinals: str, lag: int) -> str:
 
 def read_forecasting_state(warehouse: Warehouse, cfg: FeatureConfig) -> dict[str, pl.DataFrame]:
     """The served forecasts and everything a rebuild of the future feature rows reads."""
-    inference = warehouse.query(f"select * from features.inference_features order by {ORDER_SQL}")
-    if inference.is_empty():
-        raise ValueError("features.inference_features is empty: materialize the features first")
-    first_future: date = inference["period_date"].min()
-    start = lookback_start(first_future, cfg)
-    by_series = "order by product_id, store_id"
-    return {
-        "forecasts": warehouse.query(f"select * from marts.forecasts_latest {by_series}, horizon"),
-        "inference": inference,
-        "sales": warehouse.query(
-            f"select * from marts.fct_product_sales where period_date >= ? order by {ORDER_SQL}", [start]
-        ),
-        "carry": warehouse.query(CARRY_SQL.format(sales="marts.fct_product_sales"), [start] * 3),
-        "plans": warehouse.query(f"select * from marts.fct_price_plans order by {ORDER_SQL}"),
-        "products": warehouse.query("select * from marts.dim_product order by product_id"),
-        "series": warehouse.query(f"select * from marts.dim_series {by_series}"),
-        "events": read_events(warehouse),
-        "history": recent_history(warehouse, cfg),
-    }
+    forecasts = warehouse.query("select * from marts.forecasts_latest order by product_id, store_id, horizon")
+    return {"forecasts": forecasts, **forecasting_frames(warehouse, cfg)}
 
 
 def read_profiles(

@@ -204,3 +204,21 @@ def forecast_rows(model, frame: pl.DataFrame) -> pl.DataFrame:
     )
     actuals = frame.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y")
     return model.with_origin_features(future, actuals)
+
+
+def forecasting_frames_for(data: dict[str, pl.DataFrame], cfg: FeatureConfig) -> dict[str, pl.DataFrame]:
+    """What `modeling.rows.forecasting_frames` reads from the warehouse, from `make_data`'s frames."""
+    from platform_assets.features.calendar import EVENT_SCHEMA
+    from platform_assets.features.incremental import carry_in, lookback_start
+
+    frame = features_for(data, cfg)
+    inference = frame.filter("is_future")
+    start = lookback_start(inference["period_date"].min(), cfg)
+    return {
+        **data,
+        "inference": inference,
+        "sales": data["sales"].filter(pl.col("period_date") >= start),
+        "carry": carry_in(data["sales"], start),
+        "events": pl.DataFrame(schema=EVENT_SCHEMA),
+        "history": frame.filter(~pl.col("is_future")).select(*KEYS, "period_date", "y"),
+    }
