@@ -299,7 +299,7 @@ def _future_exog(everything: pl.DataFrame, origin, ids: pl.Series, h: int, step:
 def score(rows: pl.DataFrame) -> dict[str, float | None]:
     """The metric code every method goes through; coverage is None for a point forecast."""
     metrics = backtest_metrics(rows)
-    cover = metrics["coverage_p10_p90"] if rows["p10"].null_count() == 0 else math.nan
+    cover = metrics["coverage_80"] if rows["p10"].null_count() == 0 else math.nan
     return {
         "wape": metrics["wape"],
         "smape": metrics["smape"],

@@ -25,7 +25,7 @@ RESULTS = common.RESULTS_DIR / "selection.json"
 START, END = common.markers("selection")
 ORIGINS = (3, 5)
 SHOWN = ("wape", "lgbm_wape", "seasonal_naive_wape", "ets_wape", "ets_lgbm_wape", "theta_wape", "smape",
-         "lgbm_smape", "mase", "lgbm_mase", "coverage_p10_p90", "stat_fit_seconds")  # fmt: skip
+         "lgbm_smape", "mase", "lgbm_mase", "coverage_80", "coverage_95", "stat_fit_seconds")  # fmt: skip
 
 
 def tourism_features() -> pl.DataFrame:

@@ -46,10 +46,8 @@ def test_forecasts_metadata_and_report_show_every_series(served_graph: ServedGra
     )
     assert meta["date_range"] == f"{latest['target_date'].min()} .. {latest['target_date'].max()} (7 periods)"
     preview = meta["preview"].splitlines()
-    assert (
-        preview[0]
-        == "| product_id | store_id | category | method | target_date | p10 | p50 | p90 | p50 total |"
-    )
+    band = "p2_5 | p10 | p50 | p90 | p97_5"
+    assert preview[0] == f"| product_id | store_id | category | method | target_date | {band} | p50 total |"
     assert len(preview) == 2 + 10
     assert meta["top_series"].startswith("![top_series.png](data:image/png;base64,")
     assert "| model |" in meta["method_mix"]
@@ -82,7 +80,7 @@ def test_forecasts_metadata_and_report_show_every_series(served_graph: ServedGra
 def test_trained_model_metadata_is_readable_and_links(served_graph: ServedGraph):
     [meta] = materialization_metadata(served_graph.result, "trained_model")
     quality = meta["quality"].splitlines()
-    assert quality[0] == "| method | WAPE | MASE | sMAPE | RMSE | coverage p10-p90 |"
+    assert quality[0] == "| method | WAPE | MASE | sMAPE | RMSE | coverage 80% | coverage 95% |"
     assert [line.split(" | ")[0] for line in quality[2:6]] == [
         "| model",
         "| naive",
@@ -99,9 +97,12 @@ def test_trained_model_metadata_is_readable_and_links(served_graph: ServedGraph)
     assert len(meta["by_category"].splitlines()) == 2 + categories.height
     assert len(meta["by_store"].splitlines()) == 2 + 2
     assert len(meta["worst_series"].splitlines()) == 2 + 10
-    assert all(
-        len(meta[k]) < 1000 for k in ("quality", "by_category", "by_store", "worst_series")
-    )  # shown in place
+    by_segment = meta["coverage_by_segment"].splitlines()
+    assert by_segment[0] == "| segment | coverage 80% | coverage 95% |" and by_segment[-1].startswith(
+        "| all |"
+    )
+    shown = ("quality", "by_category", "by_store", "worst_series", "coverage_by_segment")
+    assert all(len(meta[k]) < 1000 for k in shown)  # shown in place
     assert meta["mlflow_run"].endswith(f"/runs/{meta['mlflow_run_id']}")
     assert meta["model_version_page"].endswith(
         f"/#/models/shelfcast-forecaster/versions/{meta['model_version']}"

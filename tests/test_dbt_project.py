@@ -310,8 +310,22 @@ def test_forecasts_latest_keeps_the_newest_generation_and_tests_the_band(built, 
     result = run_dbt(tmp, warehouse, monkeypatch, *args)
     assert not result.success
     failed = {k for k, v in statuses(result).items() if v in ("fail", "error")}
-    assert len(failed) == 1 and "expression_is_true_forecasts_latest" in failed.pop()
+    assert len(failed) == 1 and "quantiles_ordered_forecasts_latest" in failed.pop()
     assert query(warehouse, "select distinct model_version from marts.forecasts_latest").item() == "3"
+
+    # A generation with the 95% band (SHELFCAST_LEVELS=80,95): the view carries its columns and the test
+    # reads them, so a p97_5 below p90 fails it.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table marts.forecasts add column p2_5 double")
+        con.execute("alter table marts.forecasts add column p97_5 double")
+    for hour, upper in ((9, 5.0), (10, 3.5)):
+        wide = generation(datetime(2025, 1, 8, hour), "4", (1, 2, 4)).with_columns(
+            pl.lit(0.5).alias("p2_5"), pl.lit(upper).alias("p97_5")
+        )
+        write_table(warehouse, "marts", "forecasts", wide, False)
+        result = run_dbt(tmp, warehouse, monkeypatch, *args)
+        assert result.success == (upper > 4)
+    assert query(warehouse, "select distinct p97_5 from marts.forecasts_latest").item() == 3.5
 
 
 def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):

@@ -12,6 +12,7 @@ from platform_assets.modeling.metrics import (
     in_sample_scale,
     mase,
     rmse,
+    segment_coverage,
     smape,
     wape,
 )
@@ -60,6 +61,8 @@ def test_backtest_metrics_average_over_origins_and_cover_on_last_origin():
             "p50": [1.0, 3.0, 3.0, 4.0],
             "p10": [5.0, 5.0, 0.0, 0.0],  # misses on the first origin, covers on the last
             "p90": [6.0, 6.0, 9.0, 9.0],
+            "p2_5": [0.0, 0.0, 4.5, 0.0],  # the 95% band misses one row of the last origin
+            "p97_5": [9.0, 9.0, 9.5, 9.5],
             "naive": [2.0, 2.0, 4.0, 4.0],
             "seasonal_naive": [0.0, 0.0, 0.0, 0.0],
             "mase_scale": [1.0, 1.0, 2.0, 2.0],
@@ -70,8 +73,20 @@ def test_backtest_metrics_average_over_origins_and_cover_on_last_origin():
     assert m["mase"] == pytest.approx((2 / 2 + 1 / 4) / 2)
     assert m["naive_wape"] == 0.0 and m["seasonal_naive_wape"] == pytest.approx(1.0)
     assert m["seasonal_naive_smape"] == pytest.approx(2.0)
-    assert m["coverage_p10_p90"] == 1.0
+    assert m["coverage_80"] == 1.0 and m["coverage_95"] == 0.5
     expected = {
         f"{p}{k}" for p in ("", "naive_", "seasonal_naive_") for k in ("wape", "smape", "mase", "rmse")
     }
-    assert set(m) == expected | {"coverage_p10_p90"}
+    assert set(m) == expected | {"coverage_80", "coverage_95"}
+    segments = frame.select(
+        pl.lit("p").alias("product_id"),
+        pl.Series("store_id", ["a", "b", "a", "b"]),
+        pl.lit(date(2024, 1, 9)).alias("period_date"),
+        "origin",
+        pl.Series("segment", ["smooth", "lumpy", "smooth", "lumpy"]),
+    )
+    keyed = frame.with_columns(segments.select("product_id", "store_id", "period_date"))
+    assert segment_coverage(keyed, segments) == {  # the newest origin only
+        "coverage_80_lumpy": 1.0, "coverage_80_smooth": 1.0,
+        "coverage_95_lumpy": 1.0, "coverage_95_smooth": 0.0,
+    }  # fmt: skip

@@ -71,8 +71,18 @@ def test_champion_registered_with_evidence(graph):
     client = MlflowClient(tracking_uri=g.mlflow.tracking_uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     run = client.get_run(champion.run_id)
-    for metric in ("wape", "mase", "smape", "rmse", "seasonal_naive_wape", "naive_wape", "coverage_p10_p90"):
+    for metric in (
+        "wape",
+        "mase",
+        "smape",
+        "rmse",
+        "seasonal_naive_wape",
+        "naive_wape",
+        "coverage_80",
+        "coverage_95",
+    ):
         assert metric in run.data.metrics
+    assert any(k.startswith("coverage_80_") for k in run.data.metrics)  # per demand segment
     plots = {a.path for a in client.list_artifacts(champion.run_id, "plots")}
     assert plots == {"plots/feature_importance.png", "plots/forecast_vs_actual.png"}
     [gate] = materialization_metadata(result, "champion_model")

@@ -13,6 +13,7 @@ from platform_assets.monitoring.quality_tables import (
     comparison,
     group_metrics,
     intermittency_note,
+    segment_coverage_table,
     worst_series,
 )
 
@@ -62,9 +63,7 @@ def test_group_metrics_agree_with_the_metric_functions():
         assert got["seasonal naive WAPE"] == pytest.approx(
             m.wape(rows["y"], rows["seasonal_naive"]), abs=5e-4
         )
-        assert got["coverage p10-p90"] == pytest.approx(
-            m.coverage(rows["y"], rows["p10"], rows["p90"]), abs=5e-4
-        )
+        assert got["coverage 80%"] == pytest.approx(m.coverage(rows["y"], rows["p10"], rows["p90"]), abs=5e-4)
         assert (
             got["series"] == rows.select("product_id", "store_id").n_unique() == (4 if category == "a" else 2)
         )
@@ -85,13 +84,17 @@ def test_worst_series_are_the_highest_mase_with_unscorable_last():
 
 
 def test_comparison_is_rounded_model_first():
-    metrics = {"wape": 0.123456, "mase": 0.5, "smape": 1.0311, "rmse": 4.2, "coverage_p10_p90": 0.7321}
+    metrics = {"wape": 0.123456, "mase": 0.5, "smape": 1.0311, "rmse": 4.2, "coverage_80": 0.7321}
+    metrics |= {"coverage_95": 0.9, "coverage_80_lumpy": 0.5}
     metrics |= {"seasonal_naive_wape": 0.56789, "seasonal_naive_mase": 0.7, "seasonal_naive_smape": 0.6}
     metrics |= {"seasonal_naive_rmse": 5.0}
     table = comparison(metrics)
     assert table["method"].to_list() == ["model", "seasonal naive"]
-    assert table.row(0, named=True)["WAPE"] == 0.123 and table.row(0, named=True)["coverage p10-p90"] == 0.732
-    assert table.row(1, named=True)["coverage p10-p90"] is None
+    assert table.row(0, named=True)["WAPE"] == 0.123 and table.row(0, named=True)["coverage 80%"] == 0.732
+    assert table.row(0, named=True)["coverage 95%"] == 0.9
+    assert table.row(1, named=True)["coverage 80%"] is None
+    by_segment = segment_coverage_table(metrics)
+    assert by_segment.rows() == [("lumpy", 0.5, None), ("all", 0.732, 0.9)]
 
 
 def test_smape_note_only_on_intermittent_data_with_its_numbers():

@@ -51,8 +51,8 @@ def warehouse(served_graph: ServedGraph, sql: str) -> pl.DataFrame:
 def stored(served_graph: ServedGraph) -> pl.DataFrame:
     return warehouse(
         served_graph,
-        "select product_id, store_id, target_date, horizon, p10, p50, p90 from marts.forecasts_latest"
-        " order by product_id, store_id, horizon",
+        "select product_id, store_id, target_date, horizon, p2_5, p10, p50, p90, p97_5"
+        " from marts.forecasts_latest order by product_id, store_id, horizon",
     )
 
 

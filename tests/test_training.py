@@ -7,10 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from platform_assets.core.levels import DEFAULT, band_columns, bounds, tails
 from platform_assets.features.config import FeatureConfig
-from platform_assets.modeling.backtest import BACKTEST
+from platform_assets.modeling.backtest import backtest_columns
 from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.modeling.intervals import MIN_RESIDUALS
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.segments import classify, window_of
 from platform_assets.modeling.selection import MIN_SERIES, apply, choose, combine_backtest
@@ -46,7 +48,7 @@ def result(history):
 def test_backtest_windows_and_baselines(result, history):
     bt = result.backtest
     last = history["period_date"].max()
-    assert bt.columns == BACKTEST
+    assert bt.columns == backtest_columns(DEFAULT)
     assert bt["origin"].unique().sort().to_list() == [last - timedelta(days=H * i) for i in (3, 2, 1)]
     assert (bt["period_date"] - bt["origin"]).dt.total_days().to_list() == bt["horizon"].to_list()
     assert bt["horizon"].min() == 1 and bt["horizon"].max() == H
@@ -86,23 +88,42 @@ def test_model_beats_every_baseline(result):
 
 
 def test_last_origin_intervals_come_from_earlier_origins_only(result, history):
-    bt = result.backtest.join(history.select(*KEYS, "period_date", "scale"), on=[*KEYS, "period_date"])
-    assert ((bt["p10"] >= 0) & (bt["p10"] <= bt["p50"]) & (bt["p50"] <= bt["p90"])).all()
+    """Each level's band at the newest origin, rebuilt by hand from the earlier origins' scaled residuals:
+    pooled per step, or the segment's own quantiles (MIN_RESIDUALS or more) in the pooled step profile."""
+    on = [*KEYS, "period_date", "origin"]
+    bt = result.backtest.join(history.select(*KEYS, "period_date", "scale"), on=[*KEYS, "period_date"]).join(
+        result.components.select(*on, "segment"), on=on
+    )
+    ordered = bt.select(band_columns((80, 95))).to_numpy()
+    assert (ordered[:, 0] >= 0).all() and (np.diff(ordered, axis=1) >= 0).all()
     last = bt["origin"].max()
     residual = ((pl.col("y") - pl.col("p50")) / pl.col("scale")).alias("r")
-    offsets = (
-        bt.filter(pl.col("origin") < last)
-        .group_by("horizon")
-        .agg(residual.quantile(0.1, "linear").alias("lo"), residual.quantile(0.9, "linear").alias("hi"))
-    )
-    check = bt.filter(pl.col("origin") == last).join(offsets, on="horizon")
-    lo = np.clip(np.minimum(check["p50"] + check["lo"] * check["scale"], check["p50"]), 0, None)
-    hi = np.maximum(check["p50"] + check["hi"] * check["scale"], check["p50"])
-    assert np.allclose(check["p10"], lo) and np.allclose(check["p90"], hi)
-    assert result.metrics["coverage_p10_p90"] == pytest.approx(
-        coverage(check["y"], check["p10"], check["p90"])
-    )
-    assert 0.6 < result.metrics["coverage_p10_p90"] < 0.95
+    earlier = bt.filter(pl.col("origin") < last).with_columns(residual)
+    newest = bt.filter(pl.col("origin") == last)
+    for level, (inner_lo, inner_hi) in ((80, ("p50", "p50")), (95, ("p10", "p90"))):  # never inside the inner
+        (q_lo, q_hi), (lower, upper) = tails(level), bounds(level)
+        quantiles = [pl.col("r").quantile(q, "linear").alias(n) for q, n in ((q_lo, "lo"), (q_hi, "hi"))]
+        everywhere = earlier.select(quantiles).row(0, named=True)
+        pooled = earlier.group_by("horizon").agg(quantiles)
+        own = earlier.group_by("segment").agg(
+            pl.len().alias("n"), *[q.name.suffix("_own") for q in quantiles]
+        )
+        check = (
+            newest.join(pooled, on="horizon")
+            .join(own.filter(pl.col("n") >= MIN_RESIDUALS), on="segment", how="left")
+            .with_columns(
+                pl.coalesce(pl.col(f"{s}_own") * pl.col(s) / everywhere[s], s).alias(s) for s in ("lo", "hi")
+            )
+        )
+        lo, hi = check["p50"] + check["lo"] * check["scale"], check["p50"] + check["hi"] * check["scale"]
+        assert np.allclose(check[lower], np.clip(np.minimum(lo, check[inner_lo]), 0, None))
+        assert np.allclose(check[upper], np.maximum(hi, check[inner_hi]))
+        assert result.metrics[f"coverage_{level}"] == pytest.approx(
+            coverage(check["y"], check[lower], check[upper])
+        )
+    assert own.filter(pl.col("n") >= MIN_RESIDUALS).height > 0  # some segment has a band of its own
+    assert 0.6 < result.metrics["coverage_80"] < result.metrics["coverage_95"] < 1
+    assert {f"coverage_80_{s}" for s in newest["segment"].unique()} <= set(result.metrics)
 
 
 def test_each_origin_only_learns_from_its_past(result, history):
@@ -186,6 +207,9 @@ def test_fallback_values(result, frame, data):
     assert short.height == 3
     got = fc.filter((pl.col("product_id") == "p11") & (pl.col("store_id") == "s1"))
     assert got["p50"].to_list() == pytest.approx([short["units_sold"].median()] * H)
+    # The 95% band of the fallback: the quantiles of the same recent actuals.
+    wide = [short["units_sold"].quantile(q, "linear") for q in (0.025, 0.975)]
+    assert got.select("p2_5", "p97_5").unique().rows() == [pytest.approx(tuple(wide))]
     new = fc.filter(pl.col("product_id") == "p_new").sort("horizon")
     peers = fc.filter(pl.col("product_id").is_in(["p00", "p03", "p06", "p09"]))  # cat0, every store
     expected = peers.group_by("horizon").agg(pl.col("p50").median()).sort("horizon")["p50"]
@@ -196,7 +220,7 @@ def test_price_target(data):
     frame = features_for(data, FeatureConfig(target="price", horizon=H)).filter(~pl.col("is_future"))
     res = train(frame, TrainConfig(horizon=H, target="price", n_origins=2, params={"num_iterations": 100}))
     assert "price" not in res.model.feature_names
-    assert res.metrics["wape"] < 0.1 and res.metrics["coverage_p10_p90"] > 0.5
+    assert res.metrics["wape"] < 0.1 and res.metrics["coverage_80"] > 0.5
 
 
 def test_short_history_keeps_the_newest_origins_or_is_refused(history):
@@ -245,12 +269,21 @@ def test_segment_rule_reads_interval_and_size_variation():
     assert got["intermittent"]["adi"] == pytest.approx(3.0) and got["intermittent"]["cv2"] == 0.0
     assert got["intermittent"]["zero_share"] == pytest.approx(2 / 3)
     assert got["lumpy"]["cv2"] == pytest.approx((14.5 / 15.5) ** 2)
-    # The window reads missing actuals as no sales only once the series has started.
+    # The window starts at the series' first actual and keeps a missing period missing (null y).
     late = pl.DataFrame(
         {"product_id": "p", "store_id": "s", "_pn": [1, 2, 3, 4], "y": [None, 2.0, None, 3.0]}
     )
-    assert window_of(late, origin_pn=4, window=4)["y"].to_list() == [2.0, 0.0, 3.0]
-    assert window_of(late, origin_pn=3, window=2)["y"].to_list() == [2.0, 0.0]
+    assert window_of(late, origin_pn=4, window=4)["y"].to_list() == [2.0, None, 3.0]
+    assert window_of(late, origin_pn=3, window=2)["y"].to_list() == [2.0, None]
+    # A missing period is not a zero sale: a smooth series with every other period missing stays
+    # smooth (read as zeros, its ADI would be 2: intermittent).
+    gappy = recent.filter(pl.col("product_id") == "smooth").with_columns(
+        pl.when(pl.col("_pn") % 2 == 1).then(pl.col("y")).alias("y")
+    )
+    gappy = pl.concat([gappy, gappy.with_columns(pl.col("_pn") + n, pl.lit(None, pl.Float64).alias("y"))])
+    seen = classify(gappy).row(0, named=True)
+    assert seen["segment"] == "smooth" and seen["adi"] == 1.0 and seen["periods"] == n // 2
+    assert seen["zero_share"] == 0.0
 
 
 def test_combination_chooses_on_earlier_origins_only():

@@ -119,6 +119,17 @@ def test_append_adds_a_generation(warehouse):
     assert rows(warehouse) == [("a", 1), ("b", 2)]
 
 
+def test_a_write_adds_the_columns_it_brings(warehouse):
+    """A newly configured interval level writes quantile columns the table lacks: they are added, null in
+    the older rows, instead of failing the write."""
+    warehouse.append("marts", "bands", pl.DataFrame({"g": ["a"], "p10": [1.0]}))
+    warehouse.replace_slice(
+        "marts", "bands", pl.DataFrame({"g": ["b"], "p10": [2.0], "p97_5": [3.0]}), {"g": "b"}
+    )
+    got = warehouse.query("select g, p10, p97_5 from marts.bands order by g")
+    assert got.rows() == [("a", 1.0, None), ("b", 2.0, 3.0)]
+
+
 def test_types_round_trip(warehouse):
     from datetime import date, datetime
 

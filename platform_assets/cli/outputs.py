@@ -93,9 +93,9 @@ def _export(args: argparse.Namespace) -> int:
     bundle = _bundle(_config().home_path)
     if bundle is None:
         return 1
-    from platform_assets.serving.lookup import COLUMNS
+    from platform_assets.serving.lookup import served_columns
 
-    rows = bundle.forecasts.select(COLUMNS).with_columns(
+    rows = bundle.forecasts.select(served_columns(tuple(bundle.forecasts.columns))).with_columns(
         pl.lit(bundle.model_version).alias("model_version"), pl.lit(bundle.generation).alias("generation")
     )
     path = Path(args.output or f"shelfcast-forecasts-{bundle.generation}.{args.format}")
@@ -129,7 +129,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     forecast = commands.add_parser("forecast", help="one product's forecasts (all its stores, or one)")
     forecast.add_argument("product")
     forecast.add_argument("store", nargs="?")
-    forecast.add_argument("--plot", metavar="OUT.png", help="draw history, p10-p90 band and p50 instead")
+    forecast.add_argument("--plot", metavar="OUT.png", help="draw history, the bands and p50 instead")
     forecast.set_defaults(run=_forecast)
     export = commands.add_parser("export", help="every served forecast to a file")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")

@@ -8,6 +8,7 @@ from typing import get_args
 from platform_assets.config.resources import _flag
 from platform_assets.config.sections import SECTIONS
 from platform_assets.config.settings import PREFIX, load_settings
+from platform_assets.core.levels import parse_levels
 from platform_assets.core.periods import check_freq
 
 KINDS = {int: "an integer", float: "a number"}
@@ -26,6 +27,11 @@ def setting_problems(environ: Mapping[str, str] | None = None) -> list[str]:
             check_freq(freq)
         except ValueError as err:
             problems.append(f"{PREFIX}FREQ={freq!r}: {str(err).split(': ', 1)[1]}")
+    if (levels := env.get(f"{PREFIX}LEVELS")) is not None:
+        try:
+            parse_levels(levels)
+        except ValueError as err:
+            problems.append(f"{PREFIX}LEVELS={levels!r}: {str(err).split(': ', 1)[1]}")
     for section in SECTIONS.values():
         for field, info in section.model_fields.items():
             name = f"{PREFIX}{field.upper()}"

@@ -6,6 +6,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.core.levels import parse_levels
 from platform_assets.feeds import DateBounds, SynthConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
 
@@ -111,6 +112,12 @@ class ForecastSettings(dg.Config):
         "measured and gained 3% WAPE on Tourism monthly, but Ta Feng is not measured yet and the fits cost "
         "time at every origin and forecast (BENCHMARKS.md, selection)",
     )
+    levels: str = Field(
+        "80,95",
+        description="central prediction-interval levels in percent, comma-separated; each level L adds "
+        "the quantile columns p{(100-L)/2} and p{100-(100-L)/2} with `.` written `_` (95: p2_5 / p97_5). "
+        "80 (p10 / p90) is always included. Calibrated per demand segment on the backtest",
+    )
     backtest_origins: int = Field(
         3,
         description="rolling backtest origins (H periods apart, refitting LightGBM at each): the gate's and "
@@ -123,6 +130,10 @@ class ForecastSettings(dg.Config):
         "seeded sample of whole series within the budget, while the backtest still scores every series; "
         "`0`: no cap",
     )
+
+    def interval_levels(self) -> tuple[float, ...]:
+        """`levels` parsed (core/levels.py); config/check.py reports an unusable value first."""
+        return parse_levels(self.levels)
 
 
 class MonitoringSettings(dg.Config):

@@ -63,6 +63,7 @@ def trained_model(
         max_fit_rows=config.forecasting.max_fit_rows or None,
         stat_models=config.forecasting.stat_models,
         n_origins=config.forecasting.backtest_origins,
+        levels=config.forecasting.interval_levels(),
     )
     dagster_run = f"{config.serving.dagster_ui_url.rstrip('/')}/runs/{context.run_id}"
     with training_run(
@@ -181,9 +182,17 @@ def forecasts(
             "no champion model: forecasts are only made by a model that passed the gate", allow_retries=False
         )
     model, version, run_id = champion
-    features, series, history = forecast_inputs(warehouse, feature_config(config))
+    fcfg = feature_config(config)
+    features, series, history = forecast_inputs(warehouse, fcfg)
     rows = generation(
-        model, features, series, history, version=version, run_id=run_id, generation_id=context.run_id
+        model,
+        features,
+        series,
+        history,
+        version=version,
+        run_id=run_id,
+        generation_id=context.run_id,
+        recent_window=fcfg.windows[1],
     )
     warehouse.replace_slice("marts", "forecasts", rows, {"generation_id": context.run_id})
     title = f"Forecasts of generation {context.run_id[:8]}"

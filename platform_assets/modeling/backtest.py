@@ -4,9 +4,9 @@ Origins o_i = T - H*(i+1) for i < n_origins (T = last actual period). For each o
 on rows dated <= o_i and scored on o_i+1 .. o_i+H next to the baselines on exactly the same rows:
 naive (the last actual value at the origin), seasonal naive (the last season before the origin,
 repeated; series with less than a season of history fall back to naive) and the recent median. The
-p10/p90 band is conformal: quantiles of scaled backtest residuals per horizon step, calibrated for
-each origin on the other origins, so the latest origin's coverage is measured on intervals fitted only
-on earlier ones.
+bands (every interval level) are conformal: quantiles of scaled backtest residuals per horizon step and
+demand segment (intervals.py), calibrated for each origin on the other origins, so the latest origin's
+coverage is measured on intervals fitted only on earlier ones.
 """
 
 from collections.abc import Callable
@@ -17,25 +17,20 @@ import numpy as np
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns
 from platform_assets.core.periods import period_number
-from platform_assets.modeling.forecaster import Forecaster, conformal_offsets, with_intervals
+from platform_assets.modeling.forecaster import Forecaster
+from platform_assets.modeling.intervals import Band, calibrate, with_intervals
 from platform_assets.modeling.metrics import in_sample_scale
 from platform_assets.modeling.train_config import TrainConfig
 
-BACKTEST = [
-    *KEYS,
-    "period_date",
-    "origin",
-    "horizon",
-    "y",
-    "p10",
-    "p50",
-    "p90",
-    "naive",
-    "seasonal_naive",
-    "recent_median",
-    "mase_scale",
-]
+
+def backtest_columns(levels: tuple[float, ...]) -> list[str]:
+    """The backtest's columns (`ml.backtest_predictions` adds the model version)."""
+    return [
+        *KEYS, "period_date", "origin", "horizon", "y", *band_columns(levels),
+        "naive", "seasonal_naive", "recent_median", "mase_scale",
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,12 +80,14 @@ def baselines(
 
 
 def residual_offsets(
-    backtest: pl.DataFrame, horizon: int, exclude_origin: date | None = None
-) -> list[tuple[float, float]]:
-    """Conformal offsets from the scaled residuals of every origin but `exclude_origin`."""
+    backtest: pl.DataFrame, horizon: int, levels: tuple[float, ...], exclude_origin: date | None = None
+) -> Band:
+    """Conformal offsets from the scaled residuals of every origin but `exclude_origin`, per segment
+    where `backtest` has one."""
     rows = backtest if exclude_origin is None else backtest.filter(pl.col("origin") != exclude_origin)
-    residuals = rows.select("horizon", ((pl.col("y") - pl.col("p50")) / pl.col("scale")).alias("r"))
-    return conformal_offsets(residuals, horizon)
+    segment = ["segment"] if "segment" in rows.columns else []
+    residuals = rows.select("horizon", *segment, ((pl.col("y") - pl.col("p50")) / pl.col("scale")).alias("r"))
+    return calibrate(residuals, horizon, levels)
 
 
 def origin_points(
@@ -126,11 +123,11 @@ def origin_points(
     return pl.concat(windows)
 
 
-def with_bands(points: pl.DataFrame, horizon: int, n_origins: int) -> pl.DataFrame:
-    """The backtest: each origin's band calibrated on the other origins' residuals (on its own
-    residuals when it is the only origin)."""
+def with_bands(points: pl.DataFrame, horizon: int, n_origins: int, levels: tuple[float, ...]) -> pl.DataFrame:
+    """The backtest: each origin's bands calibrated on the other origins' residuals (on its own
+    residuals when it is the only origin), per segment where `points` has one."""
     per_origin = [
-        with_intervals(part, residual_offsets(points, horizon, None if n_origins == 1 else origin))
+        with_intervals(part, residual_offsets(points, horizon, levels, None if n_origins == 1 else origin))
         for (origin,), part in points.group_by("origin", maintain_order=True)
     ]
-    return pl.concat(per_origin).sort("origin", *KEYS, "period_date").select(BACKTEST)
+    return pl.concat(per_origin).sort("origin", *KEYS, "period_date").select(backtest_columns(levels))

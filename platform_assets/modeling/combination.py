@@ -1,5 +1,5 @@
 """The champion: the global LightGBM plus, per demand segment, the statistical method the backtest chose
-(selection.py), with a conformal band calibrated on the combined forecast.
+(selection.py), with conformal bands calibrated on the combined forecast per segment (intervals.py).
 
 The statistical models are refitted when forecasting, on the newest history the caller passes, rather
 than stored fitted: a local model's forecast is a function of its latest actuals (as LightGBM's lag
@@ -14,7 +14,8 @@ import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import SEASON, base_freq, numbered, period_number
-from platform_assets.modeling.forecaster import OUTPUT, Forecaster, with_intervals
+from platform_assets.modeling.forecaster import Forecaster, output
+from platform_assets.modeling.intervals import Band, as_band, with_intervals
 from platform_assets.modeling.selection import LGBM, apply, candidate_of, combine_backtest
 from platform_assets.modeling.statmodels import CANDIDATES, MAX_SERIES, WINDOW, candidate_forecasts
 from platform_assets.modeling.train_config import TrainConfig
@@ -36,7 +37,7 @@ class Local:
 class Combination:
     forecaster: Forecaster
     choices: dict[str, str] = field(default_factory=dict)  # segment -> method; absent: LightGBM
-    offsets: list[tuple[float, float]] = field(default_factory=list)  # of the combined forecast
+    offsets: Band | None = None  # of the combined forecast, per segment (None: LightGBM's own)
     max_series: int = MAX_SERIES
 
     @property
@@ -55,9 +56,13 @@ class Combination:
         if not self.offsets:  # LightGBM alone: its own band
             self.offsets = self.forecaster.offsets
 
+    @property
+    def band(self) -> Band:
+        return as_band(self.offsets)
+
     def predict(self, rows: pl.DataFrame, history: pl.DataFrame, local: Local | None = None) -> pl.DataFrame:
-        """keys, period_date, p10, p50, p90 per row of one forecast window (`rows`, with the
-        forecaster's features), from LightGBM and the chosen statistical models refitted on `history`
+        """keys, period_date and the band's quantile columns per row of one forecast window (`rows`, with
+        the forecaster's features), from LightGBM and the chosen statistical models refitted on `history`
         (keys, period_date, y, up to the last actual period); null where LightGBM may not answer.
         `local`: those statistical forecasts made already (`local_forecasts`), instead of refitted."""
         if "horizon" not in rows.columns:
@@ -76,9 +81,9 @@ class Combination:
 
     def local_forecasts(self, history: pl.DataFrame, keys: pl.DataFrame) -> Local | None:
         """The chosen statistical models' forecasts of the series `keys` from the newest period of
-        `history` on (None: no choice needs one). They read only the actuals, not the plans: a what-if
-        forecast may reuse them."""
-        if not self.choices or history.is_empty():
+        `history` on, and the series' segments (None: neither a choice nor a per-segment band needs
+        them). They read only the actuals, not the plans: a what-if forecast may reuse them."""
+        if not (self.choices or self.band.segmented) or history.is_empty():
             return None
         history = numbered(history.join(keys, on=KEYS, how="semi"), self.freq)
         season = SEASON[base_freq(self.freq)]
@@ -110,7 +115,7 @@ class Combination:
         combined = apply(scored, self.choices).with_columns(
             pl.when(pl.col(LGBM).is_not_null()).then(pl.col("p50")).alias("p50")
         )
-        return with_intervals(combined, self.offsets).select(OUTPUT)
+        return with_intervals(combined, self.band).select(output(self.band))
 
 
 def stat_backtest(

@@ -1,7 +1,8 @@
 """The fitted global model as a plain picklable object: what MLflow stores and forecasting loads.
 
 The model predicts z = y / scale (see features/columns.py), so one booster serves series of every size; the
-p10/p90 band is the point forecast plus conformal offsets, also in scale units, per horizon step.
+bands of every interval level are the point forecast plus conformal offsets (intervals.py), also in scale
+units, per horizon step.
 """
 
 import logging
@@ -23,8 +24,14 @@ from platform_assets.core.keys import KEYS
 from platform_assets.core.periods import numbered
 from platform_assets.features.attributes import is_attribute
 from platform_assets.features.origin import attach, origin_stats  # noqa: E402
+from platform_assets.modeling.intervals import Band, as_band, with_intervals  # noqa: E402
 
-OUTPUT = [*KEYS, "period_date", "p10", "p50", "p90"]
+
+def output(band: Band) -> list[str]:
+    """What a forecast frame holds: keys, period_date and the band's quantile columns, lowest first."""
+    return [*KEYS, "period_date", *band.columns()]
+
+
 # Below this many rows thread start-up and synchronisation cost more than a second thread saves
 # (5k rows: 1.7 s with 1 thread, 3.3 s with 2). Results are identical either way (deterministic mode).
 SINGLE_THREAD_ROWS = 100_000
@@ -55,7 +62,7 @@ class Forecaster:
     feature_names: list[str]
     categorical_names: list[str]
     category_levels: dict[str, list[str]]  # training levels: unseen values map to missing, not to an error
-    offsets: list[tuple[float, float]]  # (q10, q90) of scaled residuals for horizon 1..H
+    offsets: Band  # conformal offsets of LightGBM alone (a (q10, q90) list per step in older pickles)
     target: str
     horizon: int
     freq: str
@@ -163,7 +170,7 @@ class Forecaster:
         return np.clip(z * rows["scale"].to_numpy(), 0, None)
 
     def predict(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """keys, period_date, p10, p50, p90 per row; null where the row is not eligible.
+        """keys, period_date and the band's quantile columns per row; null where the row is not eligible.
 
         Without a `horizon` column, the horizon is the rank of period_date within `rows`, which is
         right when `rows` is one forecast window (the H future periods).
@@ -175,38 +182,5 @@ class Forecaster:
         if ok.any():
             p50[ok] = self.point(rows.filter(pl.Series(ok)))
         scored = rows.with_columns(pl.Series("p50", p50).fill_nan(None))
-        return with_intervals(scored, self.offsets).select(OUTPUT)
-
-
-def conformal_offsets(residuals: pl.DataFrame, horizon: int) -> list[tuple[float, float]]:
-    """(q10, q90) of scaled residuals (y - p50) / scale per horizon step; steps without residuals use
-    the pooled quantiles so every step has a band."""
-    quantiles = [pl.col("r").quantile(q, "linear").alias(name) for q, name in ((0.1, "lo"), (0.9, "hi"))]
-    pooled = residuals.select(quantiles).row(0)
-    lo_all, hi_all = (0.0 if v is None else float(v) for v in pooled)
-    per_step = {h: (lo, hi) for h, lo, hi in residuals.group_by("horizon").agg(quantiles).iter_rows()}
-    return [per_step.get(h, (lo_all, hi_all)) for h in range(1, horizon + 1)]
-
-
-def with_intervals(frame: pl.DataFrame, offsets: list[tuple[float, float]]) -> pl.DataFrame:
-    """Add p10/p90 from p50, scale and horizon; enforce 0 <= p10 <= p50 <= p90."""
-    steps = pl.DataFrame(
-        {
-            "horizon": list(range(1, len(offsets) + 1)),
-            "_lo": [o[0] for o in offsets],
-            "_hi": [o[1] for o in offsets],
-        },
-        schema={"horizon": frame.schema.get("horizon", pl.Int32), "_lo": pl.Float64, "_hi": pl.Float64},
-    )
-    p50 = pl.col("p50").clip(lower_bound=0)
-    return (
-        frame.join(steps, on="horizon", how="left", maintain_order="left")
-        .with_columns(p50.alias("p50"))
-        .with_columns(
-            pl.min_horizontal(pl.col("p50") + pl.col("_lo") * pl.col("scale"), pl.col("p50"))
-            .clip(lower_bound=0)
-            .alias("p10"),
-            pl.max_horizontal(pl.col("p50") + pl.col("_hi") * pl.col("scale"), pl.col("p50")).alias("p90"),
-        )
-        .drop("_lo", "_hi")
-    )
+        band = as_band(self.offsets)
+        return with_intervals(scored, band).select(output(band))

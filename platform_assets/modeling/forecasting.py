@@ -5,10 +5,12 @@ answer (defined scale, at least `min_history` observed periods behind the row). 
 `method = "fallback"`:
 1. a series with history: the median of its most recent actual values (the medium feature window
    ending at the last actual period, zeros included as the mart records them) with their empirical
-   10% / 90% quantiles as the band, flat over the horizon (a median, like the model's p50: on sparse
-   demand a mean over-forecasts the typical period);
-2. a series with no history (a new product): per horizon step, the median p10 / p50 / p90 of the
-   other forecasts in its category (all stores), or of all forecasts when the category has none.
+   quantiles as the bands (10% / 90% for the 80% band), flat over the horizon (a median, like the
+   model's p50: on sparse demand a mean over-forecasts the typical period);
+2. a series with no history (a new product): per horizon step, the median of each quantile column of
+   the other forecasts in its category (all stores), or of all forecasts when the category has none.
+
+The quantile columns are those of the model's band (its interval levels, core/levels.py).
 """
 
 from datetime import UTC, datetime
@@ -16,26 +18,23 @@ from datetime import UTC, datetime
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import REQUIRED, band_columns, bounds, ordered, tails
 from platform_assets.modeling.combination import Combination, Local
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.names import MODEL_NAME
 
-COLUMNS = [*KEYS, "target_date", "horizon", "p10", "p50", "p90", "method"]
-BAND = ["p10", "p50", "p90"]
-# `marts.forecasts`, the table users query: one row per series, target date and generation.
-FORECAST_COLUMNS = [
-    "product_id", "store_id", "target_date", "horizon", "p10", "p50", "p90", "model_name",
-    "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
-]  # fmt: skip
+
+def columns(levels: tuple[float, ...]) -> list[str]:
+    """What `make_forecasts` returns."""
+    return [*KEYS, "target_date", "horizon", *band_columns(levels), "method"]
 
 
-def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
-    """Non-negative and p10 <= p50 <= p90, whatever produced the numbers."""
-    p50 = pl.col("p50").clip(lower_bound=0)
-    return frame.with_columns(p50.alias("p50")).with_columns(
-        pl.min_horizontal("p10", "p50").clip(lower_bound=0).alias("p10"),
-        pl.max_horizontal("p90", "p50").alias("p90"),
-    )
+def forecast_columns(levels: tuple[float, ...]) -> list[str]:
+    """`marts.forecasts`, the table users query: one row per series, target date and generation."""
+    return [
+        "product_id", "store_id", "target_date", "horizon", *band_columns(levels), "model_name",
+        "model_version", "mlflow_run_id", "generated_at", "method", "generation_id",
+    ]  # fmt: skip
 
 
 def _grid(model: Forecaster, future: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
@@ -76,17 +75,23 @@ def make_forecasts(
     series: pl.DataFrame,
     history: pl.DataFrame | None = None,
     local: Local | None = None,
+    recent_window: int | None = None,
 ) -> pl.DataFrame:
-    """product_id, store_id, target_date, horizon (1..H), p10, p50, p90, method for each ACTIVE series.
+    """product_id, store_id, target_date, horizon (1..H), the band's quantile columns (p10, p50, p90
+    and those of the other levels) and method for each ACTIVE series.
 
     `features` may hold only the future rows (inference_features) or history too. `history` (keys,
     period_date, y: the newest actuals, as far back as the model's origin windows and its statistical
     models' window) feeds the origin features and the statistical models; taken from `features` when
     not given. A bare Forecaster forecasts as LightGBM alone. `local`: the statistical forecasts made
     already for these series (`Combination.local_forecasts` over `model_series`), not refitted.
+    `recent_window` (the medium feature window) is how many of the newest periods the fallback's
+    quantiles beyond the 80% band read (all of `history` when None).
     """
     combination = model if isinstance(model, Combination) else Combination(model)
     model = combination.forecaster
+    levels = combination.band.levels
+    band = band_columns(levels)
     grid = _grid(model, features.filter(pl.col("is_future")), series)
     by_model = grid.filter("_model")
     actuals = features.filter(~pl.col("is_future")) if history is None else history
@@ -99,17 +104,17 @@ def make_forecasts(
             by_model.select(*KEYS, "period_date", "horizon")
             .join(combination.predict(with_origin, actuals_of, local), on=[*KEYS, "period_date"], how="left")
             .with_columns(pl.lit("model").alias("method")),
-            _recent_fallback(grid.filter(~pl.col("_model"))),
+            _recent_fallback(grid.filter(~pl.col("_model")), actuals_of, levels, recent_window),
         ],
         how="diagonal_relaxed",
     )
     new = grid.filter(~pl.col("_model")).join(forecast.select(*KEYS).unique(), on=KEYS, how="anti")
-    forecast = pl.concat([forecast, _category_fallback(new, forecast, grid)], how="diagonal_relaxed")
+    forecast = pl.concat([forecast, _category_fallback(new, forecast, grid, band)], how="diagonal_relaxed")
     return (
-        _ordered(forecast)
+        ordered(forecast, levels)
         .rename({"period_date": "target_date"})
-        .select(COLUMNS)
-        .with_columns(pl.col("horizon").cast(pl.Int32), *[pl.col(c).cast(pl.Float64) for c in BAND])
+        .select(columns(levels))
+        .with_columns(pl.col("horizon").cast(pl.Int32), *[pl.col(c).cast(pl.Float64) for c in band])
         .sort([*KEYS, "horizon"])
     )
 
@@ -123,11 +128,13 @@ def generation(
     version: int,
     run_id: str,
     generation_id: str,
+    recent_window: int | None = None,
 ) -> pl.DataFrame:
     """One generation of `marts.forecasts`: `make_forecasts` stamped with the model that made it
     (registered version and MLflow run) and the generation (id and time) it belongs to."""
+    levels = (model if isinstance(model, Combination) else Combination(model)).band.levels
     return (
-        make_forecasts(model, features, series, history=history)
+        make_forecasts(model, features, series, history=history, recent_window=recent_window)
         .with_columns(
             pl.lit(MODEL_NAME).alias("model_name"),
             pl.lit(str(version)).alias("model_version"),
@@ -135,13 +142,17 @@ def generation(
             pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias("generated_at"),
             pl.lit(generation_id).alias("generation_id"),
         )
-        .select(FORECAST_COLUMNS)
+        .select(forecast_columns(levels))
     )
 
 
-def _recent_fallback(rows: pl.DataFrame) -> pl.DataFrame:
+def _recent_fallback(
+    rows: pl.DataFrame, actuals: pl.DataFrame, levels: tuple[float, ...], window: int | None
+) -> pl.DataFrame:
     """Recent observed level and quantiles, read at the last horizon row (its window ends at the last
-    actual period); series without observed history are left to the category fallback."""
+    actual period); series without observed history are left to the category fallback. The 80% band
+    comes with the features (recent_q10 / recent_q90); other levels' quantiles are read from the
+    newest `window` periods of `actuals`, the same window."""
     stats = (
         rows.filter(pl.col("horizon") == pl.col("horizon").max())
         .filter(pl.col("recent_median").is_not_null())
@@ -152,6 +163,17 @@ def _recent_fallback(rows: pl.DataFrame) -> pl.DataFrame:
             pl.col("recent_q90").alias("p90"),
         )
     )
+    others = [v for v in levels if v != REQUIRED]
+    if others:
+        recent = actuals.join(stats.select(KEYS), on=KEYS, how="semi").sort([*KEYS, "period_date"])
+        if window is not None:
+            recent = recent.group_by(KEYS, maintain_order=True).tail(window)
+        quantiles = [
+            pl.col("y").quantile(q, "linear").alias(name)
+            for v in others
+            for q, name in zip(tails(v), bounds(v), strict=True)
+        ]
+        stats = stats.join(recent.group_by(KEYS).agg(quantiles), on=KEYS, how="left")
     return (
         rows.select(*KEYS, "period_date", "horizon")
         .join(stats, on=KEYS, how="inner")
@@ -159,16 +181,19 @@ def _recent_fallback(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _category_fallback(new: pl.DataFrame, forecast: pl.DataFrame, grid: pl.DataFrame) -> pl.DataFrame:
-    """Per horizon median band of the category's other forecasts, else of all forecasts."""
+def _category_fallback(
+    new: pl.DataFrame, forecast: pl.DataFrame, grid: pl.DataFrame, band: list[str]
+) -> pl.DataFrame:
+    """Per horizon median of each quantile column of the category's other forecasts, else of all
+    forecasts."""
     category = grid.select(*KEYS, "_series_category").unique(KEYS)
     known = forecast.join(category, on=KEYS, how="left")
-    by_category = known.group_by("_series_category", "horizon").agg(pl.col(BAND).median())
-    overall = known.group_by("horizon").agg(pl.col(BAND).median().name.suffix("_all"))
+    by_category = known.group_by("_series_category", "horizon").agg(pl.col(band).median())
+    overall = known.group_by("horizon").agg(pl.col(band).median().name.suffix("_all"))
     return (
         new.select(*KEYS, "period_date", "horizon", "_series_category")
         .join(by_category, on=["_series_category", "horizon"], how="left")
         .join(overall, on="horizon", how="left")
-        .with_columns(pl.coalesce(c, f"{c}_all", pl.lit(0.0)).alias(c) for c in BAND)
-        .select(*KEYS, "period_date", "horizon", *BAND, pl.lit("fallback").alias("method"))
+        .with_columns(pl.coalesce(c, f"{c}_all", pl.lit(0.0)).alias(c) for c in band)
+        .select(*KEYS, "period_date", "horizon", *band, pl.lit("fallback").alias("method"))
     )

@@ -7,13 +7,17 @@ Conventions (chosen once, used everywhere so models are compared on equal terms)
 - MASE pooled: sum|e| / sum(d), where d is each row's series scale (the in-sample seasonal-naive MAE
   of that series' training history). Pooling rather than averaging per-series ratios keeps a
   constant series (d = 0) from producing an infinite score while still normalising across series.
-- RMSE in target units; interval coverage = share of rows with p10 <= y <= p90 (target 0.8).
+- RMSE in target units; interval coverage at level L = share of rows inside its band (p10 <= y <= p90
+  for 80, target 0.8), named `coverage_80`, and per demand segment `coverage_80_intermittent`.
 """
 
 import math
 
 import numpy as np
 import polars as pl
+
+from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import bounds, level_label, levels_in
 
 METHODS = {
     "": "p50",
@@ -103,5 +107,23 @@ def backtest_metrics(backtest: pl.DataFrame) -> dict[str, float]:
         for name in POINT_METRICS:
             out[f"{prefix}{name}"] = float(np.mean([m[name] for m in per_origin])) if per_origin else math.nan
     last = backtest.filter(pl.col("origin") == origins.max()) if len(origins) else backtest
-    out["coverage_p10_p90"] = coverage(last["y"], last["p10"], last["p90"])
+    for level in levels_in(backtest.columns):
+        lower, upper = bounds(level)
+        out[f"coverage_{level_label(level)}"] = coverage(last["y"], last[lower], last[upper])
     return out
+
+
+def segment_coverage(backtest: pl.DataFrame, segments: pl.DataFrame) -> dict[str, float]:
+    """Coverage of every level per demand segment at the latest origin (`coverage_95_lumpy`), the
+    segments read from `segments` (keys, period_date, origin, segment): a pooled coverage near nominal
+    can hide intermittent series far below it and smooth ones far above."""
+    on = [*KEYS, "period_date", "origin"]
+    last = backtest.filter(pl.col("origin") == pl.col("origin").max()).join(
+        segments.select(*on, "segment"), on=on, how="left"
+    )
+    out = {}
+    for (segment,), part in last.group_by("segment"):
+        for level in levels_in(backtest.columns):
+            lower, upper = bounds(level)
+            out[f"coverage_{level_label(level)}_{segment}"] = coverage(part["y"], part[lower], part[upper])
+    return dict(sorted(out.items()))

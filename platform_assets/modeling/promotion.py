@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecaster import Forecaster
 from platform_assets.modeling.metrics import METHODS, backtest_metrics
@@ -30,7 +31,7 @@ EVIDENCE = (
     "mase",
     "smape",
     "rmse",
-    "coverage_p10_p90",
+    "coverage_80",
     "naive_wape",
     "seasonal_naive_wape",
     "recent_median_wape",
@@ -66,7 +67,7 @@ def evaluate_on_backtest(
         predicted = combination.predict_with(joined, components)
     predicted = predicted.drop(*KEYS, "period_date")  # row for row with `joined`
     scored = pl.concat([joined.select(rows.columns), predicted], how="horizontal").with_columns(
-        pl.col(c).fill_null(pl.col("naive")) for c in ("p10", "p50", "p90")
+        pl.col(c).fill_null(pl.col("naive")) for c in band_columns(levels_in(predicted.columns))
     )
     return backtest_metrics(scored)
 

@@ -27,7 +27,8 @@ def forecast_with_plans(
     future = rebuild_future(inputs, plans, groups)
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
     series = inputs.series.join(wanted, on=KEYS, how="semi")
-    return future, make_forecasts(model, future, series, history.join(wanted, on=KEYS, how="semi"), local)
+    history = history.join(wanted, on=KEYS, how="semi")
+    return future, make_forecasts(model, future, series, history, local, recent_window=inputs.cfg.windows[1])
 
 
 def with_changes(plans: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:

@@ -152,7 +152,8 @@ def answer(model: Combination, state: SeriesState, request: Request) -> pl.DataF
     if request.changed.is_empty():
         series = state.inputs.series.join(wanted, on=KEYS, how="semi")
         rows = state.inference.join(wanted, on=KEYS, how="semi")
-        forecasts = make_forecasts(model, rows, series, state.history, state.local)
+        window = state.inputs.cfg.windows[1]
+        forecasts = make_forecasts(model, rows, series, state.history, state.local, recent_window=window)
     else:
         plans = with_changes(state.inputs.plans, request.changed)
         _, forecasts = forecast_with_plans(

@@ -1,11 +1,12 @@
 """Demand segments (Syntetos-Boylan): which statistical candidates a series gets, decided from its own
 recent history before the origin it is forecast from.
 
-ADI (average demand interval) = periods / periods with demand; CV^2 = squared coefficient of variation
-of the non-zero demand sizes. The cut-offs 1.32 and 0.49 are Syntetos, Boylan & Croston (2005): below
-both, smoothing methods (ETS, Theta) suit; a long interval between demands (intermittent, lumpy) is
-what Croston-type methods model. A series with too few demands to measure either is `sparse`, and
-keeps the global model alone.
+ADI (average demand interval) = observed periods / periods with demand; CV^2 = squared coefficient of
+variation of the non-zero demand sizes. A missing period (null y: nothing was recorded, e.g. the store
+was closed) is neither demand nor a zero sale, so it counts in neither. The cut-offs 1.32 and 0.49 are
+Syntetos, Boylan & Croston (2005): below both, smoothing methods (ETS, Theta) suit; a long interval
+between demands (intermittent, lumpy) is what Croston-type methods model. A series with too few
+demands to measure either is `sparse`, and keeps the global model alone.
 """
 
 import polars as pl
@@ -20,24 +21,24 @@ SEGMENTS = (SMOOTH, ERRATIC, INTERMITTENT, LUMPY, SPARSE)
 
 
 def window_of(history: pl.DataFrame, origin_pn: int, window: int) -> pl.DataFrame:
-    """The last `window` periods up to the origin of each series (keys, _pn, y), missing actuals as no
-    sales once the series has started (a gap before its first actual is not demand of zero)."""
+    """The last `window` periods up to the origin of each series (keys, _pn, y) from its first actual
+    on; a missing period keeps its null y."""
     return (
         history.lazy()
         .filter(pl.col("_pn").is_between(origin_pn - window + 1, origin_pn))
         .sort([*KEYS, "_pn"])
         .filter(pl.col("y").is_not_null().cum_max().over(KEYS))
-        .select(*KEYS, "_pn", pl.col("y").fill_null(0.0).cast(pl.Float64))
+        .select(*KEYS, "_pn", pl.col("y").cast(pl.Float64))
         .collect()
     )
 
 
 def classify(recent: pl.DataFrame) -> pl.DataFrame:
-    """keys, periods, zero_share, adi, cv2, volume, segment per series of `recent` (keys, y: one row
-    per period of the window)."""
+    """keys, periods (observed), zero_share, adi, cv2, volume, segment per series of `recent` (keys, y:
+    one row per period of the window, null where the period is missing)."""
     demand = pl.col("y").filter(pl.col("y") > 0)
     stats = recent.group_by(KEYS).agg(
-        pl.len().alias("periods"),
+        pl.col("y").count().alias("periods"),
         (pl.col("y") > 0).sum().alias("_demands"),
         (pl.col("y") <= 0).mean().alias("zero_share"),
         pl.col("y").sum().alias("volume"),

@@ -72,7 +72,9 @@ def series_state(
     inputs = feature_inputs(kept, factors, cfg)
     inference, history = kept["inference"], kept["history"]
     local = model.local_forecasts(history, model_series(model.forecaster, inference, inputs.series))
-    baseline = make_forecasts(model, inference, inputs.series, history, local)
+    baseline = make_forecasts(
+        model, inference, inputs.series, history, local, recent_window=inputs.cfg.windows[1]
+    )
     return SeriesState(inputs, inference, history, local, baseline, check_rebuild(inputs, inference))
 
 

@@ -75,7 +75,10 @@ def _forecast(recent: pl.DataFrame, chosen: pl.DataFrame, names: list[str], hori
     from statsforecast.models import Naive
 
     ids = chosen.select(KEYS).with_row_index("unique_id").with_columns(pl.col("unique_id").cast(pl.String))
-    panel = recent.join(ids, on=KEYS, how="inner").select("unique_id", pl.col("_pn").alias("ds"), pl.col("y"))
+    # The local models read a regular series: a missing period enters as no sales, as the mart's zeros do.
+    panel = recent.join(ids, on=KEYS, how="inner").select(
+        "unique_id", pl.col("_pn").alias("ds"), pl.col("y").fill_null(0.0)
+    )
     engine = StatsForecast(
         models=[_model(n, season) for n in names], freq=1, n_jobs=1, fallback_model=Naive()
     )

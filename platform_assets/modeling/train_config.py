@@ -3,6 +3,7 @@ LightGBM parameters (tunable defaults, the target's objective, what reproducibil
 
 from dataclasses import dataclass
 
+from platform_assets.core.levels import DEFAULT as DEFAULT_LEVELS
 from platform_assets.core.periods import SEASON, base_freq
 from platform_assets.features.config import FeatureConfig
 from platform_assets.modeling.sampling import MAX_FIT_ROWS
@@ -55,6 +56,7 @@ class TrainConfig:
     # at most this many smooth-type series are fitted per origin. False: LightGBM alone.
     stat_models: bool = True
     stat_max_series: int = MAX_SERIES
+    levels: tuple[float, ...] = DEFAULT_LEVELS  # central interval levels in percent (core/levels.py)
 
     def __post_init__(self) -> None:
         if self.n_origins < 1:

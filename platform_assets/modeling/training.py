@@ -19,7 +19,8 @@ from platform_assets.features.columns import feature_columns
 from platform_assets.modeling.backtest import FitArrays, origin_points, residual_offsets, with_bands
 from platform_assets.modeling.combination import COMPONENTS, Combination, stat_backtest
 from platform_assets.modeling.forecaster import Forecaster
-from platform_assets.modeling.metrics import backtest_metrics
+from platform_assets.modeling.intervals import Band
+from platform_assets.modeling.metrics import backtest_metrics, segment_coverage
 from platform_assets.modeling.plan import NARROW, RowPlan, history_of, plan_rows
 from platform_assets.modeling.selection import component_metrics
 from platform_assets.modeling.train_config import TrainConfig, min_history
@@ -58,7 +59,7 @@ def base_forecaster(features: pl.DataFrame, cfg: TrainConfig) -> tuple[Forecaste
         feature_names=names,
         categorical_names=categorical,
         category_levels=levels,
-        offsets=[],
+        offsets=Band(cfg.levels),
         target=cfg.target,
         horizon=cfg.horizon,
         freq=cfg.freq,
@@ -183,13 +184,14 @@ def train(
     points = origin_points(rows, history, base, rounds, arrays, plan.origins, at_origin, cfg)
     del rows  # the final fit needs only the matrix
     combined, choices, stat_seconds = stat_backtest(points, history, plan.origins, cfg)
-    backtest = with_bands(combined, cfg.horizon, len(plan.origins))
+    backtest = with_bands(combined, cfg.horizon, len(plan.origins), cfg.levels)
     final = base.fit_arrays(arrays.matrix, arrays.z, arrays.weight, rounds, "final fit")
     del arrays
-    final.offsets = residual_offsets(points, cfg.horizon)  # LightGBM's own band, for it alone
-    offsets = residual_offsets(combined, cfg.horizon)
+    final.offsets = residual_offsets(points, cfg.horizon, cfg.levels)  # LightGBM's own band, for it alone
+    offsets = residual_offsets(combined, cfg.horizon, cfg.levels)
     metrics = {
         **backtest_metrics(backtest),
+        **segment_coverage(backtest, combined),
         **component_metrics(combined, choices),
         "stat_fit_seconds": stat_seconds,
     }

@@ -1,5 +1,6 @@
 """Forecast PNGs (conventions: rendering.py): the top series for the Dagster UI, one series on demand
-for `shelfcast forecast --plot`. Same picture as the HTML report's charts: actuals, p10-p90 band, p50."""
+for `shelfcast forecast --plot`. Same picture as the HTML report's charts: actuals, the bands (the widest
+lightest), p50."""
 
 import polars as pl
 from matplotlib.dates import AutoDateLocator, DateFormatter
@@ -8,7 +9,9 @@ from matplotlib.figure import Figure
 from platform_assets.core.keys import KEYS
 from platform_assets.monitoring.forecast_report import (
     BAND_COLOR,
+    BAND_OPACITY,
     HISTORY_COLOR,
+    bands_widest_first,
     recent,
     shown_periods,
     top_series,
@@ -24,9 +27,16 @@ def _draw(ax, past: pl.DataFrame, forecast: pl.DataFrame, title: str) -> None:
     ax.plot(
         past["period_date"].to_list(), past["y"].to_list(), color=HISTORY_COLOR, linewidth=1, label="actual"
     )
-    ax.fill_between(
-        dates, band["p10"].to_list(), band["p90"].to_list(), color=BAND_COLOR, alpha=0.25, label="p10-p90"
-    )
+    for level, lo, hi in bands_widest_first(band):
+        ax.fill_between(
+            dates,
+            band[lo].to_list(),
+            band[hi].to_list(),
+            color=BAND_COLOR,
+            alpha=BAND_OPACITY,
+            linewidth=0,
+            label=f"{lo}-{hi} ({level:g}%)",
+        )
     ax.plot(dates, band["p50"].to_list(), color=BAND_COLOR, linewidth=1.8, label="p50")
     if dates:
         ax.axvline(dates[0], color="#888", linestyle="--", linewidth=0.8)
@@ -39,7 +49,7 @@ def _draw(ax, past: pl.DataFrame, forecast: pl.DataFrame, title: str) -> None:
 
 
 def series_png(past: pl.DataFrame, forecast: pl.DataFrame, title: str) -> bytes:
-    """One series: `past` (period_date, y) and its forecast rows (target_date, horizon, p10, p50, p90)."""
+    """One series: `past` (period_date, y) and its forecast rows (target_date, horizon, quantiles)."""
     fig = Figure(figsize=(8, 3))
     ax = fig.subplots()
     shown = shown_periods(int(forecast["horizon"].max() or 0))

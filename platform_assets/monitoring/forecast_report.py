@@ -1,11 +1,12 @@
-"""Forecasts people can look at: each series' recent history with its future p10-p90 band and p50, as
+"""Forecasts people can look at: each series' recent history with its future bands (p10-p90 and each
+other configured level, the widest lightest) and p50, as
 a searchable self-contained HTML page (every series of a generation, inline SVG charts: thousands of
 series render in seconds, without matplotlib) and as PNGs (the top series for the Dagster UI, one
 series on demand for the CLI).
 
 Pure: frames in, str/bytes out. Frames: `history` (keys, period_date, y), `forecasts` (keys,
-target_date, horizon, p10, p50, p90, method), `series` (keys, optional category and name), `errors`
-(keys and the backtest metrics of `quality_tables.group_metrics`).
+target_date, horizon, the quantile columns of core/levels.py, method), `series` (keys, optional
+category and name), `errors` (keys and the backtest metrics of `quality_tables.group_metrics`).
 """
 
 import html
@@ -14,11 +15,16 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, bounds, levels_in
+from platform_assets.monitoring.quality_tables import COVERAGE_80
 from platform_assets.monitoring.rendering import html_page, html_table
 
 BAND_COLOR, HISTORY_COLOR = "#1f77b4", "#222222"
+# Each band is drawn over the wider ones at this opacity: the widest is the lightest, the 80% band the
+# darkest, whatever the levels.
+BAND_OPACITY = 0.15
 _W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 760, 170, 44, 12, 10, 22
-_ERROR_COLUMNS = ["WAPE", "MASE", "coverage p10-p90", "seasonal naive WAPE"]
+_ERROR_COLUMNS = ["WAPE", "MASE", COVERAGE_80, "seasonal naive WAPE"]
 _SEARCH_SCRIPT = """
 const q=document.getElementById('q'),shown=document.getElementById('shown');
 const items=[...document.querySelectorAll('[data-search]')];
@@ -51,19 +57,26 @@ def recent(history: pl.DataFrame, horizon: int) -> pl.DataFrame:
     return history.sort([*KEYS, "period_date"]).group_by(KEYS, maintain_order=True).tail(keep)
 
 
+def bands_widest_first(frame: pl.DataFrame) -> list[tuple[float, str, str]]:
+    """(level, lower, upper) of every band `frame` carries, the widest first: the drawing order."""
+    return [(v, *bounds(v)) for v in sorted(levels_in(frame.columns), reverse=True)]
+
+
 def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def series_svg(past: pl.DataFrame, band: pl.DataFrame, label: str, actual: pl.DataFrame | None = None) -> str:
-    """History (period_date, y) as a line, the band (period_date, p10, p50, p90) as a shaded area with
-    its p50 line, `actual` values inside the band's window as dots; a dashed line marks the first
-    forecast period."""
+    """History (period_date, y) as a line, the bands (period_date, quantile columns) as shaded areas,
+    the widest lightest, with the p50 line, `actual` values inside the band's window as dots; a dashed
+    line marks the first forecast period."""
     parts = [past["period_date"], band["period_date"]] + (
         [actual["period_date"]] if actual is not None else []
     )
     dates = pl.concat(parts).unique().sort().to_list()
-    values = pl.concat([past["y"], band["p10"], band["p90"]] + ([actual["y"]] if actual is not None else []))
+    levels = bands_widest_first(band)
+    widest = [band[levels[0][1]], band[levels[0][2]]] if levels else []
+    values = pl.concat([past["y"], *widest] + ([actual["y"]] if actual is not None else []))
     low, high = min(0.0, values.min() or 0.0), max(values.max() or 0.0, 0.0)
     high = high if high > low else low + 1.0
     first, span = dates[0].toordinal(), max(dates[-1].toordinal() - dates[0].toordinal(), 1)
@@ -81,8 +94,12 @@ def series_svg(past: pl.DataFrame, band: pl.DataFrame, label: str, actual: pl.Da
     bd = band["period_date"].to_list()
     shapes = [
         f'<line x1="{_LEFT}" y1="{y(low):.1f}" x2="{_W - _RIGHT}" y2="{y(low):.1f}" stroke="#bbb"/>',
-        f'<polygon points="{points(bd + bd[::-1], band["p90"].to_list() + band["p10"].to_list()[::-1])}" '
-        f'fill="{BAND_COLOR}" fill-opacity="0.22" stroke="none"><title>p10-p90</title></polygon>',
+        *(
+            f'<polygon points="{points(bd + bd[::-1], band[hi].to_list() + band[lo].to_list()[::-1])}" '
+            f'fill="{BAND_COLOR}" fill-opacity="{BAND_OPACITY}" stroke="none"><title>{level:g}%: {lo}-{hi}'
+            "</title></polygon>"
+            for level, lo, hi in levels
+        ),
         f'<polyline class="actual" points="{points(past["period_date"].to_list(), past["y"].to_list())}" '
         f'fill="none" stroke="{HISTORY_COLOR}" stroke-width="1"><title>actual</title></polyline>',
         f'<polyline class="p50" points="{points(bd, band["p50"].to_list())}" fill="none" '
@@ -113,7 +130,9 @@ def series_svg(past: pl.DataFrame, band: pl.DataFrame, label: str, actual: pl.Da
 
 
 def _band(forecast: pl.DataFrame) -> pl.DataFrame:
-    return forecast.sort("horizon").select(pl.col("target_date").alias("period_date"), "p10", "p50", "p90")
+    return forecast.sort("horizon").select(
+        pl.col("target_date").alias("period_date"), *band_columns(levels_in(forecast.columns))
+    )
 
 
 def _overview(forecasts: pl.DataFrame, series: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
@@ -137,7 +156,7 @@ def _error_text(row: dict) -> str:
     nan = float("nan")
     text = (
         f"backtest error of this series: WAPE {row['WAPE']:.3f}, MASE {row.get('MASE') or nan:.3f}, "
-        f"p10-p90 coverage {row.get('coverage p10-p90') or nan:.2f}"
+        f"p10-p90 coverage {row.get(COVERAGE_80) or nan:.2f}"
     )
     naive = row.get("seasonal naive WAPE")
     return text + (f" (seasonal naive WAPE {naive:.3f})" if naive is not None else "")
@@ -150,7 +169,8 @@ def _section(index: int, row: dict, forecast: pl.DataFrame, past: pl.DataFrame, 
         f"method {row['method']} \u00b7 p50 total over the next {horizon} periods {row['p50_total']:,.3f}"
         f" \u00b7 {_error_text(row)}"
     )
-    numbers = html_table(forecast.sort("horizon").select("target_date", "horizon", "p10", "p50", "p90"))
+    band = band_columns(levels_in(forecast.columns))
+    numbers = html_table(forecast.sort("horizon").select("target_date", "horizon", *band))
     search = " ".join(str(v) for v in (product, store, row.get("category"), row.get("name")) if v).lower()
     label = f"{product} @ {store}"
     return (
@@ -171,7 +191,7 @@ def forecast_report_html(
     subtitle: str = "",
 ) -> str:
     """Every series of a generation, largest forecast first: an overview table and a chart per series
-    (history, p10-p90 band, p50), filtered as you type a product, store, category or name."""
+    (history, bands, p50), filtered as you type a product, store, category or name."""
     overview = _overview(forecasts, series, errors)
     horizon = int(forecasts["horizon"].max() or 0)
     by_series = {k: f for k, f in forecasts.partition_by(KEYS, as_dict=True).items()}
@@ -185,11 +205,12 @@ def forecast_report_html(
         attrs.append(f'data-search="{html.escape(search)}" onclick="location.hash=\'s{index}\'"')
     dates = forecasts["target_date"]
     mix = ", ".join(f"{m}: {n}" for m, n in overview.group_by("method").len().sort("method").iter_rows())
+    shaded = ", ".join(f"{lo}-{hi} ({level:g}%)" for level, lo, hi in bands_widest_first(forecasts))
     header = (
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>"
         f'<p class="caption">{overview.height} series, {dates.min()} .. {dates.max()} ({horizon} periods); '
-        f"methods: {html.escape(mix)}. The shaded band is p10-p90, the blue line p50, the black line the "
-        "actuals; the dashed line marks the first forecast period.</p>"
+        f"methods: {html.escape(mix)}. The shaded bands are {shaded} (the widest lightest), the blue line "
+        "p50, the black line the actuals; the dashed line marks the first forecast period.</p>"
         '<p><input type="search" id="q" placeholder="search: product, store, category or name" '
         'aria-label="search series"> <span id="shown"></span> series shown</p></header>'
     )
@@ -200,20 +221,12 @@ def preview_table(forecasts: pl.DataFrame, series: pl.DataFrame, n: int = 10) ->
     """The `n` largest series: the first period's band and the horizon's p50 total, rounded."""
     first = forecasts.filter(pl.col("horizon") == pl.col("horizon").min())
     attrs = [c for c in ("category",) if c in series.columns]
+    band = band_columns(levels_in(forecasts.columns))
     return (
         top_series(forecasts, n)
         .join(series.select(*KEYS, *attrs).unique(KEYS), on=KEYS, how="left")
-        .join(first.select(*KEYS, "target_date", "p10", "p50", "p90", "method"), on=KEYS, how="left")
-        .select(
-            *KEYS,
-            *attrs,
-            "method",
-            "target_date",
-            "p10",
-            "p50",
-            "p90",
-            pl.col("p50_total").alias("p50 total"),
-        )
+        .join(first.select(*KEYS, "target_date", *band, "method"), on=KEYS, how="left")
+        .select(*KEYS, *attrs, "method", "target_date", *band, pl.col("p50_total").alias("p50 total"))
         .with_columns(pl.col(pl.Float64).round(2))
     )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.monitoring.forecast_plots import top_series_png
 from platform_assets.monitoring.forecast_report import (
     forecast_report_html,
@@ -20,6 +21,7 @@ from platform_assets.monitoring.quality_tables import (
     comparison,
     group_metrics,
     intermittency_note,
+    segment_coverage_table,
     worst_series,
 )
 from platform_assets.monitoring.rendering import html_page, html_table, markdown_image, markdown_table
@@ -97,7 +99,7 @@ def _backtest_chart(backtest: pl.DataFrame, product: str, store: str) -> str:
     )
     return series_svg(
         past.select("period_date", "y"),
-        last.select("period_date", "p10", "p50", "p90"),
+        last.select("period_date", *band_columns(levels_in(last.columns))),
         f"{product} @ {store}: newest backtest window",
         actual=last.select("period_date", "y"),
     )
@@ -112,6 +114,7 @@ def model_presentation(
         "comparison": comparison(metrics),
         "by_category": breakdown(backtest, series, "category"),
         "by_store": breakdown(backtest, series, "store_id"),
+        "coverage_by_segment": segment_coverage_table(metrics),
         "worst_series": worst_series(backtest, series),
     }
     note = intermittency_note(backtest, metrics)
@@ -122,9 +125,12 @@ def model_presentation(
     body = (
         f"<h1>{html.escape(title)}</h1>"
         '<p class="caption">Backtest on rolling origins; the overall table averages the origins, the '
-        "breakdowns pool them. Coverage is the share of actuals inside p10-p90 (nominal 0.8).</p>"
+        "breakdowns pool them. Coverage at a level is the share of actuals inside its band (p10-p90 for "
+        "80%: nominal 0.8), measured on the newest origin with bands calibrated on the earlier ones.</p>"
         f"<h2>Model against its baselines</h2>{html_table(tables['comparison'])}"
         + (f'<p class="note">{html.escape(note)}</p>' if note else "")
+        + "<h2>Interval coverage by demand segment (newest origin; bands calibrated per segment)</h2>"
+        f"{html_table(tables['coverage_by_segment'])}"
         + f"<h2>By category</h2>{html_table(tables['by_category'])}"
         f"<h2>By store</h2>{html_table(tables['by_store'])}"
         "<h2>The 10 worst series (highest MASE)</h2>"

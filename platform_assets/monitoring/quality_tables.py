@@ -1,15 +1,18 @@
 """Model quality a person can read: the model against its baselines, by category and store, the worst
 series, and a sentence where a metric misleads.
 
-Pure functions over the backtest frame (keys, period_date, origin, y, p10, p50, p90, the baselines'
-columns, mase_scale) with the metric conventions of `modeling/metrics.py`. The per-group numbers pool
-every backtest origin (the overall table keeps `backtest_metrics`' per-origin average).
+Pure functions over the backtest frame (keys, period_date, origin, y, the quantile columns of
+core/levels.py, the baselines' columns, mase_scale) with the metric conventions of
+`modeling/metrics.py`. The per-group numbers pool every backtest origin (the overall table keeps
+`backtest_metrics`' per-origin average).
 """
 
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import REQUIRED, bounds, level_label, levels_in
 from platform_assets.modeling.metrics import METHODS
+from platform_assets.modeling.segments import SEGMENTS
 
 # The backtest's columns by the name a reader knows them under, the model first.
 LABELS = {
@@ -23,9 +26,30 @@ WORST = 10
 ZERO_SHARE_NOTE = 0.05
 
 
+def coverage_label(level: float) -> str:
+    """A coverage column's heading: 80 -> 'coverage 80%'."""
+    return f"coverage {level:g}%"
+
+
+COVERAGE_80 = coverage_label(REQUIRED)
+
+
+def _metric_levels(metrics: dict[str, float]) -> list[float]:
+    """The levels whose pooled coverage `metrics` holds (`coverage_80`, `coverage_97_5`)."""
+    labels = {k.removeprefix("coverage_") for k in metrics if k.startswith("coverage_")}
+    return sorted(float(label.replace("_", ".")) for label in labels if label.replace("_", "").isdigit())
+
+
+def coverage_text(metrics: dict[str, float]) -> str:
+    """The pooled coverage of every level in one phrase: '80%: 0.812, 95%: 0.946'."""
+    levels = _metric_levels(metrics)
+    return ", ".join(f"{v:g}%: {metrics[f'coverage_{level_label(v)}']:.3f}" for v in levels) or "not measured"
+
+
 def comparison(metrics: dict[str, float], model_label: str = "model") -> pl.DataFrame:
     """One row per method (the model, then each baseline in the metrics), rounded to three decimals."""
     rows = []
+    levels = _metric_levels(metrics) or [REQUIRED]
     for prefix, column in METHODS.items():
         if f"{prefix}wape" not in metrics:
             continue
@@ -36,13 +60,36 @@ def comparison(metrics: dict[str, float], model_label: str = "model") -> pl.Data
                 "MASE": metrics.get(f"{prefix}mase"),
                 "sMAPE": metrics.get(f"{prefix}smape"),
                 "RMSE": metrics.get(f"{prefix}rmse"),
-                "coverage p10-p90": metrics.get("coverage_p10_p90") if column == "p50" else None,
+                **{
+                    coverage_label(v): metrics.get(f"coverage_{level_label(v)}") if column == "p50" else None
+                    for v in levels
+                },
             }
         )
-    schema = {"method": pl.String} | {
-        c: pl.Float64 for c in ("WAPE", "MASE", "sMAPE", "RMSE", "coverage p10-p90")
-    }
+    columns = ["WAPE", "MASE", "sMAPE", "RMSE", *map(coverage_label, levels)]
+    schema = {"method": pl.String} | dict.fromkeys(columns, pl.Float64)
     return pl.DataFrame(rows, schema=schema).with_columns(pl.exclude("method").round(3))
+
+
+def segment_coverage_table(metrics: dict[str, float]) -> pl.DataFrame:
+    """Coverage of each level per demand segment at the newest backtest origin (from the training
+    metrics `coverage_80_intermittent`, ...), next to the pooled coverage: where the bands are off."""
+    levels = _metric_levels(metrics)
+    rows = [
+        {"segment": segment}
+        | {coverage_label(v): metrics.get(f"coverage_{level_label(v)}_{segment}") for v in levels}
+        for segment in (*SEGMENTS, "all")
+        if segment == "all" or any(f"coverage_{level_label(v)}_{segment}" in metrics for v in levels)
+    ]
+    rows[-1] |= {coverage_label(v): metrics.get(f"coverage_{level_label(v)}") for v in levels}
+    schema = {"segment": pl.String} | {coverage_label(v): pl.Float64 for v in levels}
+    return pl.DataFrame(rows, schema=schema).with_columns(pl.exclude("segment").round(3))
+
+
+def _coverage(level: float) -> pl.Expr:
+    lower, upper = bounds(level)
+    inside = (pl.col(lower) <= pl.col("y")) & (pl.col("y") <= pl.col(upper))
+    return inside.mean().alias(coverage_label(level))
 
 
 def _abs_error(pred: str) -> pl.Expr:
@@ -75,9 +122,7 @@ def group_metrics(backtest: pl.DataFrame, by: list[str]) -> pl.DataFrame:
             _ratio(error, scale).alias("MASE"),
             _ratio(naive_error, scale).alias("seasonal naive MASE"),
             _smape("p50").alias("sMAPE"),
-            ((pl.col("p10") <= pl.col("y")) & (pl.col("y") <= pl.col("p90")))
-            .mean()
-            .alias("coverage p10-p90"),
+            *[_coverage(v) for v in levels_in(backtest.columns)],
             (pl.col("y") == 0).mean().alias("zero share"),
         )
         .with_columns(pl.col(pl.Float64).round(3))
@@ -103,7 +148,8 @@ def worst_series(backtest: pl.DataFrame, series: pl.DataFrame, n: int = WORST) -
     else:
         per_series = per_series.with_columns(pl.lit(None, pl.String).alias("category"))
     ordered = per_series.sort(["MASE", *KEYS], descending=[True, False, False], nulls_last=True)
-    shown = ["volume", "WAPE", "MASE", "seasonal naive MASE", "coverage p10-p90", "zero share"]
+    coverage = [coverage_label(v) for v in levels_in(backtest.columns)]
+    shown = ["volume", "WAPE", "MASE", "seasonal naive MASE", *coverage, "zero share"]
     return ordered.head(n).select(*KEYS, "category", *shown)
 
 

@@ -7,6 +7,7 @@ import dagster as dg
 
 from platform_assets.config.resources import MLflowResource
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
+from platform_assets.monitoring.quality_tables import coverage_text
 from platform_assets.storage.warehouse import Warehouse
 
 
@@ -26,9 +27,9 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     metrics = client.get_run(champion.run_id).data.metrics
-    cols = ("wape", "mase", "smape", "rmse", "coverage_p10_p90")
+    cols = ("wape", "mase", "smape", "rmse")
     rows = [
-        f"  {label:<16}" + "".join(f"{metrics.get(f'{prefix}{c}', float('nan')):>10.3f}" for c in cols[:4])
+        f"  {label:<16}" + "".join(f"{metrics.get(f'{prefix}{c}', float('nan')):>10.3f}" for c in cols)
         for label, prefix in (
             (CHAMPION, ""),
             ("naive", "naive_"),
@@ -42,9 +43,9 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"(active series: {active}), {latest['first_day']} .. {latest['last_day']}, "
             f"p10<=p50<=p90 violations: {latest['disordered']}",
             f"champion: {MODEL_NAME} v{champion.version} (run {champion.run_id}), "
-            f"interval coverage p10-p90 {metrics.get('coverage_p10_p90', float('nan')):.3f}",
+            f"interval coverage {coverage_text(metrics)}",
             f"this run's challenger v{challenger.version}: {gate_verdict(challenger.description)}",
-            "backtest            " + "".join(f"{c:>10}" for c in cols[:4]),
+            "backtest            " + "".join(f"{c:>10}" for c in cols),
             *rows,
             "  (lower is better; sMAPE scores any forecast above 0 on a day without sales as 200 %, so on",
             "  intermittent series it favours forecasting zeros: judge by WAPE and MASE)",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_assets.monitoring.quality_tables import coverage_text
 from platform_assets.serving.bundle import MANIFEST, current_generation
 
 # Check evaluations read back from the instance: far more than a graph has checks, few enough to be quick.
@@ -89,16 +90,15 @@ def status_lines(
         lines.append("serving: no bundle yet (materialize serving_bundle; `make demo` does)")
     else:
         served = manifest["champion"]
-        metric = {
-            k: served.get("metrics", {}).get(k, float("nan")) for k in ("wape", "mase", "coverage_p10_p90")
-        }
+        metrics = served.get("metrics", {})
+        metric = {k: metrics.get(k, float("nan")) for k in ("wape", "mase")}
         dates = manifest["features"]["target_dates"]
         lines += [
             f"newest generation: {manifest['forecast_generation_id']}"
             f" made {manifest['forecasts_generated_at']} by v{served['version']}:"
             f" {manifest['series']['forecast']} series, {dates[0]} .. {dates[-1]}",
-            f"  backtest WAPE {metric['wape']:.3f}, MASE {metric['mase']:.3f}, p10-p90 coverage "
-            f"{metric['coverage_p10_p90']:.3f}; serving bundle {manifest['generation']}",
+            f"  backtest WAPE {metric['wape']:.3f}, MASE {metric['mase']:.3f}, interval coverage "
+            f"{coverage_text(metrics)}; serving bundle {manifest['generation']}",
         ]
         if champion is not None and champion[0] != str(served["version"]):
             lines.append(

@@ -8,13 +8,20 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 import polars as pl
 
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.serving.errors import InvalidRequest, StaleCursor, UnknownSeries
 from platform_assets.serving.loaded import LoadedBundle
 
-COLUMNS = ["product_id", "store_id", "category", "target_date", "horizon", "p10", "p50", "p90", "method"]
+
+@cache
+def served_columns(stored: tuple[str, ...]) -> list[str]:
+    """The columns a lookup returns from a bundle's forecasts (`stored`): every quantile it holds."""
+    band = band_columns(levels_in(stored))
+    return ["product_id", "store_id", "category", "target_date", "horizon", *band, "method"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ def select_forecasts(bundle: LoadedBundle, query: Query) -> tuple[pl.DataFrame, 
         conditions.append((p > product) | ((p == product) & ((s > store) | ((s == store) & (h > horizon)))))
     if conditions:
         frame = frame.filter(conditions)
-    page = frame.head(query.limit + 1)[COLUMNS]  # indexing: a tenth of `select`'s cost on a small frame
+    # indexing: a tenth of `select`'s cost on a small frame
+    page = frame.head(query.limit + 1)[served_columns(tuple(frame.columns))]
     if page.height <= query.limit:
         return page, None
     page = page.head(query.limit)

@@ -15,12 +15,11 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.modeling.replan import forecast_with_plans, with_changes
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.outliers import Scores, score_request
-
-BAND = ["p10", "p50", "p90"]
 
 
 @dataclass(frozen=True)
@@ -160,15 +159,16 @@ def compare(
     series the batch forecast by the fallback keeps its stored band in the scenario."""
     factor = bundle.inputs.factors.get("price")
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    band = band_columns(levels_in(bundle.forecasts.columns))
     baseline = bundle.forecasts.join(wanted, on=KEYS, how="semi").select(
-        *KEYS, "target_date", "horizon", "method", *[pl.col(c).alias(f"{c}_baseline") for c in BAND]
+        *KEYS, "target_date", "horizon", "method", *[pl.col(c).alias(f"{c}_baseline") for c in band]
     )
-    scenario = scored.select(*KEYS, "horizon", *BAND)
+    scenario = scored.select(*KEYS, "horizon", *band)
     rows = (
         baseline.join(scenario, on=[*KEYS, "horizon"], how="left")
         .with_columns(
             pl.when(pl.col("method") == "model").then(pl.col(c)).otherwise(pl.col(f"{c}_baseline")).alias(c)
-            for c in BAND
+            for c in band
         )
         .join(_plan_columns(bundle.inference.join(wanted, on=KEYS, how="semi"), factor, "_baseline"),
               on=[*KEYS, "target_date"], how="left")

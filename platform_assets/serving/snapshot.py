@@ -9,6 +9,7 @@ from datetime import datetime
 import polars as pl
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.rebuild import Check, check_rebuild, feature_inputs
 from platform_assets.modeling.combination import Combination
@@ -22,9 +23,13 @@ FORMAT_VERSION = 3  # 3: the bundle carries the events and the holidays setting
 
 
 def served_forecasts(forecasts: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
-    """forecasts_latest with each series' category (lookups filter by it), sorted by series and step."""
+    """forecasts_latest with each series' category (lookups filter by it), sorted by series and step;
+    without the quantiles of a level the generation was not made with (null throughout: the table
+    keeps the columns of every level it ever had)."""
     category = series.select(*KEYS, "category")
-    return forecasts.join(category, on=KEYS, how="left").sort([*KEYS, "horizon"])
+    band = band_columns(levels_in(forecasts.columns))
+    unmade = [c for c in band if forecasts.height and forecasts[c].null_count() == forecasts.height]
+    return forecasts.drop(unmade).join(category, on=KEYS, how="left").sort([*KEYS, "horizon"])
 
 
 def make_bundle(

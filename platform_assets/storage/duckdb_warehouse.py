@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from platform_assets.storage.warehouse import (
+    TABLE_COLUMNS,
     Warehouse,
     chunk_schema,
     ident,
@@ -95,6 +96,10 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"create schema if not exists {ident(schema)}")
             con.register("incoming", df.to_arrow())
             con.execute(f"create table if not exists {target} as select * from incoming limit 0")
+            existing = {row[0] for row in con.execute(TABLE_COLUMNS, [schema, table]).fetchall()}
+            for name, kind, *_ in con.execute("describe incoming").fetchall():
+                if name not in existing:
+                    con.execute(f"alter table {target} add column {ident(name)} {kind}")
             if where:
                 con.execute(f"delete from {target} where {predicate(where)}", parameters(where))
             con.execute(f"insert into {target} by name select * from incoming")

@@ -16,6 +16,7 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.storage.warehouse import (
+    TABLE_COLUMNS,
     Warehouse,
     chunk_schema,
     ident,
@@ -162,6 +163,7 @@ class PostgresWarehouse(Warehouse):
         with self.connect() as con, con.cursor() as cur:
             cur.execute(f"create schema if not exists {ident(schema)}")
             cur.execute(f"create table if not exists {target} ({self._ddl(df)})")
+            self._add_columns(cur, schema, table, df)
             self._stage(cur, df)
             if where:
                 cur.execute(numbered(f"delete from {target} where {predicate(where)}"), parameters(where))
@@ -169,6 +171,16 @@ class PostgresWarehouse(Warehouse):
             cur.execute(f"analyze {target}")
             con.commit()
         return df.height
+
+    @staticmethod
+    def _add_columns(cur: "adbc.Cursor", schema: str, table: str, df: pl.DataFrame) -> None:
+        """The columns of `df` the table lacks, added (null in its rows)."""
+        cur.execute(numbered(TABLE_COLUMNS), [schema, table])
+        existing = {row[0] for row in cur.fetchall()}
+        target = qualified(schema, table)
+        for name, dtype in df.schema.items():
+            if name not in existing:
+                cur.execute(f"alter table {target} add column {ident(name)} {pg_type(dtype)}")
 
     @staticmethod
     def _ddl(df: pl.DataFrame) -> str:

@@ -24,6 +24,10 @@ WAREHOUSE_KIND = "warehouse"
 ENGINE_KINDS = frozenset({WAREHOUSE_KIND, "duckdb", "postgres"})
 
 
+# The columns a table has (parameters: schema, table); writes add the ones an incoming frame brings.
+TABLE_COLUMNS = "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+
+
 def ident(name: str) -> str:
     """A quoted identifier, refusing anything that is not a plain name (no SQL from data)."""
     if not name.replace("_", "").isalnum():
@@ -111,13 +115,15 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Delete the rows matching `where` and insert `df` in one transaction: idempotent re-runs.
 
         `where` maps columns to values (`=`), to `AtLeast(value)` (`>=`: a table's tail, e.g. the
-        periods an incremental build recomputed) or to `OneOf(values)` (`IN`: many slices at once)."""
+        periods an incremental build recomputed) or to `OneOf(values)` (`IN`: many slices at once). A
+        column of `df` the table lacks is added (null in the older rows): a newly configured interval
+        level adds its quantiles to `marts.forecasts`."""
         if not where:
             raise ValueError("replace_slice needs a predicate; use append to add rows")
         return self._write(schema, table, typed(df), where)
 
     def append(self, schema: str, table: str, df: pl.DataFrame) -> int:
-        """Add rows in one transaction."""
+        """Add rows in one transaction (new columns added as in `replace_slice`)."""
         return self._write(schema, table, typed(df), {})
 
     @abstractmethod

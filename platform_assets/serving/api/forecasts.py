@@ -29,7 +29,8 @@ def _unknown_parameters(request: Request) -> None:
     "/v1/forecasts",
     response_model=ForecastsResponse,
     responses={200: {"content": {"text/csv": {}}}},
-    summary="p10/p50/p90 per target date, by product (and store), or by category / store in pages",
+    summary="p10/p50/p90 (and each configured level's quantiles) per target date, by product (and store), "
+    "or by category / store in pages",
 )
 async def get_forecasts(  # async: a lookup is a slice of the bundle, cheaper than a thread hop
     request: Request,

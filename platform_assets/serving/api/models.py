@@ -38,6 +38,10 @@ class WhatIfRequest(Strict):
 
 
 class Band(BaseModel):
+    """The 80% band and median; every other configured level adds its two quantiles beside them
+    (`SHELFCAST_LEVELS`, default 80,95: p2_5 and p97_5), named as in `marts.forecasts`."""
+
+    model_config = ConfigDict(extra="allow")
     p10: float
     p50: float
     p90: float

@@ -3,11 +3,12 @@
 from fastapi import APIRouter, Request
 
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import band_columns, levels_in
 from platform_assets.serving.api.auth import WhatIfKey
 from platform_assets.serving.api.models import WhatIfRequest, WhatIfResponse
 from platform_assets.serving.api.services import bundle_for, services
 from platform_assets.serving.errors import InvalidRequest
-from platform_assets.serving.scenario import BAND, Change, Outcome, SeriesPlan, run_scenario
+from platform_assets.serving.scenario import Change, Outcome, SeriesPlan, run_scenario
 
 router = APIRouter(tags=["what-if"])
 
@@ -25,6 +26,7 @@ def _plans(body: WhatIfRequest) -> list[SeriesPlan]:
 
 def _response(generation: str, model_version: str, outcome: Outcome) -> dict:
     series = []
+    band = band_columns(levels_in(outcome.rows.columns))
     for (product, store), rows in outcome.rows.group_by(KEYS, maintain_order=True):
         periods = [
             {
@@ -33,10 +35,10 @@ def _response(generation: str, model_version: str, outcome: Outcome) -> dict:
                 "baseline": {
                     "price": r["price_baseline"],
                     "on_promo": r["on_promo_baseline"],
-                    **{c: r[f"{c}_baseline"] for c in BAND},
+                    **{c: r[f"{c}_baseline"] for c in band},
                 },
-                "scenario": {"price": r["price"], "on_promo": r["on_promo"], **{c: r[c] for c in BAND}},
-                "difference": {c: r[c] - r[f"{c}_baseline"] for c in BAND},
+                "scenario": {"price": r["price"], "on_promo": r["on_promo"], **{c: r[c] for c in band}},
+                "difference": {c: r[c] - r[f"{c}_baseline"] for c in band},
             }
             for r in rows.iter_rows(named=True)
         ]
