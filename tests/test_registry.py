@@ -16,9 +16,10 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from platform_assets.core.levels import DEFAULT
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.exact import exact_factors
-from platform_assets.modeling.forecasting import COLUMNS, make_forecasts
+from platform_assets.modeling.forecasting import columns, make_forecasts
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.promotion import decide_promotion, evaluate_on_backtest
 from platform_assets.modeling.pyfunc import ForecasterModel
@@ -33,6 +34,7 @@ from tests.support.frames import features_for, forecast_rows, forecasting_frames
 
 H = 7
 CFG = FeatureConfig(horizon=H)
+COLUMNS = columns(DEFAULT)  # what make_forecasts returns at the default interval levels
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from platform_assets.core.keys import KEYS
-from platform_assets.modeling.forecasting import COLUMNS
+from platform_assets.core.levels import DEFAULT
+from platform_assets.modeling.forecasting import columns
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.modeling.registry import load_combination
 from platform_assets.serving.bundle import (
@@ -28,6 +29,8 @@ from platform_assets.serving.bundle import (
 from platform_assets.serving.codec import combination_from_json
 from platform_assets.serving.layout import serving_root
 from tests.support.graph import ServedGraph, materialization_metadata
+
+COLUMNS = columns(DEFAULT)  # what make_forecasts returns at the default interval levels
 
 
 def test_the_graph_publishes_a_current_bundle(served_graph: ServedGraph):
