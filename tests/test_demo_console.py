@@ -152,3 +152,31 @@ def test_a_full_disk_is_named_as_the_cause(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "LOW_DISK_BYTES", 2**62)  # more than any disk: "nearly full"
     line = demo.stopped(err, tmp_path)
     assert line.startswith(f"the disk holding {tmp_path} has ") and "free space and run make demo" in line
+
+
+def test_a_step_failed_by_its_blocking_check_says_why(tmp_path):
+    """The promotion gate refusing a user's first model fails `champion_model` through its blocking
+    check (Tourism monthly: seasonal naive wins): the console line gives the check's reason, not
+    Dagster's `DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:`."""
+    import io
+
+    import dagster as dg
+
+    from platform_assets.runner.console import Console, console_logger
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("champion_is_vetted", asset="champion_model", blocking=True)])
+    def champion_model():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(passed=False, description="no model has passed the promotion gate: why")
+
+    console = Console(io.StringIO())
+    job = (
+        dg.define_asset_job("j")
+        .resolve(asset_graph=dg.Definitions(assets=[champion_model]).resolve_asset_graph())
+        .with_logger_defs({"c": console_logger(console, tmp_path / "demo.log")})
+    )
+    result = job.execute_in_process(run_config={"loggers": {"c": {}}}, raise_on_error=False)
+    assert not result.success
+    assert console.out.getvalue().splitlines() == [
+        f"  FAIL  {'champion_model':<46} champion_is_vetted: no model has passed the promotion gate: why"
+    ]

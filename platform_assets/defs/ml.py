@@ -146,10 +146,13 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
             "champion_version": dg.MetadataValue.text(champion),
         }
     )
+    vetted = outcome.champion_version is not None
     yield dg.AssetCheckResult(
-        passed=outcome.champion_version is not None,
+        passed=vetted,
         metadata={"champion_version": champion},
-        description="forecasts are made only by a model that passed the promotion gate",
+        description="forecasts are made only by a model that passed the promotion gate"
+        if vetted
+        else f"no model has passed the promotion gate, so no forecasts: {decision.reason}",
     )
 
 

@@ -63,9 +63,10 @@ class StepLines(logging.Handler):
             self.console.line(f"  ok    {event.step_key:<46} {seconds:7.1f} s")
         elif event.is_step_failure:
             self.console.failed_steps.append(event.step_key)
-            self.console.line(
-                f"  FAIL  {event.step_key:<46} {failure_message(event.step_failure_data.error)}"
+            reason = blocked_by(self.console.checks, event.step_key) or failure_message(
+                event.step_failure_data.error
             )
+            self.console.line(f"  FAIL  {event.step_key:<46} {reason}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             self.console.checks.append(event.event_specific_data)
 
@@ -79,6 +80,18 @@ def failure_message(error: object | None) -> str:
         return "failed"
     line = error.message.strip().splitlines()[0]
     return line.removeprefix("dagster._core.definitions.events.Failure: ")
+
+
+def blocked_by(checks: list[dg.AssetCheckEvaluation], step_key: str) -> str | None:
+    """The failed blocking checks of the step's asset with their own descriptions, or None: Dagster fails
+    such a step with `DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:`,
+    which hides why (on a user's first run, the promotion gate's verdict: no model, no forecasts)."""
+    failed = [
+        f"{c.check_name}: {c.description or 'failed'}"
+        for c in checks
+        if c.blocking and not c.passed and c.asset_key.to_user_string() == step_key
+    ]
+    return "; ".join(failed) or None
 
 
 class TrainingProgress(logging.Handler):
