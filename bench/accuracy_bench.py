@@ -560,7 +560,7 @@ def render(rows: list[dict], meta: dict) -> str:
         f"{d} {v:.3f} (vs {peer})" for d, (v, peer) in ratios(rows).items()
     ) + "."]  # fmt: skip
     lines += competition_table(rows)
-    return "\n".join([*lines, "", FINDINGS.strip(), END]) + "\n"
+    return "\n".join([*lines, "", FINDINGS.strip(), "", PUBLIC_FINDINGS.strip(), END]) + "\n"
 
 
 def competition_table(rows: list[dict]) -> list[str]:
@@ -646,6 +646,32 @@ small positive p50 costs the full sMAPE, hence sMAPE 1.79 vs 0.52 for the median
 intermittent series (occurrence x size) is the next step. The 8-trial Optuna search gains 0.006 (Ta Feng)
 and 0.002 (synthetic), within run-to-run noise for its cost, so it stays opt-in. **Synthetic** (prices,
 promotions and cross-price effects by design): 0.962x the best peer (mlforecast, our lags), 0.78x AutoETS.
+"""
+
+
+# Hand-written reading of the 2026-11-30 runs on the public datasets; rewrite it when their numbers move.
+PUBLIC_FINDINGS = """
+**Tourism monthly** (2026-11-30, statistical candidates on; graph 283 s wall on a machine at load 10-14, of
+which `trained_model` 70 s and the candidates' fits 21 s). On the competition's own split (the newest origin)
+shelfcast's combination (Theta blended with LightGBM on the 340 smooth series, ETS on the 26 erratic ones,
+chosen on the two earlier origins) scores MASE 1.431, MAPE 22.88%, sMAPE 18.68%: ahead of every peer run
+here (AutoETS 1.531, seasonal naive 1.631, AutoTheta 1.656, LightGBM alone 1.550, mlforecast 1.88-1.93) but
+3.7% behind the best published MASE, 1.38: **the aim (at or below the best published statistical result) is
+not met.** Our seasonal naive there (MASE 1.631, MAPE 22.56%) is the replication check of the protocol
+(end-aligned dates change nothing for these methods). Over all three origins, though, seasonal naive is the
+best method on WAPE (0.160 vs the combination's 0.173, ETS where fitted 0.161): pooled WAPE weights the
+largest series, where LightGBM's 24-month-ahead direct forecasts lose, so the promotion gate (WAPE vs seasonal
+naive) refuses every model and a user gets no forecasts. As a user would, with default settings (no
+statistical candidates) on the competition's training part only (`make demo` with
+`SHELFCAST_FEED=files SHELFCAST_LANDING_DIR=<landing> SHELFCAST_HORIZON=24`): 6 min 50 s wall, then
+`champion_model` fails (challenger WAPE 0.189 vs seasonal naive 0.177), which the console now says in one
+line instead of Dagster's `DagsterAssetCheckFailedError`. Ingest dominated the user's run there:
+`raw_observations` 79 s for one 100,496-row file over 309 monthly partitions (53 s before the first of its
+309 partition events, 26 s for those events; 142 s for 333 partitions in the bench's run).
+**Walmart weekly** (7 series; W-FRI inferred from the Friday dates and kept on every backtest and forecast
+date, checked by the bench): combination = LightGBM alone (the candidates need 20 series), WAPE 0.079 vs
+AutoETS 0.071, mlforecast (our lags) 0.076, seasonal naive 0.081, 1.12x the best peer; on the newest
+origin alone it is worse than seasonal naive (MASE 2.51 vs 1.62). Seven series say little either way.
 """
 
 
