@@ -47,7 +47,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             f"this run's challenger v{challenger.version}: {gate_verdict(challenger.description)}",
             "backtest            " + "".join(f"{c:>10}" for c in cols),
             *rows,
-            "  (lower is better; sMAPE scores any forecast above 0 on a day without sales as 200 %, so on",
+            "  (lower is better; sMAPE scores any forecast above 0 in a period without sales as 200 %, so on",
             "  intermittent series it favours forecasting zeros: judge by WAPE and MASE)",
         ]
     )
