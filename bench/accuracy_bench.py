@@ -662,12 +662,12 @@ not met.** Our seasonal naive there (MASE 1.631, MAPE 22.56%) is the replication
 best method on WAPE (0.160 vs the combination's 0.173, ETS where fitted 0.161): pooled WAPE weights the
 largest series, where LightGBM's 24-month-ahead direct forecasts lose, so the promotion gate (WAPE vs seasonal
 naive) refuses every model and a user gets no forecasts. As a user would, with default settings (no
-statistical candidates) on the competition's training part only (`make demo` with
-`SHELFCAST_FEED=files SHELFCAST_LANDING_DIR=<landing> SHELFCAST_HORIZON=24`): 6 min 50 s wall, then
-`champion_model` fails (challenger WAPE 0.189 vs seasonal naive 0.177), which the console now says in one
-line instead of Dagster's `DagsterAssetCheckFailedError`. Ingest dominated the user's run there:
-`raw_observations` 79 s for one 100,496-row file over 309 monthly partitions (53 s before the first of its
-309 partition events, 26 s for those events; 142 s for 333 partitions in the bench's run).
+statistical candidates) on the competition's training part only (`make demo` with `SHELFCAST_FEED=files
+SHELFCAST_LANDING_DIR=<landing> SHELFCAST_HORIZON=24`, 2026-11-30 on main after e24f342, load 7-9): 3 min
+28 s wall (job 137 s: `raw_observations` 23.5 s for one 100,496-row file over 309 monthly partitions, was
+79 s before e24f342; dbt 30.5 s; `trained_model` 40.1 s), then `champion_model` fails: "champion_is_vetted:
+no model has passed the promotion gate, so no forecasts: challenger WAPE 0.1890 does not beat seasonal
+naive 0.1773", one line where the console showed Dagster's `DagsterAssetCheckFailedError` before.
 **Walmart weekly** (7 series; W-FRI inferred from the Friday dates and kept on every backtest and forecast
 date, checked by the bench): combination = LightGBM alone (the candidates need 20 series), WAPE 0.079 vs
 AutoETS 0.071, mlforecast (our lags) 0.076, seasonal naive 0.081, 1.12x the best peer; on the newest
