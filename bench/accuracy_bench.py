@@ -628,7 +628,7 @@ of Walmart's store 1 (Kaggle's store sales data, 143 weeks from 2010-02-05, ship
 Fridays as Walmart dates its weeks, with the data's holiday weeks as the landing zone's `events.csv`; no
 `SHELFCAST_FREQ`: the graph infers W-FRI, and the bench fails if any backtest or forecast date leaves
 Friday. Too few series to say much (7), and no published result on this subset. Graph wall s: the whole
-`make demo` run (ingest to forecasts), on a machine loaded by other jobs (load average 10-14 during the
+`make demo` run (ingest to forecasts), on a machine loaded by other jobs (load average ~8 during the
 2026-11-30 runs).
 """
 
@@ -651,8 +651,9 @@ promotions and cross-price effects by design): 0.962x the best peer (mlforecast,
 
 # Hand-written reading of the 2026-11-30 runs on the public datasets; rewrite it when their numbers move.
 PUBLIC_FINDINGS = """
-**Tourism monthly** (2026-11-30, statistical candidates on; graph 283 s wall on a machine at load 10-14, of
-which `trained_model` 70 s and the candidates' fits 21 s). On the competition's own split (the newest origin)
+**Tourism monthly** (2026-11-30, statistical candidates on; graph 143 s wall on a machine at load ~8, of
+which `trained_model` 37 s and the candidates' fits 10 s; 283 s before e24f342 at load 10-14, with the same
+accuracy to the last digit). On the competition's own split (the newest origin)
 shelfcast's combination (Theta blended with LightGBM on the 340 smooth series, ETS on the 26 erratic ones,
 chosen on the two earlier origins) scores MASE 1.431, MAPE 22.88%, sMAPE 18.68%: ahead of every peer run
 here (AutoETS 1.531, seasonal naive 1.631, AutoTheta 1.656, LightGBM alone 1.550, mlforecast 1.88-1.93) but
