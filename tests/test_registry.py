@@ -307,7 +307,10 @@ def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
     ("challenger", "champion", "promote", "phrase"),
     [
         ({"wape": 0.5, "seasonal_naive_wape": 0.6}, None, True, "no champion"),
-        ({"wape": 0.7, "seasonal_naive_wape": 0.6}, None, False, "seasonal naive"),
+        # A first model a little worse than seasonal naive: provisionally, rather than no forecasts.
+        ({"wape": 0.7, "seasonal_naive_wape": 0.6}, None, True, "promoted provisionally"),
+        ({"wape": 0.8, "seasonal_naive_wape": 0.6}, None, False, "does not beat seasonal naive"),
+        ({"wape": 0.7, "seasonal_naive_wape": 0.6}, {"wape": 0.8}, False, "does not beat seasonal naive"),
         ({"wape": 0.5, "seasonal_naive_wape": 0.6}, {"wape": 0.5}, False, "does not beat champion"),
         ({"wape": 0.4, "seasonal_naive_wape": 0.6}, {"wape": 0.5}, True, "beats champion"),
         ({"wape": math.nan, "seasonal_naive_wape": 0.6}, None, False, "not finite"),
@@ -320,6 +323,7 @@ def test_evaluate_on_backtest_scores_the_same_rows(frame, good):
 def test_decide_promotion_rules(challenger, champion, promote, phrase):
     decision = decide_promotion(challenger, champion)
     assert decision.promote is promote and phrase in decision.reason
+    assert decision.provisional is ("provisionally" in phrase)
     assert decision.evidence[CHALLENGER]["seasonal_naive_wape"] == 0.6
 
 

@@ -120,8 +120,9 @@ def trained_model(
             "champion_is_vetted",
             asset="champion_model",
             blocking=True,
-            description="A champion exists that passed the promotion gate; blocking: without one no "
-            "forecasts are made",
+            description="A champion exists that passed the promotion gate (WARN when the first model was "
+            "promoted provisionally: within 20% of seasonal naive's WAPE, not better); blocking: without "
+            "one no forecasts are made",
         )
     ],
 )
@@ -147,12 +148,17 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
         }
     )
     vetted = outcome.champion_version is not None
+    if decision.provisional:  # forecasts are made (a WARN does not block), and the reader is told why
+        description = f"forecasts are made by a provisional champion: {decision.reason}"
+    elif vetted:
+        description = "forecasts are made only by a model that passed the promotion gate"
+    else:
+        description = f"no model has passed the promotion gate, so no forecasts: {decision.reason}"
     yield dg.AssetCheckResult(
-        passed=vetted,
+        passed=vetted and not decision.provisional,
+        severity=dg.AssetCheckSeverity.WARN if vetted else dg.AssetCheckSeverity.ERROR,
         metadata={"champion_version": champion},
-        description="forecasts are made only by a model that passed the promotion gate"
-        if vetted
-        else f"no model has passed the promotion gate, so no forecasts: {decision.reason}",
+        description=description,
     )
 
 
