@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from tests.support.graph import TINY_GRAPH, shelfcast_graph
+from tests.support.graph import TINY_GRAPH, seed_mlflow, shelfcast_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**TINY_GRAPH, "TUNE_TRIALS": "0"}
@@ -63,6 +63,7 @@ def make_home(home: Path, instance_yaml: str) -> Path:
     """A SHELFCAST_HOME with the whole history materialized once, and its DAGSTER_HOME."""
     (home / "dagster_home").mkdir(parents=True)
     (home / "dagster_home" / "dagster.yaml").write_text(instance_yaml)
+    seed_mlflow(home)
     codes = run_together(home, ("full_refresh",))
     assert codes == {"full_refresh": 0}, (home / "full_refresh.log").read_text()[-4000:]
     return home
