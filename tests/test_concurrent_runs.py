@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 
 from tests.support.graph import TINY_GRAPH, seed_mlflow, shelfcast_graph
@@ -87,7 +88,7 @@ def engine_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [e.message for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
 
 
-def query(home: Path, sql: str):
+def query(home: Path, sql: str) -> pl.DataFrame:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         return con.sql(sql).pl()
 
