@@ -1,7 +1,8 @@
 """Two runs started at the same moment on one DuckDB file (the schedule's `daily_refresh` and the
 sensor's `retrain`) both succeed: the instance's `warehouse` pool (deploy/dagster-local.yaml) lets one
 step at a time hold the file, across processes. DuckDB's lock is per process, so each run gets its own
-OS process here, on a persistent instance as `make dev` has."""
+OS process here, on a persistent instance as `make dev` has. Each run also did its own job: the same
+three runs a graph's first day has (history, retrain, refresh), so they are checked here, not rebuilt."""
 
 import json
 import os
@@ -13,9 +14,11 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import polars as pl
 import pytest
 
-from tests.support.graph import TINY_GRAPH, shelfcast_graph
+from tests.support.graph import TINY_GRAPH, seed_mlflow, shelfcast_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**TINY_GRAPH, "TUNE_TRIALS": "0"}
@@ -61,6 +64,7 @@ def make_home(home: Path, instance_yaml: str) -> Path:
     """A SHELFCAST_HOME with the whole history materialized once, and its DAGSTER_HOME."""
     (home / "dagster_home").mkdir(parents=True)
     (home / "dagster_home" / "dagster.yaml").write_text(instance_yaml)
+    seed_mlflow(home)
     codes = run_together(home, ("full_refresh",))
     assert codes == {"full_refresh": 0}, (home / "full_refresh.log").read_text()[-4000:]
     return home
@@ -84,12 +88,22 @@ def engine_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [e.message for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
 
 
+def query(home: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.sql(sql).pl()
+
+
+OBSERVATIONS = "select count(*) from raw.observations"
+
+
 @pytest.fixture(scope="module")
-def pooled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The home after the two runs, and how many observations had landed before them."""
     home = make_home(tmp_path_factory.mktemp("pooled"), (ROOT / "deploy/dagster-local.yaml").read_text())
+    landed = query(home, OBSERVATIONS).item()
     codes = run_together(home, JOBS)
     assert codes == dict.fromkeys(JOBS, 0), "\n".join((home / f"{j}.log").read_text()[-4000:] for j in JOBS)
-    return home
+    return home, landed
 
 
 def test_every_step_touching_the_warehouse_is_in_the_pool(tmp_path):
@@ -105,7 +119,8 @@ def test_every_step_touching_the_warehouse_is_in_the_pool(tmp_path):
 
 
 def test_two_runs_started_together_both_succeed_one_step_at_a_time(pooled):
-    with dg.DagsterInstance.from_config(str(pooled / "dagster_home")) as instance:
+    home, _ = pooled
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
         runs = {job: instance.get_runs(dg.RunsFilter(job_name=job))[0] for job in JOBS}
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs.values())
         windows = {job: step_windows(instance, run.run_id) for job, run in runs.items()}
@@ -124,6 +139,36 @@ def test_two_runs_started_together_both_succeed_one_step_at_a_time(pooled):
             if s1 < e2 and s2 < e1
         ]
         assert clashes == [], clashes
+
+
+def test_the_retrain_gates_a_challenger_and_the_refresh_replaces_its_month(pooled):
+    home, landed = pooled
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        runs = {job: instance.get_runs(dg.RunsFilter(job_name=job))[0] for job in ("full_refresh", *JOBS)}
+        materialized = instance.all_logs(
+            runs["retrain"].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        gates = [
+            {k: v.value for k, v in e.asset_materialization.metadata.items()}
+            for e in materialized
+            if e.asset_materialization.asset_key == dg.AssetKey("champion_model")
+        ]
+        forecasts_ended = {
+            job: step_windows(instance, run.run_id)["forecasts"][1] for job, run in runs.items()
+        }
+    [gate] = gates
+    assert gate["challenger_version"] == "2"
+    # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
+    assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
+    assert gate["champion_version"] == "1"
+    # Re-ingesting a partition replaces it: same rows, no duplicates.
+    assert query(home, OBSERVATIONS).item() == landed
+    # Every run forecast once, and the newest generation is the one served.
+    generations = query(home, "select distinct generation_id from marts.forecasts")["generation_id"]
+    assert sorted(generations.to_list()) == sorted(run.run_id for run in runs.values())
+    newest = max(forecasts_ended, key=forecasts_ended.__getitem__)
+    latest = query(home, "select distinct generation_id from marts.forecasts_latest")
+    assert latest.item() == runs[newest].run_id
 
 
 def main(job: str, sync: Path, name: str) -> int:

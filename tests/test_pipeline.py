@@ -1,4 +1,5 @@
-"""The whole graph, raw feed to forecasts, materialized in-process on the synthetic feed."""
+"""The whole graph, raw feed to forecasts, materialized in-process on the synthetic feed (the session's
+`served_graph`: the serving tests read the same run, so the graph is built once)."""
 
 from collections.abc import Iterator
 
@@ -7,18 +8,15 @@ import pytest
 from mlflow import MlflowClient
 
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
-from tests.support.graph import SMALL_GRAPH, TINY_GRAPH, Graph, materialization_metadata, shelfcast_graph
+from tests.support.graph import SMALL_GRAPH, Graph, ServedGraph, materialization_metadata, shelfcast_graph
 
-HORIZON = 7
-SMALL = {**SMALL_GRAPH, "HORIZON": str(HORIZON)}
+HORIZON = int(SMALL_GRAPH["HORIZON"])  # what the served graph was configured with
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Graph, object]]:
-    with shelfcast_graph(tmp_path_factory.mktemp("synthetic"), **SMALL) as g:
-        result = g.run_history()
-        assert result.success
-        yield g, result
+def graph(served_graph: ServedGraph) -> Iterator[tuple[Graph, object]]:
+    with shelfcast_graph(served_graph.home, served_graph.instance, **served_graph.env) as g:
+        yield g, served_graph.result
 
 
 def test_every_check_passes(graph):
@@ -98,33 +96,6 @@ def test_champion_registered_with_evidence(graph):
     assert 0.5 * step_seconds < (run.info.end_time - run.info.start_time) / 1000 <= step_seconds
     served = g.warehouse.query("select distinct model_version from marts.forecasts_latest")
     assert served["model_version"].to_list() == [str(champion.version)]
-
-
-def test_retrain_then_daily_refresh_add_generations(tmp_path):
-    # A graph of its own: the retrain and the refresh change what the other tests read (the champion,
-    # the forecasts served, the rows landed).
-    with shelfcast_graph(tmp_path, **TINY_GRAPH) as g:
-        assert g.run_history().success
-        retrain = g.run("retrain")
-        assert retrain.success
-        [gate] = materialization_metadata(retrain, "champion_model")
-        assert gate["challenger_version"] == "2"
-        # Same data, same recipe: v2 repeats v1's backtest, and v1 is scored on windows its final fit saw.
-        assert gate["promoted"] is False and "does not beat champion" in gate["reason"], gate["reason"]
-        assert gate["champion_version"] == "1"
-        before = g.warehouse.query("select count(*) from raw.observations").item()
-        last_month = g.warehouse.query("select max(ingest_partition) from raw.observations").item()
-        refresh = g.run("daily_refresh", partition_key=last_month)
-        assert refresh.success
-        # Re-ingesting a partition replaces it: same rows, no duplicates.
-        assert g.warehouse.query("select count(*) from raw.observations").item() == before
-        generations = g.warehouse.query(
-            "select generation_id, min(generated_at) as first_at from marts.forecasts"
-            " group by all order by first_at"
-        )
-        assert generations.height == 3
-        latest = g.warehouse.query("select distinct generation_id from marts.forecasts_latest")
-        assert latest.item() == refresh.run_id
 
 
 def test_drift_scores_persisted_per_feature_and_evaluation(graph):

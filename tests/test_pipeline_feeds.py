@@ -94,6 +94,9 @@ def test_files_feed_lands_plans_quarantines_and_forecasts(tmp_path):
         # dbt's per-invocation target folders stay bounded.
         target = Path(dbt_project.project_dir) / "target"
         assert len([p for p in target.iterdir() if INVOCATION_DIR.match(p.name)]) <= TARGETS_KEPT
+        # The run's second dbt step read the project from the first one's parse (same vars and profile).
+        [serving] = [p for p in target.iterdir() if p.name.startswith(f"serving_models-{result.run_id[:7]}-")]
+        assert "Unable to do partial parsing" not in (serving / "dbt.log").read_text()
 
         # Plans (planned prices, promotions) reach the features of the periods forecast.
         plans = g.warehouse.query("select * from marts.fct_price_plans")

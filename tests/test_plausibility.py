@@ -16,7 +16,13 @@ from platform_assets.features.attributes import attribute_names, numeric_attribu
 from platform_assets.feeds import DateBounds, FilesFeed
 from platform_assets.feeds.plausibility import bound_dates, dated_block
 from platform_assets.monitoring import quality
-from platform_assets.storage.dbt_project import prune_invocation_targets
+from platform_assets.storage.dbt_project import (
+    INVOCATION_DIR,
+    PARTIAL_PARSE,
+    invocation_target,
+    prune_invocation_targets,
+    reuse_run_parse,
+)
 from platform_assets.storage.warehouse import ident
 from tests.support.graph import shelfcast_graph
 
@@ -160,6 +166,23 @@ def test_old_dbt_invocation_folders_are_pruned(tmp_path):
         ["compiled", "manifest.json", *(f.name for f in folders[4:])]
     )
     assert prune_invocation_targets(target, keep=3) == []
+
+
+def test_a_later_dbt_step_of_a_run_reuses_its_parse(tmp_path):
+    target = tmp_path / "target"
+    ours = target / "warehouse_models-1234567-aaaaaaa"
+    theirs = target / "warehouse_models-7654321-bbbbbbb"  # another run's, newer: other vars, other profile
+    for i, (folder, content) in enumerate([(ours, b"ours"), (theirs, b"theirs")]):
+        folder.mkdir(parents=True)
+        (folder / PARTIAL_PARSE).write_bytes(content)
+        os.utime(folder / PARTIAL_PARSE, ns=(i * 10**9, i * 10**9))
+    (target / PARTIAL_PARSE).write_bytes(b"prepared")  # what dagster-dbt would copy instead
+    later = invocation_target(target, "serving_models", "1234567f-e3c1")
+    assert INVOCATION_DIR.match(later.name) and later.name.startswith("serving_models-1234567-")
+    assert reuse_run_parse(later) == ours / PARTIAL_PARSE
+    assert (later / PARTIAL_PARSE).read_bytes() == b"ours"
+    first = invocation_target(target, "warehouse_models", "0000000a-b")
+    assert reuse_run_parse(first) is None  # a run's first step: nothing of its own to reuse
 
 
 def test_unused_share_is_judged_per_partition():

@@ -13,12 +13,13 @@ from platform_assets.defs.retraining import latest_evaluations
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, MODEL_NAME
 from platform_assets.modeling.promotion import evaluate_on_backtest
 from platform_assets.runner.drift_loop import run_loop
-from tests.support.graph import SMALL_GRAPH
+from tests.support.graph import SMALL_GRAPH, seed_mlflow
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("loop")
+    seed_mlflow(home)
     with dg.DagsterInstance.ephemeral() as instance:
         report = run_loop(instance, {**SMALL_GRAPH, "HOME": str(home)}, new_days=35)
         print(report)  # shown when a test fails

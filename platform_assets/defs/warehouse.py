@@ -15,7 +15,12 @@ from platform_assets.config.settings import Settings
 from platform_assets.core.periods import period_grid
 from platform_assets.defs.orchestration import RANGE_END_TAG, RANGE_START_TAG, full_refresh
 from platform_assets.defs.retries import SERVER_RETRY
-from platform_assets.storage.dbt_project import dbt_project, prune_invocation_targets
+from platform_assets.storage.dbt_project import (
+    dbt_project,
+    invocation_target,
+    prune_invocation_targets,
+    reuse_run_parse,
+)
 from platform_assets.storage.warehouse import WAREHOUSE_POOL, Warehouse
 
 # dbt models that read what the ML layer writes (tagged in their yml): built in a second dbt step, after
@@ -139,16 +144,20 @@ def _dbt_step(name: str, doc: str, **selection: str) -> dg.AssetsDefinition:
     """One `dbt build` step over the models `selection` picks (dbt's `select` / `exclude`).
 
     `warehouse` is required, not called: setting it up exports the connection variables dbt's profile
-    reads. Old invocations' target folders are pruned after each step, so the project stays bounded."""
+    reads. A later step of a run reuses the parse of an earlier one. Old invocations' target folders are
+    pruned after each step, so the project stays bounded."""
 
     def step(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, config: ShelfcastConfig, warehouse: Warehouse
     ) -> Iterator:
-        invocation = dbt.cli(dbt_build_args(context, config), context=context)
+        targets = dbt_project.project_dir / dbt_project.target_path
+        target = invocation_target(targets, name, context.run.run_id)
+        reuse_run_parse(target)
+        invocation = dbt.cli(dbt_build_args(context, config), context=context, target_path=target)
         try:
             yield from invocation.stream()
         finally:
-            prune_invocation_targets((Path(dbt.project_dir) / invocation.target_path).parent)
+            prune_invocation_targets(targets)
 
     step.__doc__ = doc  # the op's description in the UI
     return dbt_assets(

@@ -1,9 +1,13 @@
 """The real definitions built on a temporary SHELFCAST_HOME, for tests that run the Dagster graph."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +29,29 @@ SMALL_GRAPH = {
 }
 # Smaller still (16 series, 200 days), for tests that build the graph twice or in several processes.
 TINY_GRAPH = {**SMALL_GRAPH, "SYNTH_PRODUCTS": "8", "SYNTH_DAYS": "200"}
+
+
+MLFLOW_DB = "mlflow.db"  # where the settings put MLflow's SQLite store: $SHELFCAST_HOME/mlflow.db
+
+
+@cache
+def _mlflow_schema() -> Path:
+    """An empty MLflow store, its schema created once per session by MLflow itself. A new store runs
+    some 70 Alembic migrations, each committed to disk: seconds of mostly fsync per home under load."""
+    from mlflow import MlflowClient
+
+    folder = Path(tempfile.mkdtemp(prefix="shelfcast-mlflow-schema-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    MlflowClient(f"sqlite:///{folder / MLFLOW_DB}").search_experiments()
+    return folder / MLFLOW_DB
+
+
+def seed_mlflow(home: Path) -> None:
+    """Give a new home that empty store. MLflow still creates one from nothing each session (the
+    template), and the tests of a fresh home's first run (the demos, the Postgres store) keep theirs."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / MLFLOW_DB).exists():
+        shutil.copyfile(_mlflow_schema(), home / MLFLOW_DB)
 
 
 @dataclass
@@ -59,7 +86,10 @@ def shelfcast_graph(home: Path, instance: dg.DagsterInstance | None = None, **en
         # Graph tests train many models: no hyperparameter search unless a test asks (test_tuning covers it).
         for key, value in {"TUNE_TRIALS": "0", **env}.items():
             mp.setenv(f"SHELFCAST_{key}", value)
-        defs = build_defs(load_settings())
+        settings = load_settings()
+        if settings.mlflow_tracking_uri == f"sqlite:///{home / MLFLOW_DB}":
+            seed_mlflow(home)
+        defs = build_defs(settings)
         resolved = {
             k: defs.resources[k].process_config_and_initialize() for k in ("config", "warehouse", "mlflow")
         }
