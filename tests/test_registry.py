@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from platform_assets.core.levels import DEFAULT
+from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.exact import exact_factors
 from platform_assets.modeling.forecasting import columns, make_forecasts
@@ -28,6 +29,7 @@ from platform_assets.modeling.requests import INPUT
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.series_state import series_state
 from platform_assets.modeling.tracking import log_training, training_run
+from platform_assets.modeling.statmodels import CANDIDATES
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
 from tests.support.frames import features_for, forecast_rows, forecasting_frames_for, make_data
@@ -123,6 +125,17 @@ def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, go
     assert (dataset.dataset.name, dataset.dataset.digest) == ("features.training_features", "digest-123")
     assert [t.value for t in dataset.tags if t.key == "mlflow.data.context"] == ["training"]
     assert run.data.metrics == pytest.approx(good.metrics)
+    # The combination's metrics, LightGBM's, each fitted candidate's (next to LightGBM on its rows) and
+    # what it cost, the segment counts, and the share of series each method wins and is chosen for.
+    logged_names = set(run.data.metrics)
+    fitted = {c for c in CANDIDATES if f"{c}_wape" in logged_names}
+    assert fitted and {"wape", "lgbm_wape", "lgbm_smape", "lgbm_mase", "stat_fit_seconds"} <= logged_names
+    assert {f"{c}_{k}" for c in fitted for k in ("smape", "mase", "lgbm_wape", "fit_seconds")} <= logged_names
+    segments = {n for n in logged_names if n.startswith("segment_") and n.endswith("_series")}
+    newest = good.components.filter(pl.col("origin") == pl.col("origin").max())
+    assert sum(run.data.metrics[n] for n in segments) == newest.select(KEYS).n_unique()
+    wins = [v for n, v in run.data.metrics.items() if n.startswith("wins_") and n.endswith("_share")]
+    assert sum(wins) == pytest.approx(1.0) and run.data.metrics["chosen_lgbm_share"] == 1.0
     assert {"plots/feature_importance.png", "plots/forecast_vs_actual.png"} <= {
         a.path for a in client.list_artifacts(run_id, "plots")
     }

@@ -16,7 +16,7 @@ from platform_assets.modeling.intervals import MIN_RESIDUALS
 from platform_assets.modeling.metrics import coverage
 from platform_assets.modeling.segments import classify, window_of
 from platform_assets.modeling.selection import MIN_SERIES, apply, choose, combine_backtest
-from platform_assets.modeling.statmodels import CANDIDATES
+from platform_assets.modeling.statmodels import CANDIDATES, candidate_forecasts
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
 from tests.support.frames import features_for, forecast_rows, make_data
@@ -284,6 +284,28 @@ def test_segment_rule_reads_interval_and_size_variation():
     seen = classify(gappy).row(0, named=True)
     assert seen["segment"] == "smooth" and seen["adi"] == 1.0 and seen["periods"] == n // 2
     assert seen["zero_share"] == 0.0
+
+
+def test_candidates_are_timed_per_method_and_parallel_fits_change_nothing():
+    """Each segment's candidates are fitted (smooth: ETS, Theta; intermittent: Croston, TSB, ADIDA,
+    IMAPA), each timed apart; ETS and Theta in two processes forecast what one process does."""
+    rng = np.random.default_rng(7)
+    n, days = 6, 56
+    ys = {"smooth": rng.poisson(20.0, (n, days)), "intermittent": rng.poisson(0.3, (n, days))}
+    history = pl.DataFrame(
+        {
+            "product_id": [f"{kind}{i}" for kind, a in ys.items() for i in range(n) for _ in range(days)],
+            "store_id": "s0",
+            "_pn": list(range(days)) * (2 * n),
+            "y": np.concatenate([a.ravel() for a in ys.values()]).astype(float),
+        }
+    )
+    segments, alone, seconds = candidate_forecasts(history, days - 1, H, "D", 7, n_jobs=1)
+    _, pooled, _ = candidate_forecasts(history, days - 1, H, "D", 7, n_jobs=2)
+    assert set(seconds) == set(CANDIDATES) and all(s > 0 for s in seconds.values())
+    assert pooled.equals(alone) and alone.height == segments.filter(pl.col("segment") != "sparse").height * H
+    smooth = alone.filter(pl.col("product_id").str.starts_with("smooth"))
+    assert smooth["ets"].null_count() == 0 and smooth["croston"].null_count() == smooth.height
 
 
 def test_combination_chooses_on_earlier_origins_only():

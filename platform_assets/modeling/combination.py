@@ -88,7 +88,14 @@ class Combination:
         history = numbered(history.join(keys, on=KEYS, how="semi"), self.freq)
         season = SEASON[base_freq(self.freq)]
         segments, stat, _ = candidate_forecasts(
-            history, history["_pn"].max(), self.horizon, self.freq, season, self.max_series, self.wanted()
+            history,
+            history["_pn"].max(),
+            self.horizon,
+            self.freq,
+            season,
+            self.max_series,
+            self.wanted(),
+            self.forecaster.params.get("num_threads", 1),
         )
         return Local(segments.select(*KEYS, "segment"), stat)
 
@@ -120,18 +127,26 @@ class Combination:
 
 def stat_backtest(
     points: pl.DataFrame, history: pl.DataFrame, origins: list[date], cfg: TrainConfig
-) -> tuple[pl.DataFrame, dict[str, str], float]:
+) -> tuple[pl.DataFrame, dict[str, str], dict[str, float]]:
     """(LightGBM's backtest `points` with p50 replaced by the honest combination and lgbm, segment,
-    method and the candidate columns added; the final choice; seconds spent fitting candidates)."""
-    parts, seconds = [], 0.0
+    method and the candidate columns added; the final choice; seconds spent fitting each candidate,
+    summed over the origins)."""
+    parts, seconds = [], dict.fromkeys(CANDIDATES, 0.0)
     for origin in origins:
         origin_pn = pl.select(period_number(pl.lit(origin), cfg.freq)).item()
         window = points.filter(pl.col("origin") == origin).rename({"p50": LGBM})
         wanted = None if cfg.stat_models else {}
         segments, stat, spent = candidate_forecasts(
-            history, origin_pn, cfg.horizon, cfg.freq, cfg.season, cfg.stat_max_series, wanted
+            history,
+            origin_pn,
+            cfg.horizon,
+            cfg.freq,
+            cfg.season,
+            cfg.stat_max_series,
+            wanted,
+            cfg.num_threads,
         )
-        seconds += spent
+        seconds = {name: seconds[name] + spent.get(name, 0.0) for name in CANDIDATES}
         parts.append(
             window.join(segments.select(*KEYS, "segment"), on=KEYS, how="left", maintain_order="left").join(
                 stat, on=[*KEYS, "horizon"], how="left", maintain_order="left"

@@ -193,7 +193,8 @@ def train(
         **backtest_metrics(backtest),
         **segment_coverage(backtest, combined),
         **component_metrics(combined, choices),
-        "stat_fit_seconds": stat_seconds,
+        "stat_fit_seconds": sum(stat_seconds.values()),
+        **{f"{name}_fit_seconds": spent for name, spent in stat_seconds.items() if spent > 0},
     }
     return TrainingResult(
         model=final,
