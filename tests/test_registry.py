@@ -16,8 +16,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from platform_assets.core.levels import DEFAULT
 from platform_assets.core.keys import KEYS
+from platform_assets.core.levels import DEFAULT
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.exact import exact_factors
 from platform_assets.modeling.forecasting import columns, make_forecasts
@@ -28,8 +28,8 @@ from platform_assets.modeling.registry import load_combination, load_forecaster,
 from platform_assets.modeling.requests import INPUT
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.series_state import series_state
-from platform_assets.modeling.tracking import log_training, training_run
 from platform_assets.modeling.statmodels import CANDIDATES
+from platform_assets.modeling.tracking import log_training, training_run
 from platform_assets.modeling.train_config import TrainConfig
 from platform_assets.modeling.training import train
 from tests.support.frames import features_for, forecast_rows, forecasting_frames_for, make_data
