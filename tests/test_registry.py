@@ -24,7 +24,14 @@ from platform_assets.modeling.forecasting import columns, make_forecasts
 from platform_assets.modeling.names import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from platform_assets.modeling.promotion import decide_promotion, evaluate_on_backtest
 from platform_assets.modeling.pyfunc import ForecasterModel
-from platform_assets.modeling.registry import load_combination, load_forecaster, run_metrics, set_champion
+from platform_assets.modeling.registry import (
+    is_provisional,
+    load_combination,
+    load_forecaster,
+    record_promotion,
+    run_metrics,
+    set_champion,
+)
 from platform_assets.modeling.requests import INPUT
 from platform_assets.modeling.rows import evaluation_since
 from platform_assets.modeling.series_state import series_state
@@ -295,6 +302,10 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak, inputs):
     assert "does not beat champion" in again.reason
     assert load_forecaster(uri, CHAMPION)[1] == good_version
     assert load_forecaster(uri, CHALLENGER)[1] == 3
+
+    # A provisional promotion is a tag on its version, read back by the next runs' check.
+    record_promotion(uri, str(good_version), "gate", True, provisional=True)
+    assert is_provisional(uri, str(good_version)) and not is_provisional(uri, str(weak_version))
 
 
 def test_evaluate_on_backtest_scores_the_same_rows(frame, good):

@@ -151,12 +151,17 @@ def champion_model(context: dg.AssetExecutionContext, warehouse: Warehouse, mlfl
     vetted = outcome.champion_version is not None
     if decision.provisional:  # forecasts are made (a WARN does not block), and the reader is told why
         description = f"forecasts are made by a provisional champion: {decision.reason}"
+    elif outcome.champion_provisional:
+        description = (
+            f"forecasts are made by champion v{champion}, promoted provisionally (it did not beat "
+            f"seasonal naive); this run's challenger: {decision.reason}"
+        )
     elif vetted:
         description = "forecasts are made only by a model that passed the promotion gate"
     else:
         description = f"no model has passed the promotion gate, so no forecasts: {decision.reason}"
     yield dg.AssetCheckResult(
-        passed=vetted and not decision.provisional,
+        passed=vetted and not outcome.champion_provisional,
         severity=dg.AssetCheckSeverity.WARN if vetted else dg.AssetCheckSeverity.ERROR,
         metadata={"champion_version": champion},
         description=description,

@@ -17,6 +17,7 @@ from platform_assets.modeling.names import CHALLENGER, CHAMPION
 from platform_assets.modeling.registry import (
     ModelUnloadable,
     alias_version,
+    is_provisional,
     load_combination,
     record_promotion,
     run_metrics,
@@ -170,6 +171,7 @@ class Promotion:
     challenger_version: str
     decision: Decision
     champion_version: str | None  # after the decision; None when no version has passed the gate yet
+    champion_provisional: bool = False  # the champion (this decision's or an earlier one) is provisional
 
 
 def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) -> Promotion:
@@ -185,8 +187,10 @@ def promote(warehouse: Warehouse, tracking_uri: str, version: str, run_id: str) 
         features, windows, components = evaluation_rows(warehouse, incumbent[0].forecaster, version)
         champion_metrics = evaluate_on_backtest(incumbent[0], features, windows, components)
     decision = decide_promotion(run_metrics(tracking_uri, run_id), champion_metrics)
-    record_promotion(tracking_uri, version, gate_markdown(decision), decision.promote)
+    record_promotion(tracking_uri, version, gate_markdown(decision), decision.promote, decision.provisional)
     if decision.promote:
         set_champion(tracking_uri, version)
     champion = alias_version(tracking_uri, CHAMPION)
-    return Promotion(version, decision, None if champion is None else champion[0])
+    if champion is None:
+        return Promotion(version, decision, None)
+    return Promotion(version, decision, champion[0], is_provisional(tracking_uri, champion[0]))

@@ -26,15 +26,27 @@ def client_for(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def record_promotion(tracking_uri: str, version: str, gate: str, promoted: bool) -> None:
+PROVISIONAL_TAG = "shelfcast.provisional"
+
+
+def record_promotion(
+    tracking_uri: str, version: str, gate: str, promoted: bool, provisional: bool = False
+) -> None:
     """The gate's decision and evidence in the version's description (replacing an earlier gate's
-    section: the gate may run again on the same challenger) and as a tag to filter by."""
+    section: the gate may run again on the same challenger) and as tags to filter by."""
     client = client_for(tracking_uri)
     current = client.get_model_version(MODEL_NAME, version).description or ""
     kept = current.split(GATE_HEADING)[0].rstrip()
     text = f"{kept}\n\n{GATE_HEADING}\n\n{gate}" if kept else f"{GATE_HEADING}\n\n{gate}"
     client.update_model_version(MODEL_NAME, version, description=text)
     client.set_model_version_tag(MODEL_NAME, version, "shelfcast.promoted", str(promoted).lower())
+    client.set_model_version_tag(MODEL_NAME, version, PROVISIONAL_TAG, str(provisional).lower())
+
+
+def is_provisional(tracking_uri: str, version: str) -> bool:
+    """Whether `version` was promoted provisionally (a first model short of seasonal naive)."""
+    tags = client_for(tracking_uri).get_model_version(MODEL_NAME, version).tags
+    return tags.get(PROVISIONAL_TAG) == "true"
 
 
 class ModelUnloadable(RuntimeError):
