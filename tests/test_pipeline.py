@@ -66,7 +66,8 @@ def test_forecasts_cover_every_active_series(graph):
 
 def test_champion_registered_with_evidence(graph):
     g, result = graph
-    client = MlflowClient(tracking_uri=g.mlflow.tracking_uri)
+    uri = g.mlflow.tracking_uri  # and as the registry: MLflow's process-wide one is another test's home
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     run = client.get_run(champion.run_id)
     for metric in (

@@ -118,7 +118,7 @@ def logged(store, good, inputs):
 def test_run_has_params_metrics_plots_and_a_challenger_version(store, logged, good):
     uri, _ = store
     run_id, version = logged
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(run_id)
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
     assert (
@@ -261,7 +261,7 @@ def test_the_registered_model_loads_without_this_repository(store, logged, model
 def test_retried_step_reuses_its_finished_run(store, logged, good, inputs):
     uri, tmp = store
     assert _log(good, uri, tmp, "run-a", inputs) == logged
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == 1
     experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
     assert len(client.search_runs([experiment])) == 1
@@ -272,7 +272,7 @@ def test_promotion_gate_end_to_end(tmp_path, frame, good, weak, inputs):
     features = frame.filter(~pl.col("is_future"))
 
     # A killed earlier attempt of the same step left a RUNNING run behind: it is closed, not reused.
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment(EXPERIMENT, artifact_location=str(tmp_path / "artifacts"))
     stale = client.create_run(experiment, tags={"dagster_run_id": "old", "dagster_asset": "trained_model"})
     weak_run, weak_version = _log(weak, uri, tmp_path, "old", inputs)

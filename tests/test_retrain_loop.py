@@ -68,7 +68,8 @@ def test_the_drift_report_is_kept_and_logged_next_to_the_model(loop):
     html = (folder / "drift_report.html").read_text()
     assert "<img" in html and ">y<" in html
     assert (folder / "drift_summary.png").read_bytes().startswith(b"\x89PNG")
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     v1 = client.get_model_version(MODEL_NAME, report.champion_before)
     logged = client.list_artifacts(v1.run_id, f"monitoring/drift/{report.refresh_run_id}")
     assert {a.path.rsplit("/", 1)[-1] for a in logged} == {"drift_report.html", "drift_summary.png"}
@@ -84,7 +85,7 @@ def test_the_sensor_requests_one_retrain_named_for_the_failing_evaluation(loop):
 def test_the_retrain_trains_on_the_new_data_and_the_gate_decides_on_it(loop):
     report, home, _ = loop
     uri = f"sqlite:///{home / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'"))
     assert versions == [1, 2]
     assert report.promotion["challenger_version"] == "2"

@@ -93,7 +93,7 @@ def test_trials_are_nested_runs_under_the_training_run(tuned, tmp_path):
             run, tuned, features=tuned.backtest, data_digest="d", n_rows=1, description="tuned", state=state
         )
     run_id = run.run_id
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     parent = client.get_run(run_id)
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     assert len(children) == TRIALS

@@ -23,7 +23,8 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
            from marts.forecasts_latest"""
     ).row(0, named=True)
     active = warehouse.query("select count(*) as n from marts.dim_series where is_active").item()
-    client = MlflowClient(tracking_uri=mlflow.tracking_uri)
+    uri = mlflow.tracking_uri  # the registry too: MLflow's process-wide one may name another store
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     challenger = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
     metrics = client.get_run(champion.run_id).data.metrics
