@@ -24,22 +24,30 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b <= 0 else a / b
 
 
+# A requested price beyond a bound of the reference: (kind, bound column, above it?, what a person reads).
+PRICE_BOUNDS = (
+    ("price_above_history", "price_max", True, "{ratio:.1f}x this series' highest seen ({bound:g})"),
+    ("price_below_history", "price_min", False, "{share:.0%} below this series' lowest seen ({bound:g})"),
+    ("price_above_category", "category_max", True, "{ratio:.1f}x the highest in its category ({bound:g})"),
+    (
+        "price_below_category",
+        "category_min",
+        False,
+        "{share:.0%} below the lowest in its category ({bound:g})",
+    ),
+)
+
+
 def _row_kinds(r: dict) -> list[tuple[str, str]]:
     """(kind, what a person reads) for each way a changed row leaves the history."""
     found = []
     price = r["price"]
-    if price is not None and r["price_max"] is not None and price > r["price_max"]:
-        found.append(("price_above_history", f"price {price / r['price_max']:.1f}x this series' highest seen "
-                      f"({r['price_max']:g})"))  # fmt: skip
-    if price is not None and r["price_min"] is not None and price < r["price_min"]:
-        found.append(("price_below_history", f"price {1 - price / r['price_min']:.0%} below this series' "
-                      f"lowest seen ({r['price_min']:g})"))  # fmt: skip
-    if price is not None and r["category_max"] is not None and price > r["category_max"]:
-        found.append(("price_above_category", f"price {price / r['category_max']:.1f}x the highest in its "
-                      f"category ({r['category_max']:g})"))  # fmt: skip
-    if price is not None and r["category_min"] is not None and price < r["category_min"]:
-        found.append(("price_below_category", f"price {1 - price / r['category_min']:.0%} below the lowest "
-                      f"in its category ({r['category_min']:g})"))  # fmt: skip
+    for kind, column, above, text in PRICE_BOUNDS:
+        bound = r[column]
+        if price is not None and bound is not None and (price > bound if above else price < bound):
+            found.append((kind, "price " + text.format(ratio=price / bound if above else None,
+                                                        share=None if above else 1 - price / bound,
+                                                        bound=bound)))  # fmt: skip
     if r["on_promo"] and r["promo_share"] == 0:
         found.append(("promo_never_seen", "a promotion, and this series was never on promotion"))
     cut = price is not None and r["plan_price"] is not None and price < (1 - CUT) * r["plan_price"]
