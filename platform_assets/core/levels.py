@@ -73,6 +73,13 @@ def level_label(level: float) -> str:
     return quantile_name(level)[1:]
 
 
+def coverage_metric(level: float, segment: str | None = None) -> str:
+    """The metric holding a level's coverage, pooled or of one demand segment: the name training writes
+    and the quality tables read (80 -> 'coverage_80'; 95, 'lumpy' -> 'coverage_95_lumpy')."""
+    name = f"coverage_{level_label(level)}"
+    return f"{name}_{segment}" if segment else name
+
+
 def ordered(frame: pl.DataFrame, levels: Iterable[float]) -> pl.DataFrame:
     """Every quantile column non-negative and monotone outward from p50 (p2_5 <= p10 <= p50 <= p90 <=
     p97_5), whatever produced the numbers: a wider band never sits inside a narrower one."""

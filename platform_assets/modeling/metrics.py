@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.levels import bounds, level_label, levels_in
+from platform_assets.core.levels import bounds, coverage_metric, levels_in
 
 METHODS = {
     "": "p50",
@@ -109,7 +109,7 @@ def backtest_metrics(backtest: pl.DataFrame) -> dict[str, float]:
     last = backtest.filter(pl.col("origin") == origins.max()) if len(origins) else backtest
     for level in levels_in(backtest.columns):
         lower, upper = bounds(level)
-        out[f"coverage_{level_label(level)}"] = coverage(last["y"], last[lower], last[upper])
+        out[coverage_metric(level)] = coverage(last["y"], last[lower], last[upper])
     return out
 
 
@@ -125,5 +125,5 @@ def segment_coverage(backtest: pl.DataFrame, segments: pl.DataFrame) -> dict[str
     for (segment,), part in last.group_by("segment"):
         for level in levels_in(backtest.columns):
             lower, upper = bounds(level)
-            out[f"coverage_{level_label(level)}_{segment}"] = coverage(part["y"], part[lower], part[upper])
+            out[coverage_metric(level, segment)] = coverage(part["y"], part[lower], part[upper])
     return dict(sorted(out.items()))

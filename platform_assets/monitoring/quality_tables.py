@@ -10,7 +10,7 @@ core/levels.py, the baselines' columns, mase_scale) with the metric conventions 
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.levels import REQUIRED, bounds, level_label, levels_in
+from platform_assets.core.levels import REQUIRED, bounds, coverage_metric, levels_in
 from platform_assets.modeling.metrics import METHODS
 from platform_assets.modeling.segments import SEGMENTS
 
@@ -43,7 +43,7 @@ def _metric_levels(metrics: dict[str, float]) -> list[float]:
 def coverage_text(metrics: dict[str, float]) -> str:
     """The pooled coverage of every level in one phrase: '80%: 0.812, 95%: 0.946'."""
     levels = _metric_levels(metrics)
-    return ", ".join(f"{v:g}%: {metrics[f'coverage_{level_label(v)}']:.3f}" for v in levels) or "not measured"
+    return ", ".join(f"{v:g}%: {metrics[coverage_metric(v)]:.3f}" for v in levels) or "not measured"
 
 
 def comparison(metrics: dict[str, float], model_label: str = "model") -> pl.DataFrame:
@@ -61,7 +61,7 @@ def comparison(metrics: dict[str, float], model_label: str = "model") -> pl.Data
                 "sMAPE": metrics.get(f"{prefix}smape"),
                 "RMSE": metrics.get(f"{prefix}rmse"),
                 **{
-                    coverage_label(v): metrics.get(f"coverage_{level_label(v)}") if column == "p50" else None
+                    coverage_label(v): metrics.get(coverage_metric(v)) if column == "p50" else None
                     for v in levels
                 },
             }
@@ -76,12 +76,11 @@ def segment_coverage_table(metrics: dict[str, float]) -> pl.DataFrame:
     metrics `coverage_80_intermittent`, ...), next to the pooled coverage: where the bands are off."""
     levels = _metric_levels(metrics)
     rows = [
-        {"segment": segment}
-        | {coverage_label(v): metrics.get(f"coverage_{level_label(v)}_{segment}") for v in levels}
+        {"segment": segment} | {coverage_label(v): metrics.get(coverage_metric(v, segment)) for v in levels}
         for segment in (*SEGMENTS, "all")
-        if segment == "all" or any(f"coverage_{level_label(v)}_{segment}" in metrics for v in levels)
+        if segment == "all" or any(coverage_metric(v, segment) in metrics for v in levels)
     ]
-    rows[-1] |= {coverage_label(v): metrics.get(f"coverage_{level_label(v)}") for v in levels}
+    rows[-1] |= {coverage_label(v): metrics.get(coverage_metric(v)) for v in levels}
     schema = {"segment": pl.String} | {coverage_label(v): pl.Float64 for v in levels}
     return pl.DataFrame(rows, schema=schema).with_columns(pl.exclude("segment").round(3))
 
