@@ -57,6 +57,16 @@ def test_by_horizon_reaggregates_the_sums():
     assert table["coverage"].to_list() == pytest.approx([0.8] * 3)
 
 
+def test_by_horizon_scores_each_extra_band_over_the_generations_that_carried_it():
+    rows = accuracy_rows(live_wape=0.5, backtest_wape=0.4).with_columns(
+        # generation g0 was made before the 95% band was configured: no band, no score
+        pl.when(pl.col("generation_id") == "g0").then(None).otherwise(9).alias("n_covered_95")
+    )
+    table = by_horizon(rows)
+    assert table["coverage_95"].to_list() == pytest.approx([0.9] * 3)  # 4 x 9 of 4 x 10, not of 5 x 10
+    assert table["coverage"].to_list() == pytest.approx([0.8] * 3)
+
+
 def test_recent_accuracy_keeps_the_champion_and_the_newest_target_dates():
     rows = pl.concat(
         [accuracy_rows(0.5, 0.4), accuracy_rows(0.9, 0.4).with_columns(pl.lit("2").alias("model_version"))]

@@ -41,7 +41,7 @@ def test_forecasts_are_scored_against_the_actuals_that_arrived(loop):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         stored = con.sql("select * from monitoring.forecast_accuracy order by generation_id, horizon").pl()
         joined = con.sql(
-            """select f.generation_id, f.horizon, s.units_sold as y, f.p10, f.p50, f.p90
+            """select f.generation_id, f.horizon, s.units_sold as y, f.p2_5, f.p10, f.p50, f.p90, f.p97_5
                from marts.forecasts f join marts.fct_product_sales s
                  on (s.product_id, s.store_id, s.period_date) = (f.product_id, f.store_id, f.target_date)"""
         ).pl()
@@ -51,6 +51,7 @@ def test_forecasts_are_scored_against_the_actuals_that_arrived(loop):
         .agg(
             ((pl.col("y") - pl.col("p50")).abs().sum() / pl.col("y").abs().sum()).alias("wape"),
             pl.col("y").is_between(pl.col("p10"), pl.col("p90")).mean().alias("coverage_p10_p90"),
+            pl.col("y").is_between(pl.col("p2_5"), pl.col("p97_5")).mean().alias("coverage_95"),
             pl.len().alias("n_forecasts"),
         )
         .sort("generation_id", "horizon")
@@ -59,6 +60,8 @@ def test_forecasts_are_scored_against_the_actuals_that_arrived(loop):
     assert stored["n_forecasts"].to_list() == expected["n_forecasts"].to_list()
     assert stored["wape"].to_list() == pytest.approx(expected["wape"].to_list())
     assert stored["coverage_p10_p90"].to_list() == pytest.approx(expected["coverage_p10_p90"].to_list())
+    assert stored["coverage_95"].to_list() == pytest.approx(expected["coverage_95"].to_list())
+    assert stored["backtest_coverage_95"].is_between(0, 1).all()
     assert stored["backtest_wape"].is_not_null().all()
 
 

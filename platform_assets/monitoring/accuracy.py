@@ -19,13 +19,23 @@ def recent_accuracy(accuracy: pl.DataFrame, model_version: str, periods: int) ->
 
 
 def by_horizon(rows: pl.DataFrame) -> pl.DataFrame:
-    """Rolling WAPE, MASE and coverage per horizon step, re-aggregated exactly from the stored sums."""
+    """Rolling WAPE, MASE and coverage per horizon step (the 80% band's, and `coverage_<level>` of every
+    other band the table scored), re-aggregated exactly from the stored sums."""
+    extra = [c.removeprefix("n_covered_") for c in rows.columns if c.startswith("n_covered_")]
+
+    def banded(label: str) -> pl.Expr:  # forecasts of generations that carried the band
+        return pl.col("n_forecasts").filter(pl.col(f"n_covered_{label}").is_not_null())
+
     return (
         rows.group_by("horizon")
         .agg(
             (pl.col("abs_error").sum() / pl.col("actual_total").sum()).alias("wape"),
             ((pl.col("mase") * pl.col("n_mase")).sum() / pl.col("n_mase").sum()).alias("mase"),
             (pl.col("n_covered").sum() / pl.col("n_forecasts").sum()).alias("coverage"),
+            *(
+                (pl.col(f"n_covered_{label}").sum() / banded(label).sum()).alias(f"coverage_{label}")
+                for label in extra
+            ),
             pl.col("backtest_wape").first(),
             pl.col("n_forecasts").sum(),
             pl.col("actual_total").sum(),

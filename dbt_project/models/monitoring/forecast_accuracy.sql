@@ -9,11 +9,19 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['generation_id', 'horizon'],
+        on_schema_change='append_new_columns',
         pre_hook="{% if is_incremental() %}delete from {{ this }} where target_date >= {{ refresh_start() }}
             or target_date > (select max(period_date) from {{ ref('fct_product_sales') }}){% endif %}",
         post_hook="{{ analyze_on_postgres() }}",
     )
 }}
+{#- Bands besides p10-p90 that both the forecasts and the backtest carry (SHELFCAST_LEVELS): each gets
+    its own live and backtest coverage columns. -#}
+{%- set backtest_bands = extra_bands(source('model_evaluation', 'backtest_predictions')) | map(attribute='label') | list -%}
+{%- set bands = [] -%}
+{%- for band in extra_bands(source('ml', 'forecasts')) if band.label in backtest_bands -%}
+    {%- do bands.append(band) -%}
+{%- endfor %}
 with backtest as (
     select * from {{ source('model_evaluation', 'backtest_predictions') }}
 ),
@@ -38,6 +46,11 @@ backtest_by_horizon as (
         horizon,
         sum(abs(y - p50)) / nullif(sum(abs(y)), 0) as backtest_wape,
         avg(case when y >= p10 and y <= p90 then 1.0 else 0.0 end) as backtest_coverage
+        {%- for band in bands %},
+        avg(case when {{ band.lower }} is null or {{ band.upper }} is null then null
+            when y >= {{ band.lower }} and y <= {{ band.upper }} then 1.0 else 0.0 end)
+            as backtest_coverage_{{ band.label }}
+        {%- endfor %}
     from backtest
     group by model_version, horizon
 ),
@@ -64,6 +77,10 @@ scored as (
         f.p10,
         f.p50,
         f.p90,
+        {%- for band in bands %}
+        f.{{ band.lower }},
+        f.{{ band.upper }},
+        {%- endfor %}
         s.mase_scale
     from forecasts as f
     inner join {{ ref('fct_product_sales') }} as a
@@ -89,6 +106,16 @@ select
     avg(case when s.actual >= s.p10 and s.actual <= s.p90 then 1.0 else 0.0 end) as coverage_p10_p90,
     max(b.backtest_wape) as backtest_wape,
     max(b.backtest_coverage) as backtest_coverage
+    {%- for band in bands %},
+    {#- null for a generation made before the band was configured -#}
+    sum(case when s.{{ band.lower }} is null or s.{{ band.upper }} is null then null
+        when s.actual >= s.{{ band.lower }} and s.actual <= s.{{ band.upper }} then 1 else 0 end)
+        as n_covered_{{ band.label }},
+    avg(case when s.{{ band.lower }} is null or s.{{ band.upper }} is null then null
+        when s.actual >= s.{{ band.lower }} and s.actual <= s.{{ band.upper }} then 1.0 else 0.0 end)
+        as coverage_{{ band.label }},
+    max(b.backtest_coverage_{{ band.label }}) as backtest_coverage_{{ band.label }}
+    {%- endfor %}
 from scored as s
 left join backtest_by_horizon as b
     on b.model_version = s.model_version and b.horizon = s.horizon
