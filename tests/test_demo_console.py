@@ -112,6 +112,24 @@ def test_a_stale_files_feed_is_not_blamed_on_the_synthetic_settings():
     assert "SHELFCAST_SYNTH_START" in synthetic[2] and files[1:2] == synthetic[1:2]
 
 
+def test_a_failed_dbt_test_says_how_many_rows_fail_and_where_to_look():
+    """A dbt test check has no description: the summary printed `: None` for the excluded observations."""
+    import dagster as dg
+
+    from platform_assets.runner.report import check_lines
+
+    excluded = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("excluded_observations"),
+        check_name="expression_is_true_excluded_observations_exclusion_reason_is_null",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"dagster_dbt/failed_row_count": dg.IntMetadataValue(1)},
+    )
+    lines = check_lines([excluded], "files")
+    assert lines[1].endswith("on excluded_observations: 1 failing row(s) (a dbt test: its SQL names them)")
+    assert "None" not in "\n".join(lines) and lines[-1].strip() == "select * from marts.excluded_observations"
+
+
 def test_a_failed_step_shows_its_innermost_cause_not_dagsters_wrapper():
     """Once retries are spent Dagster reports `Exceeded max_retries of 2`, the user's error as its cause."""
     from dagster._utils.error import SerializableErrorInfo
