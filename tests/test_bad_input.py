@@ -7,7 +7,11 @@ checks the marts, the features, the run's verdict, and that an ERROR batch leave
 """
 
 import gzip
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -261,6 +265,30 @@ def test_refused_symlinks_are_named_in_the_error(tmp_path):
         FileNotFoundError, match=r"\(products.csv is a symlink to outside the landing directory"
     ):
         FilesFeed(root, quarantine_dir=tmp_path / "q").products()
+
+
+READER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from tests.test_bad_input import read_all
+print([u.error for u in read_all(Path(sys.argv[1]), Path(sys.argv[2])).unreadable])
+"""
+
+
+def test_a_file_the_process_may_not_read_is_quarantined_saying_so(tmp_path):
+    """chmod 000: as root the read succeeds anyway, so root's override is dropped with capsh."""
+    root = landing_with(tmp_path)
+    (root / OBS / "2025-05.csv").chmod(0)
+    (tmp_path / "reader.py").write_text(READER)
+    args = [sys.executable, str(tmp_path / "reader.py"), str(root), str(tmp_path), str(FIXTURE.parents[2])]
+    if os.geteuid() == 0:
+        if shutil.which("capsh") is None:
+            pytest.skip("running as root without capsh: root reads a chmod 000 file")
+        args = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(args)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['cannot read the file: Permission denied (check its permissions)']"
 
 
 def test_a_plan_file_without_units_is_still_a_plan(tmp_path):

@@ -58,6 +58,8 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
         df = df.rename(names)
     except UnreadableFileError:
         raise
+    except PermissionError as err:  # the file is fine, the process may not read it: say so, not "parse"
+        raise UnreadableFileError(f"cannot read the file: {err.strerror} (check its permissions)") from err
     except Exception as err:  # polars raises many error types for corrupt input; all mean the same here
         raise UnreadableFileError(f"cannot parse as {suffix.lstrip('.').upper()}: {first_line(err)}") from err
     missing = [col for col in required if col not in df.columns]
