@@ -117,6 +117,14 @@ KINDS = {
         "missing required column(s) product_id",
     ),
     "latin-1 bytes": (_latin1, "2025-03.csv", "quarantined", "cannot parse as CSV"),
+    "UTF-16 (Excel's Unicode text)": (
+        lambda root: (root / OBS / "2025-03.csv").write_bytes(
+            (root / OBS / "2025-03.csv").read_text().encode("utf-16")
+        ),
+        "2025-03.csv",
+        "quarantined",
+        "the file is UTF-16 text, not UTF-8: save it as CSV UTF-8",
+    ),
     "semicolon delimiter": (
         _edit("2025-03.csv", lambda t: t.replace(",", ";")),
         "2025-03.csv",

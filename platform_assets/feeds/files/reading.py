@@ -82,7 +82,12 @@ def _cr_only(path: Path) -> bool:
 
 def _read_csv(path: Path) -> pl.DataFrame:
     """A CSV as text columns. Lines ended by a lone CR are read as lines: the CSV reader would take the
-    whole file for one header of thousands of columns and no row at all."""
+    whole file for one header of thousands of columns and no row at all. UTF-16 (Excel's "Unicode
+    text") is named as such: read as UTF-8 its header is a string of NULs the error would print."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise UnreadableFileError("the file is UTF-16 text, not UTF-8: save it as CSV UTF-8")
     if _cr_only(path):
         return pl.read_csv(io.BytesIO(path.read_bytes().replace(b"\r", b"\n")), infer_schema=False)
     return pl.read_csv(path, infer_schema=False)
