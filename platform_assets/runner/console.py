@@ -89,7 +89,10 @@ def blocked_by(checks: list[dg.AssetCheckEvaluation], step_key: str) -> str | No
     failed = [
         f"{c.check_name}: {c.description or 'failed'}"
         for c in checks
-        if c.blocking and not c.passed and c.asset_key.to_user_string() == step_key
+        if c.blocking
+        and not c.passed
+        # the asset's step (a check it yields) or the check's own step (a standalone @asset_check)
+        and step_key in (c.asset_key.to_user_string(), f"{c.asset_key.to_python_identifier()}_{c.check_name}")
     ]
     return "; ".join(failed) or None
 
