@@ -3,8 +3,10 @@
 freed the next run lands the new data. SHELFCAST_HOME is a 30 MB tmpfs (mounting needs root: skipped,
 saying so, where the machine does not allow it)."""
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 from platform_assets.runner.console import failure_message
 from tests.support.graph import shelfcast_graph
 
-FIXTURE = Path(__file__).parent / "fixtures" / "landing"
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "landing"
 INGEST = [dg.AssetKey(k) for k in ("raw_products", "raw_suppliers", "raw_observations")]
 RAW = "select count(*), round(sum(price), 2) from raw.observations"
 
@@ -38,17 +41,21 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def fill(disk: Path) -> Path:
-    """Write zeros until the disk refuses; returns the file to delete to free the space."""
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Write zeros until the disk refuses (or only `leave` bytes are free); returns the file to delete
+    to free the space."""
     ballast = disk / "ballast"
     with ballast.open("wb") as f:
         try:
-            while True:
+            while shutil.disk_usage(disk).free > leave + (1 << 20):
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+            if not leave:
                 f.write(b"\0" * (1 << 20))
                 f.flush()
         except OSError:
             pass
-    assert shutil.disk_usage(disk).free < (1 << 20)
+    assert shutil.disk_usage(disk).free < leave + (1 << 20)
     return ballast
 
 
@@ -75,3 +82,28 @@ def test_a_full_disk_fails_clearly_keeps_the_tables_and_converges(tiny_disk: Pat
         assert g.run_history(asset_selection=INGEST).success
         count, total = g.warehouse.query(RAW).row(0)
         assert count == before[0] and total > before[1]  # the new prices landed
+
+
+def test_make_demo_on_a_full_disk_ends_with_one_line(tiny_disk: Path, tmp_path: Path):
+    """The demo's home on a disk with 9 MB free (a demo home needs ~16): the run stops when the instance
+    or the warehouse cannot write, and the terminal gets the demo's lines and the low-disk line, no
+    traceback (the log file it would have gone to is on the full disk too)."""
+    landing = tmp_path / "landing"
+    shutil.copytree(FIXTURE, landing)
+    home = tiny_disk / "home"
+    (home / "dagster_home").mkdir(parents=True)
+    (home / "dagster_home" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster-local.yaml").read_text())
+    fill(tiny_disk, leave=9 << 20)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
+    env |= {"SHELFCAST_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONPATH": str(ROOT)}
+    env |= {"SHELFCAST_FEED": "files", "SHELFCAST_LANDING_DIR": str(landing), "SHELFCAST_TUNE_TRIALS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "platform_assets.cli.demo"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out, out[-3000:]
+    last = out.strip().splitlines()[-2:]  # `stopped after ...: <low disk>` + `details: <log>`, or
+    assert last[0].startswith("full_refresh "), out  # `FAILED after ... see <log>` + the low-disk line
+    assert any("has 0 MiB free: free space and run make demo again" in line for line in last), out

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -151,8 +151,9 @@ def quiet_console(log_path: Path, verbose: bool = False) -> Iterator[Console]:
                 os.dup2(log.fileno(), 2)
         yield console
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with suppress(OSError):  # a log on a full disk must not replace the run's own error
+            sys.stdout.flush()
+            sys.stderr.flush()
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)
