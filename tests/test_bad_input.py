@@ -299,6 +299,18 @@ def test_a_file_the_process_may_not_read_is_quarantined_saying_so(tmp_path):
     assert done.stdout.strip() == "['cannot read the file: Permission denied (check its permissions)']"
 
 
+def test_events_csv_is_read_not_listed_as_ignored(tmp_path):
+    """The optional events.csv is part of the contract: it was listed as 'not part of the landing
+    contract' while the feed read it."""
+    root = landing_with(tmp_path)
+    (root / "events.csv").write_text("date,event\n2025-05-01,May Day\n")
+    (root / "notes.csv").write_text("anything\n")
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "q")
+    assert feed.events().accepted.height == 1
+    ignored = {i.path: i.reason for i in read_all(root, tmp_path).ignored}
+    assert "events.csv" not in ignored and "events.*" in ignored["notes.csv"]
+
+
 def test_a_plan_file_without_units_is_still_a_plan(tmp_path):
     result = read_all(landing_with(tmp_path, "units_sold renamed units"), tmp_path)
     assert {Path(u.path).name for u in result.unreadable} == {"2025-05.csv"}
