@@ -7,7 +7,11 @@ checks the marts, the features, the run's verdict, and that an ERROR batch leave
 """
 
 import gzip
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -99,6 +103,11 @@ def _blank_stores(root: Path) -> None:
     path.write_text("\n".join([header, *blanked]) + "\n")
 
 
+def _cr_line_ends(root: Path) -> None:
+    path = root / OBS / "2025-05.csv"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+
+
 # kind -> (the change, the file it concerns, what happens to it, the reason's words)
 KINDS = {
     "missing product_id column": (
@@ -108,6 +117,14 @@ KINDS = {
         "missing required column(s) product_id",
     ),
     "latin-1 bytes": (_latin1, "2025-03.csv", "quarantined", "cannot parse as CSV"),
+    "UTF-16 (Excel's Unicode text)": (
+        lambda root: (root / OBS / "2025-03.csv").write_bytes(
+            (root / OBS / "2025-03.csv").read_text().encode("utf-16")
+        ),
+        "2025-03.csv",
+        "quarantined",
+        "the file is UTF-16 text, not UTF-8: save it as CSV UTF-8",
+    ),
     "semicolon delimiter": (
         _edit("2025-03.csv", lambda t: t.replace(",", ";")),
         "2025-03.csv",
@@ -130,6 +147,9 @@ KINDS = {
     "bad JSONL line": (_bad_jsonl_line, "2025-09-plan.jsonl", "rejected", "invalid JSON"),
     "truncated last line": (_truncated_last_line, "2025-08.csv", "rejected", "truncated last line"),
     "blank store_id": (_blank_stores, "2025-07.csv", "rejected", "missing store_id"),
+    "no store_id column in one file": (
+        _header("2025-05.csv", "store_id", "shop"), "2025-05.csv", "rejected", "missing store_id"
+    ),
     "negated prices on half a month": (_negated_prices, "2025-03.csv", "rejected", "negative price"),
 }  # fmt: skip
 
@@ -174,6 +194,7 @@ VERDICTS = {
     "bad JSONL line": "passed",  # 1 row of 169 in September
     "truncated last line": "passed",
     "blank store_id": "WARN",  # 8 of 383 rows in July: over 1% of the month
+    "no store_id column in one file": "ERROR",  # May's 487 rows of 3,515
     "negated prices on half a month": "WARN",  # 2.6% of the run, named by March's share
 }
 
@@ -203,6 +224,91 @@ def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):
     assert result.accepted.filter(pl.col("price") == 159.0).height == 0
     assert result.rejected.filter(pl.col("reason").str.contains("missing store_id")).height == 8
     assert "all" not in result.accepted["store_id"].to_list()  # no phantom series
+
+
+def test_lines_ended_by_a_lone_cr_are_read_as_lines(tmp_path):
+    """An old Mac export (CR only): read row by row, not as one header of thousands of columns and no
+    row at all (which lost the month without a word)."""
+    fixed = read_all(landing_with(tmp_path / "a"), tmp_path / "a")
+    root = landing_with(tmp_path / "b")
+    _cr_line_ends(root)
+    cr = read_all(root, tmp_path / "b")
+    assert not cr.unreadable and cr.rows_in == fixed.rows_in
+    assert cr.accepted.drop("source_file", "source_line").equals(
+        fixed.accepted.drop("source_file", "source_line")
+    )
+
+
+def test_rows_without_a_target_in_one_month_warn_by_name(tmp_path):
+    """A twentieth of June's rows without units_sold: 0.6% of the run, but 5% of June (their product-days
+    would read as observed without sales), so the verdict names the month."""
+    root = landing_with(tmp_path)
+    path = root / OBS / "2025-06.csv"
+    header, *rows = path.read_text().splitlines()
+    blanked = [
+        ",".join([*r.split(",")[:4], "", r.split(",")[5]]) if i % 20 == 0 else r for i, r in enumerate(rows)
+    ]
+    path.write_text("\n".join([header, *blanked]) + "\n")
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "quarantine")
+    first, last = feed.span()
+    results = [(k, feed.observations(lo, hi)) for k, lo, hi in month_windows(first, last + timedelta(days=1))]
+    verdict = quality.ingest_batch(batch_of(results, "units_sold", None))
+    assert (verdict.passed, verdict.severity) == (False, "WARN")
+    assert "of partition 2025-06-01's rows rejected or without a target" in verdict.description
+
+
+def test_refused_symlinks_are_named_in_the_error(tmp_path):
+    """observations/ or products.csv linked from outside the landing dir: the one-line error says it was
+    refused, not that the data has no date or that the catalog is missing."""
+    root = landing_with(tmp_path)
+    shutil.move(root / OBS, tmp_path / "elsewhere")
+    (root / OBS).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(
+        ValueError, match=r"\(observations/ is a symlink to outside the landing directory: refused\)"
+    ):
+        FilesFeed(root, quarantine_dir=tmp_path / "q").span()
+    shutil.move(root / "products.csv", tmp_path / "products.csv")
+    (root / "products.csv").symlink_to(tmp_path / "products.csv")
+    with pytest.raises(
+        FileNotFoundError, match=r"\(products.csv is a symlink to outside the landing directory"
+    ):
+        FilesFeed(root, quarantine_dir=tmp_path / "q").products()
+
+
+READER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from tests.test_bad_input import read_all
+print([u.error for u in read_all(Path(sys.argv[1]), Path(sys.argv[2])).unreadable])
+"""
+
+
+def test_a_file_the_process_may_not_read_is_quarantined_saying_so(tmp_path):
+    """chmod 000: as root the read succeeds anyway, so root's override is dropped with capsh."""
+    root = landing_with(tmp_path)
+    (root / OBS / "2025-05.csv").chmod(0)
+    (tmp_path / "reader.py").write_text(READER)
+    args = [sys.executable, str(tmp_path / "reader.py"), str(root), str(tmp_path), str(FIXTURE.parents[2])]
+    if os.geteuid() == 0:
+        if shutil.which("capsh") is None:
+            pytest.skip("running as root without capsh: root reads a chmod 000 file")
+        args = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(args)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['cannot read the file: Permission denied (check its permissions)']"
+
+
+def test_events_csv_is_read_not_listed_as_ignored(tmp_path):
+    """The optional events.csv is part of the contract: it was listed as 'not part of the landing
+    contract' while the feed read it."""
+    root = landing_with(tmp_path)
+    (root / "events.csv").write_text("date,event\n2025-05-01,May Day\n")
+    (root / "notes.csv").write_text("anything\n")
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "q")
+    assert feed.events().accepted.height == 1
+    ignored = {i.path: i.reason for i in read_all(root, tmp_path).ignored}
+    assert "events.csv" not in ignored and "events.*" in ignored["notes.csv"]
 
 
 def test_a_plan_file_without_units_is_still_a_plan(tmp_path):

@@ -348,6 +348,7 @@ def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):
         for day, p, s, *values in usual
     ]
     rows.append((days[-1] + timedelta(days=1), "PY", None, 1.0, 1.0, False, None))  # not in the catalog
+    rows += [(day, "P1", None, 5.0, 1.0, False, None) for day in days]  # the store reports every day
     write_table(warehouse, "raw", "observations", raw_frame(rows, RAW_OBSERVATIONS))
     args = ("run", "--select", "+excluded_observations", "+fct_product_sales", "--vars", json.dumps(DAILY))
     assert run_dbt(tmp, warehouse, monkeypatch, *args).success
@@ -362,6 +363,10 @@ def test_outliers_are_excluded_listed_and_never_trained_on(built, monkeypatch):
     sales = query(warehouse, "select * from marts.fct_product_sales where product_id = 'P3' order by 3")
     assert sales.height == len(days)
     assert sales.filter(pl.col("period_date").is_in(list(odd)))["is_observed"].to_list() == [False] * 4
+    # Not days without sales either: missing, so no training target (a 1e300 did not become a 0).
+    kept_out = sales.filter(pl.col("period_date").is_in(list(odd))).select("is_missing", "units_sold")
+    assert kept_out.rows() == [(True, None)] * 4
+    assert sales.filter(~pl.col("period_date").is_in(list(odd)))["is_missing"].not_().all()
     assert sales["units_sold"].max() == 4.0 and sales["price"].to_list() == [10.0] * len(days)
     assert (
         "PY" not in query(warehouse, "select product_id from intermediate.int_series")["product_id"].to_list()

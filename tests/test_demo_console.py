@@ -112,6 +112,24 @@ def test_a_stale_files_feed_is_not_blamed_on_the_synthetic_settings():
     assert "SHELFCAST_SYNTH_START" in synthetic[2] and files[1:2] == synthetic[1:2]
 
 
+def test_a_failed_dbt_test_says_how_many_rows_fail_and_where_to_look():
+    """A dbt test check has no description: the summary printed `: None` for the excluded observations."""
+    import dagster as dg
+
+    from platform_assets.runner.report import check_lines
+
+    excluded = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("excluded_observations"),
+        check_name="expression_is_true_excluded_observations_exclusion_reason_is_null",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"dagster_dbt/failed_row_count": dg.IntMetadataValue(1)},
+    )
+    lines = check_lines([excluded], "files")
+    assert lines[1].endswith("on excluded_observations: 1 failing row(s) (a dbt test: its SQL names them)")
+    assert "None" not in "\n".join(lines) and lines[-1].strip() == "select * from marts.excluded_observations"
+
+
 def test_a_failed_step_shows_its_innermost_cause_not_dagsters_wrapper():
     """Once retries are spent Dagster reports `Exceeded max_retries of 2`, the user's error as its cause."""
     from dagster._utils.error import SerializableErrorInfo
@@ -180,3 +198,34 @@ def test_a_step_failed_by_its_blocking_check_says_why(tmp_path):
     assert console.out.getvalue().splitlines() == [
         f"  FAIL  {'champion_model':<46} champion_is_vetted: no model has passed the promotion gate: why"
     ]
+
+
+def test_a_standalone_blocking_check_that_fails_says_why(tmp_path):
+    """`rejected_row_rate` is its own step (an @asset_check on raw_observations): an ERROR batch printed
+    `FAIL raw_observations_rejected_row_rate dagster._core.errors.DagsterAssetCheckFailedError: ...`."""
+    import io
+
+    import dagster as dg
+
+    from platform_assets.runner.console import Console, console_logger
+
+    @dg.asset
+    def raw_observations() -> None:
+        pass
+
+    @dg.asset_check(asset=raw_observations, blocking=True)
+    def rejected_row_rate() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, description="100.0% of this run's rows rejected")
+
+    console = Console(io.StringIO())
+    graph = dg.Definitions(assets=[raw_observations], asset_checks=[rejected_row_rate]).resolve_asset_graph()
+    job = (
+        dg.define_asset_job("j")
+        .resolve(asset_graph=graph)
+        .with_logger_defs({"c": console_logger(console, tmp_path / "demo.log")})
+    )
+    assert not job.execute_in_process(run_config={"loggers": {"c": {}}}, raise_on_error=False).success
+    step = "raw_observations_rejected_row_rate"
+    assert f"  FAIL  {step:<46} rejected_row_rate: 100.0% of this run's rows rejected" in (
+        console.out.getvalue().splitlines()
+    )

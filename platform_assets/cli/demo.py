@@ -2,6 +2,7 @@
 lines: one per step, training progress, the summary and what to run next. The full logs go to
 $SHELFCAST_HOME/logs/demo-<time>.log (SHELFCAST_VERBOSE=1 prints them too)."""
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -71,9 +72,10 @@ def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlfl
                 raise_on_error=False,
             )
         except Exception as err:  # the instance itself failed (e.g. a full disk): one line, trace in the log
-            traceback.print_exc()
             # Its database connections complain again as the process exits: noise once the log has it.
             logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
+            with contextlib.suppress(OSError):  # the log may sit on the very disk that is full
+                traceback.print_exc()
             why = stopped(err, config.home_path)
             console.line(f"full_refresh stopped after {time.monotonic() - began:.0f} s: {why}")
             console.line(f"details: {log_path}")

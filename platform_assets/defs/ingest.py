@@ -93,7 +93,14 @@ def batch_of(
     the newest actual already landed (rows without a target up to it are history, not plans)."""
     accepted = pl.concat([r.accepted for _, r in results])
     rejected = pl.concat([r.rejected for _, r in results])
-    worst = max(results, key=lambda kr: kr[1].rejected.height / max(kr[1].rows_in, 1))
+    actual = accepted.filter(pl.col(target).is_not_null())["date"].max()
+    last = max((d for d in (actual, last_actual_before) if d is not None), default=None)
+
+    def unused(result: FeedResult) -> float:  # rejected or without a target although in the history
+        untargeted = quality.untargeted_rows(result.accepted, target, last)
+        return (result.rejected.height + untargeted) / max(result.rows_in, 1)
+
+    worst = max(results, key=lambda kr: unused(kr[1]))
     files = set(accepted["source_file"].drop_nulls()) | set(rejected["file"].drop_nulls())
     return quality.IngestBatch(
         rows_in=sum(r.rows_in for _, r in results),
@@ -104,7 +111,7 @@ def batch_of(
         quarantined=tuple(f"{u.path}: {u.error}" for _, r in results for u in r.unreadable),
         ignored=tuple(dict.fromkeys(f"{i.path}: {i.reason}" for _, r in results for i in r.ignored)),
         worst_partition=worst[0],
-        worst_rejected=worst[1].rejected.height / max(worst[1].rows_in, 1),
+        worst_rejected=unused(worst[1]),
     )
 
 

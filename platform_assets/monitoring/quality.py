@@ -88,7 +88,7 @@ class IngestBatch:
     files_read: int
     quarantined: tuple[str, ...]
     ignored: tuple[str, ...]
-    worst_partition: str | None = None  # the partition with the highest rejected share
+    worst_partition: str | None = None  # the partition with the highest share rejected or untargeted
     worst_rejected: float = 0.0  # that share: one broken month stands out in a long backfill
 
 
@@ -106,7 +106,8 @@ def ingest_batch(
     batch: IngestBatch, warn_above: float = 0.01, error_above: float = 0.10, quarantined_error: float = 0.5
 ) -> Verdict:
     """The run's own batch, not the whole history: rejected and untargeted shares of its rows (WARN
-    above `warn_above`, ERROR above `error_above`), the rejected share of its worst partition (WARN);
+    above `warn_above`, ERROR above `error_above`), the share of its worst partition rejected or without
+    a target (WARN);
     quarantined files (WARN for any, ERROR when more than `quarantined_error` of the files the run used
     were quarantined); files in observations/ it ignored (WARN). ERROR: nothing of the batch lands."""
     total = max(batch.rows_in, 1)
@@ -117,7 +118,10 @@ def ingest_batch(
             batch.untargeted / total,
             "of this run's rows without a target although dated within the history",
         ),
-        "partition_rejected": (batch.worst_rejected, f"of partition {batch.worst_partition}'s rows rejected"),
+        "partition_rejected": (
+            batch.worst_rejected,
+            f"of partition {batch.worst_partition}'s rows rejected or without a target",
+        ),
     }
     # A partition's share only warns: rows without a usable date are counted in the first partition
     # (so that it can be inflated), and `unused_rows_by_partition` judges each month after dbt.

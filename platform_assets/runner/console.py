@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -89,7 +89,10 @@ def blocked_by(checks: list[dg.AssetCheckEvaluation], step_key: str) -> str | No
     failed = [
         f"{c.check_name}: {c.description or 'failed'}"
         for c in checks
-        if c.blocking and not c.passed and c.asset_key.to_user_string() == step_key
+        if c.blocking
+        and not c.passed
+        # the asset's step (a check it yields) or the check's own step (a standalone @asset_check)
+        and step_key in (c.asset_key.to_user_string(), f"{c.asset_key.to_python_identifier()}_{c.check_name}")
     ]
     return "; ".join(failed) or None
 
@@ -148,8 +151,9 @@ def quiet_console(log_path: Path, verbose: bool = False) -> Iterator[Console]:
                 os.dup2(log.fileno(), 2)
         yield console
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with suppress(OSError):  # a log on a full disk must not replace the run's own error
+            sys.stdout.flush()
+            sys.stderr.flush()
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)

@@ -73,7 +73,20 @@ CHECK_NOTES = {
         None,
     ): "your data's newest actual is older than that: the forecasts start after it, "
     "not after\ntoday; expected for a historical extract, on a live feed it means the feed stopped",
+    ("expression_is_true_excluded_observations_exclusion_reason_is_null", None): "observations kept "
+    "out as implausible or outside the catalog, each with its reason:\nselect * from "
+    "marts.excluded_observations",
 }
+
+
+def check_reason(check: dg.AssetCheckEvaluation) -> str:
+    """The check's description; a dbt test has none (it printed "None"), so its failing row count."""
+    if check.description:
+        return check.description
+    failing = check.metadata.get("dagster_dbt/failed_row_count")
+    if failing is not None:
+        return f"{failing.value} failing row(s) (a dbt test: its SQL names them)"
+    return "failed"
 
 
 def check_lines(checks: list[dg.AssetCheckEvaluation], feed: str = "synthetic") -> list[str]:
@@ -85,7 +98,7 @@ def check_lines(checks: list[dg.AssetCheckEvaluation], feed: str = "synthetic") 
     for check in failed:
         severity = check.severity.value if check.severity is not None else "ERROR"
         lines.append(
-            f"  {severity:<5} {check.check_name} on {check.asset_key.to_user_string()}: {check.description}"
+            f"  {severity:<5} {check.check_name} on {check.asset_key.to_user_string()}: {check_reason(check)}"
         )
         note = CHECK_NOTES.get((check.check_name, feed)) or CHECK_NOTES.get((check.check_name, None))
         lines.extend(f"        {line}" for line in (note or "").splitlines())

@@ -1,7 +1,8 @@
 -- The complete period grid per series, from its first actual to the global last actual period:
 -- units are 0 where nothing was sold, and null (is_missing) in periods its store has no accepted
--- actual at all (int_observed_periods: the source was quarantined or ignored, so nothing is known);
--- price carries the last known price forward.
+-- actual at all (int_observed_periods: the source was quarantined or ignored, so nothing is known)
+-- and in periods whose only actuals were excluded as implausible (int_observations: a 1e300 is not
+-- a day without sales); price carries the last known price forward.
 -- Incremental: a run rebuilds the grid from its first period to the end (a price carried forward
 -- reaches past the run's months; the grid's end moves), seeded with the price each series carried
 -- into that period; the pre-hook also drops rows past a global last actual that moved back, and the
@@ -54,6 +55,16 @@ sales as (
     {%- endif %}
 ),
 
+-- series-periods with an actual kept out as implausible (products out of the catalog have no grid)
+excluded as (
+    select distinct x.product_id, x.store_id, x.period_date
+    from {{ ref('int_observations') }} as x
+    where x.is_actual and x.exclusion_reason is not null
+    {%- if is_incremental() %}
+      and x.period_date >= (select lo from bounds)
+    {%- endif %}
+),
+
 {% if is_incremental() -%}
 -- The price each series carries into the rebuilt periods: its grid row just before them.
 carried as (
@@ -72,7 +83,7 @@ joined as (
         o.price,
         o.on_promo,
         o.product_id is not null as is_observed,
-        v.store_id is null as is_missing,
+        v.store_id is null or (o.product_id is null and x.product_id is not null) as is_missing,
         -- a new group starts at every known price: the group's only non-null price fills it
         count(o.price) over (
             partition by g.product_id, g.store_id order by g.period_date rows unbounded preceding
@@ -82,6 +93,8 @@ joined as (
         on g.product_id = o.product_id and g.store_id = o.store_id and g.period_date = o.period_date
     left join covered as v
         on g.store_id = v.store_id and g.period_date = v.period_date
+    left join excluded as x
+        on g.product_id = x.product_id and g.store_id = x.store_id and g.period_date = x.period_date
 )
 
 select

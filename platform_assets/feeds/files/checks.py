@@ -21,8 +21,9 @@ OBSERVATION_KEY = ["date", "product_id", "store_id"]
 def validate_observations(rows: pl.DataFrame, known_products: pl.Series) -> pl.DataFrame:
     """Typed observation rows with `_reason` (null when accepted) and `_window` (the usable date or null).
 
-    A record the reader could only partly read is rejected for that (`_error`) alone. In a file whose
-    rows name stores, a row without one is rejected: it would become a phantom "all" series."""
+    A record the reader could only partly read is rejected for that (`_error`) alone. In a landing zone
+    whose rows name stores, a row without one (a blank cell, or a file without the column) is
+    rejected: it would become a phantom "all" series."""
     day = c.iso_date("date")
     checks = _observation_reasons(day, known_products)
     typed = rows.with_columns(
@@ -46,8 +47,8 @@ def _observation_reasons(day: pl.Expr, known_products: pl.Series) -> pl.Expr:
         [
             (c.clean("product_id").is_null(), "missing product_id"),
             (
-                c.clean("store_id").is_null() & c.clean("store_id").is_not_null().any().over("_file"),
-                "missing store_id (other rows of the file have one)",
+                c.clean("store_id").is_null() & c.clean("store_id").is_not_null().any(),
+                "missing store_id (other rows name stores)",
             ),
             (c.clean("date").is_null(), "missing date"),
             (c.clean("date").is_not_null() & day.is_null(), "unparseable date"),

@@ -41,6 +41,7 @@ from platform_assets.feeds.files.layout import (
     Fingerprint,
     fingerprints,
     ignored_files,
+    inside,
     observation_paths,
     set_aside,
     table_paths,
@@ -49,6 +50,7 @@ from platform_assets.feeds.files.reading import read_batch
 from platform_assets.feeds.plausibility import DateBounds, bound_dates, bound_plans
 
 _INTERNAL = ("_file", "_line", "_record", "_error")
+OUTSIDE = "{} is a symlink to outside the landing directory: refused"
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,8 +136,10 @@ class FilesFeed:
     def products(self) -> FeedResult:
         paths = table_paths(self.root, "products")
         if not paths:
+            refused = [p.name for p in self.root.glob("products.*") if p.is_symlink()]
+            why = "".join(f" ({OUTSIDE.format(name)})" for name in refused)
             raise FileNotFoundError(
-                f"no products.csv or products.parquet in {self.root}: the catalog is required"
+                f"no products.csv or products.parquet in {self.root}: the catalog is required{why}"
             )
         batch = read_batch(self.root, fingerprints(paths), ("product_id",), PRODUCT_COLUMNS, extras=True)
         extras = [col for col in batch.rows.columns if col not in (*PRODUCT_COLUMNS, *_INTERNAL)]
@@ -217,7 +221,7 @@ def _layout_hint(root: Path) -> str:
     """Why a landing zone may have no observations: data files where the folder should be (the
     variable pointed at `observations/` itself, or the files dropped beside `products.csv`)."""
     if (root / "observations").is_dir():
-        return ""
+        return "" if inside(root, root / "observations") else f" ({OUTSIDE.format('observations/')})"
     tables = ("products", "suppliers", "events")
     entries = root.iterdir() if root.is_dir() else []
     loose = [p for p in entries if p.suffix in OBSERVATION_FORMATS and p.stem not in tables]

@@ -10,6 +10,7 @@ from platform_assets.feeds.base import IgnoredFile, UnreadableFile
 
 OBSERVATION_FORMATS = (".csv", ".parquet", ".jsonl")
 TABLE_FORMATS = (".csv", ".parquet")
+TABLES = ("products", "suppliers", "events")  # the tables beside observations/ (events optional)
 
 
 class Fingerprint(NamedTuple):
@@ -54,7 +55,7 @@ def observation_paths(root: Path) -> list[Path]:
 
 def ignored_files(root: Path) -> tuple[IgnoredFile, ...]:
     """Every entry of the landing directory (and of observations/) the feed does not read, with why."""
-    known = {f"{stem}{ext}" for stem in ("products", "suppliers") for ext in TABLE_FORMATS}
+    known = {f"{stem}{ext}" for stem in TABLES for ext in TABLE_FORMATS}
     found = []
     for entry in sorted(root.iterdir()):
         if entry.name == "observations" and entry.is_dir():
@@ -62,7 +63,7 @@ def ignored_files(root: Path) -> tuple[IgnoredFile, ...]:
         elif entry.name in known:
             why = _skip_reason(root, entry, TABLE_FORMATS)
         else:
-            why = "not part of the landing contract (products.*, suppliers.*, observations/)"
+            why = "not part of the landing contract (products.*, suppliers.*, events.*, observations/)"
         if why is not None:
             found.append(IgnoredFile(entry.name, why))
     folder = root / "observations"
@@ -90,7 +91,7 @@ def _skip_reason(root: Path, path: Path, formats: tuple[str, ...]) -> str | None
 
 def landing_files(root: Path) -> list[Path]:
     """Every file the feed reads: products.*, suppliers.*, events.* and observations/*, sorted."""
-    tables = [p for stem in ("products", "suppliers", "events") for p in table_paths(root, stem)]
+    tables = [p for stem in TABLES for p in table_paths(root, stem)]
     return sorted([*tables, *observation_paths(root)])
 
 

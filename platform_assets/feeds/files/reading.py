@@ -38,9 +38,7 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            df = _flag_truncated_end(
-                path, pl.read_csv(path, infer_schema=False).with_row_index("_line", offset=1)
-            )
+            df = _flag_truncated_end(path, _read_csv(path).with_row_index("_line", offset=1))
         elif suffix == ".parquet":
             df = pl.read_parquet(path).with_row_index("_line", offset=1)
         elif suffix == ".jsonl":
@@ -60,6 +58,8 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
         df = df.rename(names)
     except UnreadableFileError:
         raise
+    except PermissionError as err:  # the file is fine, the process may not read it: say so, not "parse"
+        raise UnreadableFileError(f"cannot read the file: {err.strerror} (check its permissions)") from err
     except Exception as err:  # polars raises many error types for corrupt input; all mean the same here
         raise UnreadableFileError(f"cannot parse as {suffix.lstrip('.').upper()}: {first_line(err)}") from err
     missing = [col for col in required if col not in df.columns]
@@ -71,6 +71,26 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     return df.filter(
         pl.any_horizontal(*(c.clean(col).is_not_null() for col in data), pl.col("_error").is_not_null())
     )
+
+
+def _cr_only(path: Path) -> bool:
+    """Whether a text file ends its lines with a lone CR (old Mac exports)."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    return b"\r" in head and b"\n" not in head
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    """A CSV as text columns. Lines ended by a lone CR are read as lines: the CSV reader would take the
+    whole file for one header of thousands of columns and no row at all. UTF-16 (Excel's "Unicode
+    text") is named as such: read as UTF-8 its header is a string of NULs the error would print."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise UnreadableFileError("the file is UTF-16 text, not UTF-8: save it as CSV UTF-8")
+    if _cr_only(path):
+        return pl.read_csv(io.BytesIO(path.read_bytes().replace(b"\r", b"\n")), infer_schema=False)
+    return pl.read_csv(path, infer_schema=False)
 
 
 def _flag_truncated_end(path: Path, df: pl.DataFrame) -> pl.DataFrame:
@@ -237,7 +257,8 @@ def usable_dates(path: Path) -> pl.Series:
 
     Raises UnreadableFileError or ValueError when the feed could not read the file's dates.
     """
-    if path.suffix.lower() == ".jsonl":  # no columnar layout to skip into: read it as the feed does
+    if path.suffix.lower() == ".jsonl" or (path.suffix.lower() == ".csv" and _cr_only(path)):
+        # no columnar layout to skip into (or lines a scan cannot split): read it as the feed does
         dates = read_text_table(path, OBSERVATION_REQUIRED).select("date")
     else:
         scan = (
