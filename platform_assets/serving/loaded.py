@@ -11,7 +11,8 @@ import polars as pl
 from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.rebuild import FeatureInputs, feature_inputs
-from platform_assets.modeling.combination import Combination
+from platform_assets.modeling.combination import Combination, Local
+from platform_assets.modeling.forecasting import model_series
 from platform_assets.serving.bundle import read_bundle
 from platform_assets.serving.codec import combination_from_json
 from platform_assets.serving.outliers import Profiles
@@ -37,6 +38,7 @@ class LoadedBundle:
     categories: frozenset[str]
     stores: frozenset[str]
     outlier_profiles: Profiles  # what a what-if request's rows are compared with
+    local: Local | None  # the statistical forecasts of the series the model answers (they read no plan)
 
     @property
     def model_version(self) -> str:
@@ -98,11 +100,15 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         distance=InputDistance.from_json(manifest["input_distance"]),
         bins=load_bins(frames["reference_bins"]),
     )
+    model = combination_from_json(content.model)
+    inputs = feature_inputs(frames, features["factors"], cfg)
+    inputs.groups  # sliced now, not by the first what-if  # noqa: B018
+    answered = model_series(model.forecaster, frames["inference"], inputs.series)
     return LoadedBundle(
         generation=generation,
         manifest=manifest,
-        model=combination_from_json(content.model),
-        inputs=feature_inputs(frames, features["factors"], cfg),
+        model=model,
+        inputs=inputs,
         forecasts=forecasts,
         inference=frames["inference"],
         history=frames["history"],
@@ -115,4 +121,5 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         categories=frozenset(forecasts["category"].drop_nulls().unique().to_list()),
         stores=frozenset(forecasts["store_id"].unique().to_list()),
         outlier_profiles=profiles,
+        local=model.local_forecasts(frames["history"], answered),
     )

@@ -16,7 +16,7 @@ import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.core.levels import band_columns, levels_in
-from platform_assets.modeling.replan import forecast_with_plans, with_changes
+from platform_assets.modeling.replan import forecast_with_plans
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
 from platform_assets.serving.loaded import LoadedBundle
 from platform_assets.serving.outliers import Scores, score_request
@@ -203,6 +203,7 @@ def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
         )
     keys = resolve_series(bundle, plans)
     changed = changed_plan_rows(bundle, keys, plans)
-    plans_with = with_changes(bundle.inputs.plans, changed)
-    future, scored = forecast_with_plans(bundle.model, bundle.inputs, bundle.history, plans_with, keys)
+    future, scored = forecast_with_plans(
+        bundle.model, bundle.inputs, bundle.history, changed, keys, bundle.local
+    )
     return _warnings(bundle, compare(bundle, keys, future, scored), changed, future)
