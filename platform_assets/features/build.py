@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import offset_periods, period_number, period_of
+from platform_assets.core.periods import period_date, period_number, period_of
 from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.calendar import add_calendar
 from platform_assets.features.columns import add_columns
@@ -61,7 +61,9 @@ def build_features_since(
 
 
 def future_dates(last: date, cfg: FeatureConfig) -> list[date]:
-    return [offset_periods(last, h, cfg.freq) for h in range(1, cfg.horizon + 1)]
+    """The labels of the H periods after the one holding `last` (`offset_periods` 1..H, in one pass)."""
+    steps = period_number(pl.lit(last), cfg.freq) + pl.int_range(1, cfg.horizon + 1, dtype=pl.Int32)
+    return pl.select(period_date(steps, cfg.freq)).to_series().to_list()
 
 
 def _check_grid(sales: pl.DataFrame, freq: str) -> None:
