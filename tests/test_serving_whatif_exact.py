@@ -1,0 +1,70 @@
+"""The what-if's fast path against the batch's own: random plans on every series of a peer group,
+forecast through `forecast_with_plans` (the peer group's cached input slices, the catalog's attributes
+made once, the bundle's statistical forecasts made at load) and through the batch build and forecast
+over every series with nothing cached. Both must agree to the bit."""
+
+import random
+
+import polars as pl
+
+from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.features.build import build_features_since
+from platform_assets.features.rebuild import with_changes
+from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.modeling.replan import forecast_with_plans
+from platform_assets.serving.bundle import current_generation
+from platform_assets.serving.layout import serving_root
+from platform_assets.serving.loaded import LoadedBundle, load_bundle
+from tests.support.graph import ServedGraph
+
+SCHEMA = {"product_id": pl.String, "store_id": pl.String, "period_date": pl.Date, "price": pl.Float64,
+          "on_promo": pl.Boolean}  # fmt: skip
+
+
+def random_plan(bundle: LoadedBundle, keys: list[tuple[str, str]], rng: random.Random) -> pl.DataFrame:
+    """Changed plan rows for every series in `keys`: on some dates a price on the feed's grid (or none:
+    the last known one), a promotion or not."""
+    rows = []
+    for product, store in keys:
+        for day in rng.sample(bundle.dates, rng.randint(1, len(bundle.dates))):
+            price = None if rng.random() < 0.15 else bundle.inputs.on_grid(rng.uniform(0.2, 40.0))
+            rows.append((product, store, day, price, rng.random() < 0.5))
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+
+def batch_path(bundle: LoadedBundle, changed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Future rows and forecasts of every series, as the batch makes them, with the changed plans."""
+    inputs = bundle.inputs
+    rows = build_features_since(
+        inputs.sales, inputs.products, with_changes(inputs.plans, changed), inputs.series, inputs.carry,
+        inputs.first_future, inputs.factors, inputs.cfg, inputs.events,
+    )  # fmt: skip
+    future = rows.filter(pl.col("is_future"))
+    window = inputs.cfg.windows[1]
+    return future, make_forecasts(bundle.model, future, inputs.series, bundle.history, recent_window=window)
+
+
+def test_random_plans_on_whole_peer_groups_forecast_as_the_batch_does(served_graph: ServedGraph):
+    root = serving_root(served_graph.home)
+    bundle = load_bundle(root, current_generation(root))
+    served = set(bundle.series_rows)
+    rng = random.Random(20261130)
+    groups = list(bundle.inputs.groups)
+    for group in [groups[0], groups[-1], *rng.sample(groups, min(2, len(groups)))]:
+        keys = [k for k in bundle.inputs.groups[group].series.select(KEYS).rows() if k in served]
+        changed = random_plan(bundle, keys, rng)
+        future, scored = forecast_with_plans(
+            bundle.model, bundle.inputs, bundle.history, changed, keys, bundle.local
+        )
+        batch_future, batch = batch_path(bundle, changed)
+        group_keys = future.select(KEYS).unique()
+        assert group_keys.height >= len(keys) > 0
+        expected = batch_future.join(group_keys, on=KEYS, how="semi").sort(ORDER)
+        assert future.sort(ORDER).equals(expected), group
+        assert future.schema == expected.schema
+        wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+        expected_scored = batch.join(wanted, on=KEYS, how="semi").sort([*KEYS, "horizon"])
+        assert scored.sort([*KEYS, "horizon"]).equals(expected_scored), group
+        assert scored.schema == expected_scored.schema
+        # the plans moved the forecast: the test compares scenarios, not the stored baseline
+        assert not scored.equals(bundle.forecasts.join(wanted, on=KEYS, how="semi").select(scored.columns))
