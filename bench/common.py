@@ -261,9 +261,10 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            self.stop(signal.SIGKILL)
             self.errors.seek(0)
-            raise RuntimeError(f"{' '.join(command[2:5])} did not become ready: {self.errors.read()[-1500:]}")
+            tail = self.errors.read()[-1500:]  # before stop() closes the file
+            self.stop(signal.SIGKILL)
+            raise RuntimeError(f"{' '.join(command[2:5])} did not become ready: {tail}")
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _group(self) -> list[list[str]]:
