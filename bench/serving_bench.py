@@ -171,21 +171,27 @@ def sigkill_loss(home: Path, key: str, seconds: float) -> dict:
 
 def mlflow_body(bundle, product: str, store: str, day: str) -> bytes:
     """One what-if scenario as the registered model's own input (JSON `dataframe_split`): a row per
-    target date of the series, the whole horizon as our what-if answers it, the changed date carrying
-    its planned price and promotion (the price a -20% change gives on the feed's grid, as our server
-    computes it). The MLflow server rebuilds the peer group's feature rows itself, as our server does."""
+    target date of the series, the whole horizon as our what-if answers it. The changed date carries
+    its planned price (the one a -20% change gives on the feed's grid, as our server computes it) and
+    promotion; the other dates carry the stored plan's promotion and no price (the stored one): MLflow's
+    JSON parsing reads a null boolean as false, so a row cannot leave `on_promo` unset. The MLflow
+    server rebuilds the peer group's feature rows itself, as our server does."""
     import polars as pl
 
     from platform_assets.serving.scenario import Change, SeriesPlan, changed_plan_rows, resolve_series
 
     plan = SeriesPlan(product, store, (Change(date.fromisoformat(day), None, -20, True),))
     changed = changed_plan_rows(bundle, resolve_series(bundle, [plan]), [plan])
-    horizon = pl.DataFrame({"product_id": product, "store_id": store, "period_date": list(bundle.dates)})
-    rows = (
-        horizon.join(changed, on=["product_id", "store_id", "period_date"], how="left", maintain_order="left")
-        .rename({"period_date": "target_date"})
-        .with_columns(pl.col("target_date").cast(pl.String))
+    stored = bundle.series_plans(product, store).select(
+        "product_id", "store_id", pl.col("target_date").alias("period_date"), "on_promo_baseline"
     )
+    rows = (
+        stored.join(changed, on=["product_id", "store_id", "period_date"], how="left", maintain_order="left")
+        .select(
+            "product_id", "store_id", pl.col("period_date").cast(pl.String).alias("target_date"), "price",
+            pl.coalesce("on_promo", "on_promo_baseline").alias("on_promo"),
+        )
+    )  # fmt: skip
     split = rows.to_pandas().to_json(orient="split", index=False)
     return b'{"dataframe_split": ' + split.encode() + b"}"
 
@@ -278,7 +284,8 @@ Lookups: one series by product and store; what-ifs: one series x 14 periods, a p
 cut on one date (feature rows of its peer group rebuilt, scored by the champion), drawn from
 {results["scenarios"]} fixed scenarios. MLflow: `mlflow models serve --env-manager local` (1 worker) of the
 champion (v{peer.get("model_version")}) on the same scenarios, each sent as the registered model's input
-(a row per target date of the series, the changed one with its planned price and promotion): it
+(a row per target date of the series, the changed one with its planned price and promotion, the
+others with the stored plan's promotion: MLflow reads an unset boolean as false): it
 rebuilds the peer group's feature rows and forecasts the 14 periods as our server does; on 5 of the
 scenarios its p50 differs from our what-if's by at most
 {peer.get("max_p50_difference", float("nan")):.1e} (the same model). The open-loop row offers lookups on
