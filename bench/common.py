@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -194,6 +195,13 @@ def publish(results_path: Path, start: str, end: str, results: object, section: 
 
 
 # --- the API benches (serving_bench.py, live_monitoring_bench.py) ---
+
+
+def what_if_scenarios(series: list, dates: list, count: int) -> list[tuple[str, str, str]]:
+    """The (product, store, target date) of the what-ifs both servers answer: a promotional 20% price
+    cut on one date of one series, `count` of them drawn with a fixed seed."""
+    rng = random.Random(7)
+    return [(*rng.choice(series), rng.choice(dates)) for _ in range(count)]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -25,20 +25,13 @@ from pathlib import Path
 import httpx
 
 from bench import common
-from bench.common import Server, build_home, percentile
+from bench.common import Server, build_home, percentile, what_if_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 START, END = "<!-- serving:start -->", "<!-- serving:end -->"
 SCENARIOS = 50  # distinct what-if scenarios, the same for both servers
 OPEN_RATE = 500.0  # lookups a second offered in the open-loop run (the issue's aim: p99 < 25 ms there)
-
-
-def what_if_scenarios(series: list, dates: list, count: int) -> list[tuple[str, str, str]]:
-    """The (product, store, target date) of the what-ifs both servers answer: a promotional 20% price
-    cut on one date of one series, `count` of them drawn with a fixed seed."""
-    rng = random.Random(7)
-    return [(*rng.choice(series), rng.choice(dates)) for _ in range(count)]
 
 
 async def load(url: str, key: str, kind: str, targets: list, concurrency: int, requests: int,
