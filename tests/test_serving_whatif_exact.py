@@ -15,6 +15,7 @@ from platform_assets.modeling.replan import forecast_with_plans
 from platform_assets.serving.bundle import current_generation
 from platform_assets.serving.layout import serving_root
 from platform_assets.serving.loaded import LoadedBundle, load_bundle
+from platform_assets.serving.scenario import SeriesPlan, _warnings, compare, run_scenario
 from tests.support.graph import ServedGraph
 
 SCHEMA = {"product_id": pl.String, "store_id": pl.String, "period_date": pl.Date, "price": pl.Float64,
@@ -68,3 +69,21 @@ def test_random_plans_on_whole_peer_groups_forecast_as_the_batch_does(served_gra
         assert scored.schema == expected_scored.schema
         # the plans moved the forecast: the test compares scenarios, not the stored baseline
         assert not scored.equals(bundle.forecasts.join(wanted, on=KEYS, how="semi").select(scored.columns))
+
+
+def test_a_request_changing_nothing_skips_the_rebuild_and_answers_the_same(served_graph: ServedGraph):
+    """No changed plan row: the bundle's future rows stand in for the rebuild (they are equal, which
+    `check_rebuild` checked when the bundle was written); the answer is the one the rebuild gives."""
+    root = serving_root(served_graph.home)
+    bundle = load_bundle(root, current_generation(root))
+    keys = sorted(bundle.series_rows)[:12]
+    nothing = pl.DataFrame(schema=SCHEMA)
+    for key in keys:
+        shortcut = run_scenario(bundle, [SeriesPlan(*key)])
+        future, scored = forecast_with_plans(
+            bundle.model, bundle.inputs, bundle.history, nothing, [key], bundle.local
+        )
+        rebuilt = _warnings(bundle, compare(bundle, [key], future, scored), nothing, future)
+        assert shortcut.rows.equals(rebuilt.rows) and shortcut.rows.schema == rebuilt.rows.schema, key
+        assert shortcut.warnings == rebuilt.warnings
+        assert shortcut.scores.as_json() == rebuilt.scores.as_json()

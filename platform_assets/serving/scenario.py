@@ -15,6 +15,7 @@ import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.core.levels import band_columns, levels_in
+from platform_assets.modeling.forecasting import make_forecasts
 from platform_assets.modeling.replan import forecast_with_plans
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
 from platform_assets.serving.loaded import LoadedBundle, plan_columns
@@ -190,7 +191,22 @@ def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
         )
     keys = resolve_series(bundle, plans)
     changed = changed_plan_rows(bundle, keys, plans)
-    future, scored = forecast_with_plans(
-        bundle.model, bundle.inputs, bundle.history, changed, keys, bundle.local
-    )
+    if changed.is_empty():
+        future, scored = _unchanged(bundle, keys)
+    else:
+        future, scored = forecast_with_plans(
+            bundle.model, bundle.inputs, bundle.history, changed, keys, bundle.local
+        )
     return _warnings(bundle, compare(bundle, keys, future, scored), changed, future)
+
+
+def _unchanged(bundle: LoadedBundle, keys: list[tuple[str, str]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`forecast_with_plans` of a request that changes nothing: the bundle's future rows are what the
+    rebuild gives (a what-if is available only when `check_rebuild` found them equal), forecast by the
+    same `make_forecasts`, as the registered model answers a request without plans."""
+    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    future = bundle.inference.join(wanted, on=KEYS, how="semi")
+    series = bundle.inputs.series.join(wanted, on=KEYS, how="semi")
+    history = bundle.history.join(wanted, on=KEYS, how="semi")
+    window = bundle.inputs.cfg.windows[1]
+    return future, make_forecasts(bundle.model, future, series, history, bundle.local, recent_window=window)
