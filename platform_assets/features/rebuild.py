@@ -82,8 +82,10 @@ class FeatureInputs:
         out = {}
         for group in sorted(parts["series"].keys() | parts["sales"].keys(), key=_group_order):
             series = parts["series"].get(group, self.series.clear())
+            group_sales = parts["sales"].get(group, sales.clear())
             out[group] = GroupInputs(
-                sales=parts["sales"].get(group, sales.clear()),
+                sales=group_sales,
+                tails=_tails(group_sales),
                 series=series,
                 carry=self.carry.join(series.select(KEYS), on=KEYS, how="semi"),
                 plans=parts["plans"].get(group, self.plans.clear()),
@@ -94,19 +96,28 @@ class FeatureInputs:
         """A peer group's slices (empty ones for a group with no rows)."""
         found = self.groups.get(group)
         if found is None:
-            frames = (self.sales, self.series, self.carry, self.plans)
+            frames = (self.sales, self.sales, self.series, self.carry, self.plans)
             return GroupInputs(*(f.clear() for f in frames))
         return found
 
 
 @dataclass(frozen=True)
 class GroupInputs:
-    """One peer group's sales (from the lookback start on), series, carried-in state and plans."""
+    """One peer group's sales (from the lookback start on), their tails (`_tails`), series, carried-in
+    state and plans."""
 
     sales: pl.DataFrame
+    tails: pl.DataFrame
     series: pl.DataFrame
     carry: pl.DataFrame
     plans: pl.DataFrame
+
+
+def _tails(sales: pl.DataFrame) -> pl.DataFrame:
+    """Each series' sales from its last known price on (all of them when it has none): what its future
+    rows' prices read (the last known price), so all a peer of a rebuilt series needs (`rebuild_future`)."""
+    known = pl.col("price").is_not_null().cast(pl.Int32)
+    return sales.sort([*KEYS, "period_date"]).filter(known.cum_sum().over(KEYS) == known.sum().over(KEYS))
 
 
 def _group_order(group: Group) -> tuple:
@@ -134,10 +145,18 @@ def rebuild_future(
     inputs: FeatureInputs,
     changed: pl.DataFrame | None = None,
     groups: Iterable[Group] | None = None,
+    keys: list[tuple[str, str]] | None = None,
 ) -> pl.DataFrame:
     """The future rows (is_future) of the peer groups `groups` ((category, store_id) pairs; None: all)
     with the inputs' plans and the `changed` plan rows (keys, period_date, price, on_promo) replacing
-    or adding to them, sorted by series and period."""
+    or adding to them, sorted by series and period.
+
+    `keys` (series of `groups`): only their rows are wanted. Their peers then enter the build with the
+    tails of their sales alone: the only features reading another series read its price and promotion
+    on the same day (columns.PEERS), and a peer's future price is its plan's or its last known one, so
+    the rows of `keys` are those of the whole groups' build (tests/test_serving_whatif_exact.py checks
+    it against the batch's build), at a fraction of the rows."""
+    wanted = None if keys is None else pl.DataFrame(keys, schema=KEYS, orient="row")
     if groups is None:
         sales, series, carry, plans = inputs.sales, inputs.series, inputs.carry, inputs.plans
     else:
@@ -145,6 +164,11 @@ def rebuild_future(
         sales, series, carry, plans = (
             pl.concat([getattr(p, name) for p in parts]) for name in ("sales", "series", "carry", "plans")
         )
+        if wanted is not None:
+            tails = pl.concat([p.tails for p in parts])
+            sales = pl.concat(
+                [sales.join(wanted, on=KEYS, how="semi"), tails.join(wanted, on=KEYS, how="anti")]
+            )
     if changed is not None and changed.height:
         plans = with_changes(plans, changed)
     rows = build_features_since(
@@ -159,7 +183,8 @@ def rebuild_future(
         inputs.events,
         attributes=inputs.attributes,
     )
-    return rows.filter(pl.col("is_future"))
+    future = rows.filter(pl.col("is_future"))
+    return future if wanted is None else future.join(wanted, on=KEYS, how="semi", maintain_order="left")
 
 
 FRAMES = ("sales", "carry", "plans", "products", "series", "events")

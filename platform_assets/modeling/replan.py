@@ -20,12 +20,13 @@ def forecast_with_plans(
     keys: list[tuple[str, str]],
     local: Local | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the future feature rows of the peer groups of `keys` with the inputs' plans and the `changed`
-    plan rows (keys, period_date, price, on_promo) replacing or adding to them, the forecasts of
-    `keys`: make_forecasts' columns). `history`: the newest actuals (keys, period_date, y) of at least
-    `keys`; `local`: the statistical forecasts made already (they read no plan), else refitted."""
+    """(the future feature rows of `keys`, rebuilt with their peer groups under the inputs' plans and
+    the `changed` plan rows (keys, period_date, price, on_promo) replacing or adding to them, the
+    forecasts of `keys`: make_forecasts' columns). `history`: the newest actuals (keys, period_date, y)
+    of at least `keys`; `local`: the statistical forecasts made already (they read no plan), else
+    refitted."""
     groups = {(inputs.category(product), store) for product, store in keys}
-    future = rebuild_future(inputs, changed, groups)
+    future = rebuild_future(inputs, changed, groups, keys)
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
     series = inputs.series.join(wanted, on=KEYS, how="semi")
     history = history.join(wanted, on=KEYS, how="semi")
