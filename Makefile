@@ -97,6 +97,7 @@ bench: manifest bench-venv
 	$(BIN)/python bench/orchestration_bench.py
 	$(BIN)/python bench/serving_bench.py
 	$(BIN)/python bench/model_predict_bench.py
+	$(BIN)/python bench/whatif_bench.py
 	$(BIN)/python bench/live_monitoring_bench.py
 
 bench-quick: manifest bench-venv

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -196,6 +197,13 @@ def publish(results_path: Path, start: str, end: str, results: object, section: 
 # --- the API benches (serving_bench.py, live_monitoring_bench.py) ---
 
 
+def what_if_scenarios(series: list, dates: list, count: int) -> list[tuple[str, str, str]]:
+    """The (product, store, target date) of the what-ifs both servers answer: a promotional 20% price
+    cut on one date of one series, `count` of them drawn with a fixed seed."""
+    rng = random.Random(7)
+    return [(*rng.choice(series), rng.choice(dates)) for _ in range(count)]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * q
@@ -261,9 +269,10 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            self.stop(signal.SIGKILL)
             self.errors.seek(0)
-            raise RuntimeError(f"{' '.join(command[2:5])} did not become ready: {self.errors.read()[-1500:]}")
+            tail = self.errors.read()[-1500:]  # before stop() closes the file
+            self.stop(signal.SIGKILL)
+            raise RuntimeError(f"{' '.join(command[2:5])} did not become ready: {tail}")
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _group(self) -> list[list[str]]:

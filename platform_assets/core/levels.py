@@ -7,8 +7,11 @@ is always present: the output contract keeps p10 / p50 / p90 whatever else is co
 
 import re
 from collections.abc import Iterable
+from typing import TypeVar
 
 import polars as pl
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 REQUIRED = 80.0
 DEFAULT = (80.0, 95.0)
@@ -80,7 +83,7 @@ def coverage_metric(level: float, segment: str | None = None) -> str:
     return f"{name}_{segment}" if segment else name
 
 
-def ordered(frame: pl.DataFrame, levels: Iterable[float]) -> pl.DataFrame:
+def ordered(frame: Frame, levels: Iterable[float]) -> Frame:
     """Every quantile column non-negative and monotone outward from p50 (p2_5 <= p10 <= p50 <= p90 <=
     p97_5), whatever produced the numbers: a wider band never sits inside a narrower one."""
     columns = band_columns(levels)

@@ -111,6 +111,7 @@ def numbered(frame: pl.DataFrame, freq: str) -> pl.DataFrame:
     return frame.with_columns(period_number(pl.col("period_date"), freq).alias("_pn"))
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same few dates again by every small build
 def offset_periods(day: date, n: int, freq: str) -> date:
     """The label of the period n periods after (n < 0: before) the one holding `day`."""
     return pl.select(period_date(period_number(pl.lit(day), freq) + n, freq)).item()

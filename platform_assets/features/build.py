@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 
 from platform_assets.core.keys import KEYS
-from platform_assets.core.periods import offset_periods, period_number, period_of
+from platform_assets.core.periods import period_date, period_number, period_of
 from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.calendar import add_calendar
 from platform_assets.features.columns import add_columns
@@ -44,22 +44,26 @@ def build_features_since(
     factors: dict[str, int | None],
     cfg: FeatureConfig,
     events: pl.DataFrame | None = None,
+    attributes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The rows of `build_features` from period `since` on (history and future), from `sales` rows
     dated `lookback_start(since, cfg)` or later, `carry = carry_in(all sales, lookback_start(...))` and the
     `factors` the from-scratch build used (`exact_factors` of all sales; none may be None). Why they
-    are the same rows: features/incremental.py."""
+    are the same rows: features/incremental.py. `attributes`: `numeric_attributes(products)` when the
+    caller keeps it (a rebuild of a few peer groups per request)."""
     if any(f is None for f in factors.values()):
         raise ValueError(f"an incremental build needs exact window sums, got factors {factors}")
     start = lookback_start(since, cfg)
     if sales.height and sales["period_date"].min() < start:
         sales = sales.filter(pl.col("period_date") >= start)
-    frame = _build(sales, products, plans, series, carry, factors, None, cfg, events)
+    frame = _build(sales, products, plans, series, carry, factors, None, cfg, events, attributes)
     return frame.filter(pl.col("period_date") >= period_of(since, cfg.freq))
 
 
 def future_dates(last: date, cfg: FeatureConfig) -> list[date]:
-    return [offset_periods(last, h, cfg.freq) for h in range(1, cfg.horizon + 1)]
+    """The labels of the H periods after the one holding `last` (`offset_periods` 1..H, in one pass)."""
+    steps = period_number(pl.lit(last), cfg.freq) + pl.int_range(1, cfg.horizon + 1, dtype=pl.Int32)
+    return pl.select(period_date(steps, cfg.freq)).to_series().to_list()
 
 
 def _check_grid(sales: pl.DataFrame, freq: str) -> None:
@@ -120,6 +124,7 @@ def _build(
     last: date | None,
     cfg: FeatureConfig,
     events: pl.DataFrame | None,
+    attributes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     history = sales.select(
         *KEYS,
@@ -137,7 +142,7 @@ def _build(
     rows = (
         pl.concat([history, _future_rows(history, plans, series, carry, last, cfg)])
         .join(catalog, on="product_id", how="left")
-        .join(numeric_attributes(products), on="product_id", how="left")
+        .join(numeric_attributes(products) if attributes is None else attributes, on="product_id", how="left")
         .sort([*KEYS, "period_date"])  # every shift of the columns relies on this order
     )
     rows = add_calendar(rows, events, cfg.freq, cfg.holidays)

@@ -14,6 +14,7 @@ observation flag and price as seen from t-H, and whole-number versions of the ta
 exact window sums (features/exact.py).
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -236,44 +237,61 @@ def feature_columns(cfg: FeatureConfig, columns: list[str]) -> tuple[list[str], 
     return names, list(CATEGORICAL)
 
 
-def _working(rows: pl.LazyFrame, b: Basis) -> pl.LazyFrame:
-    """The values the columns read: as seen from t-H (every target feature reads these shifted
-    columns), whole-number versions of the target and the price, and the last period with a sale,
-    continuing the state carried in, so a build starting mid-history equals one from the first period."""
+def _working(b: Basis) -> list[list[pl.Expr]]:
+    """The values the columns read, in three passes: as seen from t-H (every target feature reads these
+    shifted columns), whole-number versions of the target and the price, and the last period with a
+    sale, continuing the state carried in, so a build starting mid-history equals one from the first
+    period."""
     h, sid, factors = b.cfg.horizon, b.sid, b.factors
-    rows = rows.with_columns(
-        pl.col("y").shift(h).over(sid).alias("_y_h"),
-        pl.col("units_sold").shift(h).over(sid).alias("_units_h"),
-        pl.col("is_observed").cast(pl.Float64).shift(h).over(sid).alias("_obs_h"),
-        pl.col("price").shift(h).over(sid).alias("_price_h"),
-        ((pl.col("price") * b.fp).round() if factors["price"] else pl.col("price")).alias("_price_q"),
-        pl.when(pl.col("units_sold") > 0)
-        .then(b.period)
-        .forward_fill()
-        .over(sid)
-        .fill_null(period_number(pl.col("last_sale_before"), b.cfg.freq))
-        .alias("_sale"),
-    )
-    return rows.with_columns(
-        ((pl.col("_y_h") * b.fy).round() if factors["y"] else pl.col("_y_h")).alias("_q_h"),
-        pl.col("_price_q").shift(1).over(sid).alias("_price_q1"),
-    ).with_columns(pl.col("_q_h").abs().alias("_q_abs_h"))
+    return [
+        [
+            pl.col("y").shift(h).over(sid).alias("_y_h"),
+            pl.col("units_sold").shift(h).over(sid).alias("_units_h"),
+            pl.col("is_observed").cast(pl.Float64).shift(h).over(sid).alias("_obs_h"),
+            pl.col("price").shift(h).over(sid).alias("_price_h"),
+            ((pl.col("price") * b.fp).round() if factors["price"] else pl.col("price")).alias("_price_q"),
+            pl.when(pl.col("units_sold") > 0)
+            .then(b.period)
+            .forward_fill()
+            .over(sid)
+            .fill_null(period_number(pl.col("last_sale_before"), b.cfg.freq))
+            .alias("_sale"),
+        ],
+        [
+            ((pl.col("_y_h") * b.fy).round() if factors["y"] else pl.col("_y_h")).alias("_q_h"),
+            pl.col("_price_q").shift(1).over(sid).alias("_price_q1"),
+        ],
+        [pl.col("_q_h").abs().alias("_q_abs_h")],
+    ]
+
+
+@functools.lru_cache(maxsize=32)
+def _passes(
+    cfg: FeatureConfig, factors: tuple[tuple[str, int | None], ...]
+) -> tuple[list[list[pl.Expr]], list[str]]:
+    """The `with_columns` passes of `add_columns` and the meta columns' names, made once per settings
+    and factors: building the expressions costs more than a small build (a what-if's peer group)."""
+    b = Basis(cfg, dict(factors))
+    meta = meta_columns(cfg)
+    features = [c for c in model_features(cfg) if c.compute is not None]
+    first = [
+        pl.struct(KEYS).rank("dense").alias("_sid"),
+        # a missing period (its store reported nothing) has no target, whatever the target column says
+        pl.when(~pl.col("is_future") & ~pl.col("is_missing")).then(pl.col(cfg.target)).alias("y"),
+    ]
+    passes = [first, *_working(b), [c.expr(b) for c in meta], [c.expr(b) for c in features]]
+    return passes, [c.name for c in meta]
 
 
 def add_columns(rows: pl.DataFrame, factors: dict[str, int | None], cfg: FeatureConfig) -> pl.DataFrame:
     """The features table's rows: keys, period, the target `y`, `is_future`, the meta columns and the
     model's features, from `rows` sorted by series and period, with the inputs and carried-in state."""
-    b = Basis(cfg, factors)
-    meta = meta_columns(cfg)
-    features = [c for c in model_features(cfg) if c.compute is not None]
-    rows = rows.lazy().with_columns(  # lazy: shared window sums are computed once (CSE)
-        pl.struct(KEYS).rank("dense").alias("_sid"),
-        # a missing period (its store reported nothing) has no target, whatever the target column says
-        pl.when(~pl.col("is_future") & ~pl.col("is_missing")).then(pl.col(cfg.target)).alias("y"),
-    )
-    rows = _working(rows, b).with_columns(c.expr(b) for c in meta).with_columns(c.expr(b) for c in features)
+    passes, meta = _passes(cfg, tuple(sorted(factors.items())))
+    rows = rows.lazy()  # lazy: shared window sums are computed once (CSE)
+    for exprs in passes:
+        rows = rows.with_columns(exprs)
     names, _ = feature_columns(cfg, rows.collect_schema().names())
-    full_precision = ["y", "is_future", *(c.name for c in meta)]  # the features are stored as Float32
+    full_precision = ["y", "is_future", *meta]  # the features are stored as Float32
     return (
         rows.select(*KEYS, "period_date", *full_precision, *[n for n in names if n not in KEYS])
         .with_columns(pl.col(pl.Float64).exclude(full_precision).cast(pl.Float32))

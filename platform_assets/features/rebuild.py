@@ -10,13 +10,17 @@ price change moves the peers' features too; no other feature reads another serie
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import polars as pl
 
 from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.features.attributes import numeric_attributes
 from platform_assets.features.build import build_features_since
-from platform_assets.features.chunks import Chunk
 from platform_assets.features.config import FeatureConfig
+from platform_assets.features.incremental import lookback_start
+
+Group = tuple[str | None, str]  # a peer group: (category, None for none or not in the catalog; store_id)
 
 
 @dataclass(frozen=True)
@@ -51,24 +55,122 @@ class FeatureInputs:
 
     def category(self, product_id: str) -> str | None:
         """The product's category as the features read it (None: not in the catalog or no category)."""
-        found = self.products.filter(pl.col("product_id") == product_id)["category"]
-        return found[0] if found.len() else None
+        return self.categories.get(product_id)
+
+    @cached_property
+    def categories(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for product, category in self.products.select("product_id", "category").iter_rows():
+            out.setdefault(product, category)  # the first row, as a filter's first match
+        return out
+
+    @cached_property
+    def attributes(self) -> pl.DataFrame:
+        """The catalog's numeric attributes (they depend on the whole catalog, whatever is rebuilt)."""
+        return numeric_attributes(self.products)
+
+    @cached_property
+    def groups(self) -> dict[Group, "GroupInputs"]:
+        """Each peer group's rows of the inputs, sliced once: a rebuild of a few groups (a what-if, the
+        registered model's plans) reads its slices instead of filtering every frame again."""
+        start = lookback_start(self.first_future, self.cfg)
+        sales = self.sales.filter(pl.col("period_date") >= start)
+        parts = {
+            name: _by_group(frame, self.products)
+            for name, frame in (("sales", sales), ("series", self.series), ("plans", self.plans))
+        }
+        out = {}
+        for group in sorted(parts["series"].keys() | parts["sales"].keys(), key=_group_order):
+            series = parts["series"].get(group, self.series.clear())
+            group_sales = parts["sales"].get(group, sales.clear())
+            out[group] = GroupInputs(
+                sales=group_sales,
+                tails=_tails(group_sales),
+                series=series,
+                carry=self.carry.join(series.select(KEYS), on=KEYS, how="semi"),
+                plans=parts["plans"].get(group, self.plans.clear()),
+            )
+        return out
+
+    def group(self, group: Group) -> "GroupInputs":
+        """A peer group's slices (empty ones for a group with no rows)."""
+        found = self.groups.get(group)
+        if found is None:
+            frames = (self.sales, self.sales, self.series, self.carry, self.plans)
+            return GroupInputs(*(f.clear() for f in frames))
+        return found
+
+
+@dataclass(frozen=True)
+class GroupInputs:
+    """One peer group's sales (from the lookback start on), their tails (`_tails`), series, carried-in
+    state and plans."""
+
+    sales: pl.DataFrame
+    tails: pl.DataFrame
+    series: pl.DataFrame
+    carry: pl.DataFrame
+    plans: pl.DataFrame
+
+
+def _tails(sales: pl.DataFrame) -> pl.DataFrame:
+    """Each series' sales from its last known price on (all of them when it has none): what its future
+    rows' prices read (the last known price), so all a peer of a rebuilt series needs (`rebuild_future`)."""
+    known = pl.col("price").is_not_null().cast(pl.Int32)
+    return sales.sort([*KEYS, "period_date"]).filter(known.cum_sum().over(KEYS) == known.sum().over(KEYS))
+
+
+def _group_order(group: Group) -> tuple:
+    return (group[0] is None, group[0] or "", group[1])
+
+
+def _by_group(frame: pl.DataFrame, products: pl.DataFrame) -> dict[Group, pl.DataFrame]:
+    """`frame`'s rows per peer group, in their order (a product missing from the catalog: category
+    None, as `features.chunks.Chunk` places it)."""
+    categories = products.select("product_id", pl.col("category").alias("_group_category")).unique(
+        "product_id", keep="first"
+    )
+    tagged = frame.join(categories, on="product_id", how="left", maintain_order="left")
+    parts = tagged.partition_by("_group_category", "store_id", maintain_order=True, as_dict=True)
+    return {(c, s): part.drop("_group_category") for (c, s), part in parts.items()}
+
+
+def with_changes(plans: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
+    """`plans` with the `changed` rows (keys, period_date, price, on_promo) replaced or added."""
+    kept = plans.join(changed, on=[*KEYS, "period_date"], how="anti")
+    return pl.concat([kept, changed], how="diagonal_relaxed").select(plans.columns).sort(ORDER)
 
 
 def rebuild_future(
     inputs: FeatureInputs,
-    plans: pl.DataFrame | None = None,
-    groups: Iterable[tuple[str | None, str]] | None = None,
+    changed: pl.DataFrame | None = None,
+    groups: Iterable[Group] | None = None,
+    keys: list[tuple[str, str]] | None = None,
 ) -> pl.DataFrame:
     """The future rows (is_future) of the peer groups `groups` ((category, store_id) pairs; None: all)
-    with `plans` (None: the bundle's), sorted by series and period."""
-    plans = inputs.plans if plans is None else plans
-    sales, series, carry = inputs.sales, inputs.series, inputs.carry
-    if groups is not None:
-        pairs = sorted(set(groups), key=lambda g: (g[0] is None, g[0] or "", g[1]))
-        frames = [_group_rows(inputs, plans, category, store) for category, store in pairs]
-        sales, series, plans = (pl.concat([f[i] for f in frames]) for i in range(3))
-        carry = carry.join(series.select(KEYS), on=KEYS, how="semi")
+    with the inputs' plans and the `changed` plan rows (keys, period_date, price, on_promo) replacing
+    or adding to them, sorted by series and period.
+
+    `keys` (series of `groups`): only their rows are wanted. Their peers then enter the build with the
+    tails of their sales alone: the only features reading another series read its price and promotion
+    on the same day (columns.PEERS), and a peer's future price is its plan's or its last known one, so
+    the rows of `keys` are those of the whole groups' build (tests/test_serving_whatif_exact.py checks
+    it against the batch's build), at a fraction of the rows."""
+    wanted = None if keys is None else pl.DataFrame(keys, schema=KEYS, orient="row")
+    if groups is None:
+        sales, series, carry, plans = inputs.sales, inputs.series, inputs.carry, inputs.plans
+    else:
+        parts = [inputs.group(g) for g in sorted(set(groups), key=_group_order)]
+        sales, series, carry, plans = (
+            pl.concat([getattr(p, name) for p in parts]) for name in ("sales", "series", "carry", "plans")
+        )
+        if wanted is not None:
+            tails = pl.concat([p.tails for p in parts])
+            sales = pl.concat(
+                [sales.join(wanted, on=KEYS, how="semi"), tails.join(wanted, on=KEYS, how="anti")]
+            )
+    if changed is not None and changed.height:
+        plans = with_changes(plans, changed)
     rows = build_features_since(
         sales,
         inputs.products,
@@ -79,15 +181,10 @@ def rebuild_future(
         inputs.factors,
         inputs.cfg,
         inputs.events,
+        attributes=inputs.attributes,
     )
-    return rows.filter(pl.col("is_future"))
-
-
-def _group_rows(
-    inputs: FeatureInputs, plans: pl.DataFrame, category: str | None, store: str
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    chunk = Chunk((category,), (store,))
-    return tuple(chunk.select(frame, inputs.products) for frame in (inputs.sales, inputs.series, plans))
+    future = rows.filter(pl.col("is_future"))
+    return future if wanted is None else future.join(wanted, on=KEYS, how="semi", maintain_order="left")
 
 
 FRAMES = ("sales", "carry", "plans", "products", "series", "events")

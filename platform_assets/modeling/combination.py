@@ -111,7 +111,7 @@ class Combination:
 
     def _lgbm(self, rows: pl.DataFrame) -> pl.DataFrame:
         """`rows`' keys, dates, horizon and scale (and origin) with LightGBM's p50 as `lgbm`."""
-        p50 = self.forecaster.predict(rows)["p50"]  # row for row with `rows`
+        p50 = self.forecaster.p50(rows).clip(lower_bound=0)  # `predict`'s p50, row for row with `rows`
         kept = [c for c in (*KEYS, "period_date", "origin", "horizon", "scale") if c in rows.columns]
         return rows.select(kept).with_columns(p50.alias(LGBM))
 

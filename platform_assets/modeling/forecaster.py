@@ -176,6 +176,15 @@ class Forecaster:
         z = np.where(z < SCALED_ZERO, 0.0, z)
         return z * rows["scale"].to_numpy()
 
+    def p50(self, rows: pl.DataFrame) -> pl.Series:
+        """`p50` per row: the point forecast, null where the row is not eligible (what `predict`'s band
+        is built around; a combination reads only this)."""
+        ok = rows.select(self.eligible().fill_null(False)).to_series().to_numpy()
+        p50 = np.full(rows.height, np.nan)
+        if ok.any():
+            p50[ok] = self.point(rows.filter(pl.Series(ok)))
+        return pl.Series("p50", p50).fill_nan(None)
+
     def predict(self, rows: pl.DataFrame) -> pl.DataFrame:
         """keys, period_date and the band's quantile columns per row; null where the row is not eligible.
 
@@ -184,10 +193,6 @@ class Forecaster:
         """
         if "horizon" not in rows.columns:
             rows = rows.with_columns(pl.col("period_date").rank("dense").cast(pl.Int32).alias("horizon"))
-        ok = rows.select(self.eligible().fill_null(False)).to_series().to_numpy()
-        p50 = np.full(rows.height, np.nan)
-        if ok.any():
-            p50[ok] = self.point(rows.filter(pl.Series(ok)))
-        scored = rows.with_columns(pl.Series("p50", p50).fill_nan(None))
+        scored = rows.with_columns(self.p50(rows))
         band = as_band(self.offsets)
         return with_intervals(scored, band).select(output(band))

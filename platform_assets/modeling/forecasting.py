@@ -99,17 +99,18 @@ def make_forecasts(
         raise ValueError("the model reads the newest actuals (origin features): pass `history`")
     actuals_of = actuals.select(*KEYS, "period_date", "y")
     with_origin = model.with_origin_features(by_model, actuals_of)
-    forecast = pl.concat(
-        [
-            by_model.select(*KEYS, "period_date", "horizon")
-            .join(combination.predict(with_origin, actuals_of, local), on=[*KEYS, "period_date"], how="left")
-            .with_columns(pl.lit("model").alias("method")),
-            _recent_fallback(grid.filter(~pl.col("_model")), actuals_of, levels, recent_window),
-        ],
-        how="diagonal_relaxed",
+    forecast = (
+        by_model.select(*KEYS, "period_date", "horizon")
+        .join(combination.predict(with_origin, actuals_of, local), on=[*KEYS, "period_date"], how="left")
+        .with_columns(pl.lit("model").alias("method"))
     )
-    new = grid.filter(~pl.col("_model")).join(forecast.select(*KEYS).unique(), on=KEYS, how="anti")
-    forecast = pl.concat([forecast, _category_fallback(new, forecast, grid, band)], how="diagonal_relaxed")
+    others = grid.filter(~pl.col("_model"))
+    if others.height:  # a what-if of a series the model answers has none: its fallbacks are skipped
+        recent = _recent_fallback(others, actuals_of, levels, recent_window)
+        forecast = pl.concat([forecast, recent], how="diagonal_relaxed")
+        new = others.join(forecast.select(*KEYS).unique(), on=KEYS, how="anti")
+        fallback = _category_fallback(new, forecast, grid, band)
+        forecast = pl.concat([forecast, fallback], how="diagonal_relaxed")
     return (
         ordered(forecast, levels)
         .rename({"period_date": "target_date"})

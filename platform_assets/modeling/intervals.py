@@ -7,6 +7,7 @@ averages the rare sales) and too wide on smooth series; so each segment (segment
 offsets where it has at least MIN_RESIDUALS residuals, and the pooled ones otherwise.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -48,18 +49,23 @@ class Band:
 
     def table(self, pooled: bool) -> pl.DataFrame:
         """One row per horizon step (pooled) or per (segment, step), with `_lo_L` / `_hi_L` per level
-        (suffixed `_seg` for segments): what `with_intervals` joins."""
-        keys = ["horizon"] if pooled else ["segment", "horizon"]
-        suffix = "" if pooled else "_seg"
-        names = [f"_{side}_{level_label(v)}{suffix}" for v in self.levels for side in ("lo", "hi")]
-        cells: dict[tuple, dict[str, float]] = {}
-        for segment, level, h, lo, hi in self.rows:
-            if (segment is None) == pooled:
-                cell = cells.setdefault((h,) if pooled else (segment, h), {})
-                cell[f"_lo_{level_label(level)}{suffix}"], cell[f"_hi_{level_label(level)}{suffix}"] = lo, hi
-        schema = {"segment": pl.String, "horizon": pl.Int32} | dict.fromkeys(names, pl.Float64)
-        records = [(*key, *(cell.get(n) for n in names)) for key, cell in sorted(cells.items())]
-        return pl.DataFrame(records, schema={k: schema[k] for k in [*keys, *names]}, orient="row")
+        (suffixed `_seg` for segments): what `with_intervals` joins (made once per band's content)."""
+        return _table(tuple(self.levels), tuple(tuple(r) for r in self.rows), pooled)
+
+
+@functools.lru_cache(maxsize=64)
+def _table(levels: tuple[float, ...], rows: tuple[Row, ...], pooled: bool) -> pl.DataFrame:
+    keys = ["horizon"] if pooled else ["segment", "horizon"]
+    suffix = "" if pooled else "_seg"
+    names = [f"_{side}_{level_label(v)}{suffix}" for v in levels for side in ("lo", "hi")]
+    cells: dict[tuple, dict[str, float]] = {}
+    for segment, level, h, lo, hi in rows:
+        if (segment is None) == pooled:
+            cell = cells.setdefault((h,) if pooled else (segment, h), {})
+            cell[f"_lo_{level_label(level)}{suffix}"], cell[f"_hi_{level_label(level)}{suffix}"] = lo, hi
+    schema = {"segment": pl.String, "horizon": pl.Int32} | dict.fromkeys(names, pl.Float64)
+    records = [(*key, *(cell.get(n) for n in names)) for key, cell in sorted(cells.items())]
+    return pl.DataFrame(records, schema={k: schema[k] for k in [*keys, *names]}, orient="row")
 
 
 def as_band(offsets: "Band | Sequence[Sequence[float]]") -> Band:
@@ -131,13 +137,15 @@ def with_intervals(frame: pl.DataFrame, offsets: "Band | Sequence[Sequence[float
     the segment's offsets where it has its own, the pooled ones otherwise; ordered and non-negative."""
     band = as_band(offsets)
     horizon = frame.schema.get("horizon", pl.Int32)
-    pooled = band.table(pooled=True).with_columns(pl.col("horizon").cast(horizon))
-    out = frame.with_columns(pl.col("p50").clip(lower_bound=0)).join(
-        pooled, on="horizon", how="left", maintain_order="left"
+    pooled = band.table(pooled=True).lazy().with_columns(pl.col("horizon").cast(horizon))
+    out = (  # lazy: one pass however many levels
+        frame.lazy()
+        .with_columns(pl.col("p50").clip(lower_bound=0))
+        .join(pooled, on="horizon", how="left", maintain_order="left")
     )
     segmented = band.segmented and "segment" in frame.columns
     if segmented:
-        by_segment = band.table(pooled=False).with_columns(pl.col("horizon").cast(horizon))
+        by_segment = band.table(pooled=False).lazy().with_columns(pl.col("horizon").cast(horizon))
         out = out.join(by_segment, on=["segment", "horizon"], how="left", maintain_order="left")
     bands = []
     for level in band.levels:
@@ -151,5 +159,5 @@ def with_intervals(frame: pl.DataFrame, offsets: "Band | Sequence[Sequence[float
                 else pl.col(f"_{side}_{label}")
             )
             bands.append(bound(pl.col("p50") + offset * pl.col("scale"), pl.col("p50")).alias(name))
-    helpers = [c for c in out.columns if c.startswith(("_lo_", "_hi_"))]
-    return ordered(out.with_columns(bands).drop(helpers), band.levels)
+    helpers = [c for c in out.collect_schema().names() if c.startswith(("_lo_", "_hi_"))]
+    return ordered(out.with_columns(bands).drop(helpers), band.levels).collect()

@@ -6,7 +6,7 @@ forecast."""
 
 import polars as pl
 
-from platform_assets.core.keys import KEYS, ORDER
+from platform_assets.core.keys import KEYS
 from platform_assets.features.rebuild import FeatureInputs, rebuild_future
 from platform_assets.modeling.combination import Combination, Local
 from platform_assets.modeling.forecasting import make_forecasts
@@ -16,22 +16,18 @@ def forecast_with_plans(
     model: Combination,
     inputs: FeatureInputs,
     history: pl.DataFrame,
-    plans: pl.DataFrame,
+    changed: pl.DataFrame,
     keys: list[tuple[str, str]],
     local: Local | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the future feature rows of the peer groups of `keys` with `plans`, the forecasts of `keys`:
-    make_forecasts' columns). `history`: the newest actuals (keys, period_date, y) of at least `keys`;
-    `local`: the statistical forecasts made already (they read no plan), else refitted."""
+    """(the future feature rows of `keys`, rebuilt with their peer groups under the inputs' plans and
+    the `changed` plan rows (keys, period_date, price, on_promo) replacing or adding to them, the
+    forecasts of `keys`: make_forecasts' columns). `history`: the newest actuals (keys, period_date, y)
+    of at least `keys`; `local`: the statistical forecasts made already (they read no plan), else
+    refitted."""
     groups = {(inputs.category(product), store) for product, store in keys}
-    future = rebuild_future(inputs, plans, groups)
+    future = rebuild_future(inputs, changed, groups, keys)
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
     series = inputs.series.join(wanted, on=KEYS, how="semi")
     history = history.join(wanted, on=KEYS, how="semi")
     return future, make_forecasts(model, future, series, history, local, recent_window=inputs.cfg.windows[1])
-
-
-def with_changes(plans: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
-    """`plans` with the `changed` rows (keys, period_date, price, on_promo) replaced or added."""
-    kept = plans.join(changed, on=[*KEYS, "period_date"], how="anti")
-    return pl.concat([kept, changed], how="diagonal_relaxed").select(plans.columns).sort(ORDER)

@@ -16,7 +16,7 @@ from platform_assets.core.keys import KEYS
 from platform_assets.core.schemas import DEFAULT_STORE
 from platform_assets.modeling.combination import Combination
 from platform_assets.modeling.forecasting import make_forecasts
-from platform_assets.modeling.replan import forecast_with_plans, with_changes
+from platform_assets.modeling.replan import forecast_with_plans
 from platform_assets.modeling.series_state import SeriesState
 
 # The input columns and their types; only product_id is required.
@@ -155,9 +155,8 @@ def answer(model: Combination, state: SeriesState, request: Request) -> pl.DataF
         window = state.inputs.cfg.windows[1]
         forecasts = make_forecasts(model, rows, series, state.history, state.local, recent_window=window)
     else:
-        plans = with_changes(state.inputs.plans, request.changed)
         _, forecasts = forecast_with_plans(
-            model, state.inputs, state.history, plans, request.keys, state.local
+            model, state.inputs, state.history, request.changed, request.keys, state.local
         )
     fallback = state.baseline.filter(pl.col("method") != "model").join(wanted, on=KEYS, how="semi")
     forecasts = pl.concat([forecasts.join(fallback, on=KEYS, how="anti"), fallback])

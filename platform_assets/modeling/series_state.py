@@ -102,6 +102,7 @@ def read_state(folder: Path) -> SeriesState:
     manifest = json.loads((folder / MANIFEST).read_text())
     frames = {p.stem: pl.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
     inputs = feature_inputs(frames, manifest["factors"], FeatureConfig(**manifest["features"]))
+    inputs.groups  # sliced now, not by the first request with a plan  # noqa: B018
     local = Local(frames["segments"], frames["stat"]) if "segments" in frames else None
     check = Check(**manifest["rebuild"])
     return SeriesState(inputs, frames["inference"], frames["history"], local, frames["baseline"], check)

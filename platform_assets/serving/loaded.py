@@ -2,6 +2,7 @@
 rebuilt from JSON and the feature settings. Read-only once built, so any number of requests share it,
 and a request keeps the one it started with while the API swaps in the next (api/store.py)."""
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,8 @@ import polars as pl
 from platform_assets.core.keys import KEYS
 from platform_assets.features.config import FeatureConfig
 from platform_assets.features.rebuild import FeatureInputs, feature_inputs
-from platform_assets.modeling.combination import Combination
+from platform_assets.modeling.combination import Combination, Local
+from platform_assets.modeling.forecasting import model_series
 from platform_assets.serving.bundle import read_bundle
 from platform_assets.serving.codec import combination_from_json
 from platform_assets.serving.outliers import Profiles
@@ -37,6 +39,9 @@ class LoadedBundle:
     categories: frozenset[str]
     stores: frozenset[str]
     outlier_profiles: Profiles  # what a what-if request's rows are compared with
+    local: Local | None  # the statistical forecasts of the series the model answers (they read no plan)
+    baseline_plans: pl.DataFrame  # plan_columns of `inference`, sorted by series and target date
+    plan_rows: dict[tuple[str, str], tuple[int, int]]  # (product_id, store_id) -> (offset, rows) in it
 
     @property
     def model_version(self) -> str:
@@ -55,9 +60,25 @@ class LoadedBundle:
         offset, rows = self.series_rows.get((product_id, store_id), (0, 0))
         return self.forecasts.slice(offset, rows)
 
+    def series_plans(self, product_id: str, store_id: str) -> pl.DataFrame:
+        """One series' stored plan per target date (`plan_columns` of its future rows): a slice."""
+        offset, rows = self.plan_rows.get((product_id, store_id), (0, 0))
+        return self.baseline_plans.slice(offset, rows)
+
     def series_of(self, product_id: str) -> list[str]:
         """The stores `product_id` is forecast in."""
         return list(dict.fromkeys(self.product_forecasts(product_id)["store_id"].to_list()))
+
+
+def plan_columns(future: pl.DataFrame, factor: int | None, suffix: str) -> pl.DataFrame:
+    """Keys, date, price and promotion of future feature rows; prices (Float32 in the features) back on
+    the feed's grid, whose factors are powers of ten."""
+    price = pl.col("price").cast(pl.Float64)
+    price = price if factor is None else price.round(round(math.log10(factor)))
+    return future.select(
+        *KEYS, pl.col("period_date").alias("target_date"), price.alias(f"price{suffix}"),
+        pl.col("on_promo").alias(f"on_promo{suffix}"),
+    )  # fmt: skip
 
 
 def _index(forecasts: pl.DataFrame, by: list[str]) -> dict:
@@ -98,11 +119,17 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         distance=InputDistance.from_json(manifest["input_distance"]),
         bins=load_bins(frames["reference_bins"]),
     )
+    model = combination_from_json(content.model)
+    inputs = feature_inputs(frames, features["factors"], cfg)
+    inputs.groups  # sliced now, not by the first what-if  # noqa: B018
+    answered = model_series(model.forecaster, frames["inference"], inputs.series)
+    plans = plan_columns(frames["inference"], features["factors"].get("price"), "_baseline")
+    plans = plans.sort([*KEYS, "target_date"])
     return LoadedBundle(
         generation=generation,
         manifest=manifest,
-        model=combination_from_json(content.model),
-        inputs=feature_inputs(frames, features["factors"], cfg),
+        model=model,
+        inputs=inputs,
         forecasts=forecasts,
         inference=frames["inference"],
         history=frames["history"],
@@ -115,4 +142,7 @@ def load_bundle(root: Path, generation: str) -> LoadedBundle:
         categories=frozenset(forecasts["category"].drop_nulls().unique().to_list()),
         stores=frozenset(forecasts["store_id"].unique().to_list()),
         outlier_profiles=profiles,
+        local=model.local_forecasts(frames["history"], answered),
+        baseline_plans=plans,
+        plan_rows=_index(plans, KEYS),
     )

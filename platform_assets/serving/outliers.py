@@ -130,14 +130,17 @@ def _bins(profiles: Profiles, rows: pl.DataFrame, future: pl.DataFrame) -> dict[
     """The request's model inputs counted in each input's reference bins: every future row of the
     series it changed (what the model scored for them), and the horizon of the changed rows."""
     scored = future.join(rows.select(KEYS).unique(), on=KEYS, how="semi")
-    out = {}
-    for name, bins in profiles.bins.items():
-        values = rows[HORIZON] if name == HORIZON else scored[name] if name in scored.columns else None
-        if values is not None:
-            out[name] = bins.counts(
-                values.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
-            ).tolist()
-    return out
+    read = [n for n in profiles.bins if n != HORIZON and n in scored.columns]
+    # one pass over every input (a null reads as NaN, which the counts leave out)
+    columns = scored.select(pl.col(n).cast(pl.Float64).fill_nan(None) for n in read).to_numpy().T
+    values = dict(zip(read, columns, strict=True))
+    if HORIZON in profiles.bins:
+        values[HORIZON] = rows[HORIZON].cast(pl.Float64).to_numpy()
+    return {
+        name: bins.counts(np.ascontiguousarray(values[name], dtype=np.float64)).tolist()
+        for name, bins in profiles.bins.items()
+        if name in values
+    }
 
 
 def score_request(

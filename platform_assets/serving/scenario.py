@@ -7,7 +7,6 @@ changes.
 Baseline = the stored forecast. A series the batch forecast by the fallback (too little history) keeps
 it: the fallback does not read prices or promotions, which a warning says."""
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,9 +15,10 @@ import polars as pl
 
 from platform_assets.core.keys import KEYS
 from platform_assets.core.levels import band_columns, levels_in
-from platform_assets.modeling.replan import forecast_with_plans, with_changes
+from platform_assets.modeling.forecasting import make_forecasts
+from platform_assets.modeling.replan import forecast_with_plans
 from platform_assets.serving.errors import InvalidRequest, UnknownSeries, WhatIfUnavailable
-from platform_assets.serving.loaded import LoadedBundle
+from platform_assets.serving.loaded import LoadedBundle, plan_columns
 from platform_assets.serving.outliers import Scores, score_request
 
 
@@ -141,17 +141,6 @@ def changed_plan_rows(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _plan_columns(future: pl.DataFrame, factor: int | None, suffix: str) -> pl.DataFrame:
-    """Keys, date, price and promotion of future feature rows; prices (Float32 in the features) back on
-    the feed's grid, whose factors are powers of ten."""
-    price = pl.col("price").cast(pl.Float64)
-    price = price if factor is None else price.round(round(math.log10(factor)))
-    return future.select(
-        *KEYS, pl.col("period_date").alias("target_date"), price.alias(f"price{suffix}"),
-        pl.col("on_promo").alias(f"on_promo{suffix}"),
-    )  # fmt: skip
-
-
 def compare(
     bundle: LoadedBundle, keys: list[tuple[str, str]], future: pl.DataFrame, scored: pl.DataFrame
 ) -> pl.DataFrame:
@@ -160,7 +149,7 @@ def compare(
     factor = bundle.inputs.factors.get("price")
     wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
     band = band_columns(levels_in(bundle.forecasts.columns))
-    baseline = bundle.forecasts.join(wanted, on=KEYS, how="semi").select(
+    baseline = pl.concat([bundle.series_forecasts(*key) for key in keys]).select(
         *KEYS, "target_date", "horizon", "method", *[pl.col(c).alias(f"{c}_baseline") for c in band]
     )
     scenario = scored.select(*KEYS, "horizon", *band)
@@ -170,9 +159,8 @@ def compare(
             pl.when(pl.col("method") == "model").then(pl.col(c)).otherwise(pl.col(f"{c}_baseline")).alias(c)
             for c in band
         )
-        .join(_plan_columns(bundle.inference.join(wanted, on=KEYS, how="semi"), factor, "_baseline"),
-              on=[*KEYS, "target_date"], how="left")
-        .join(_plan_columns(future.join(wanted, on=KEYS, how="semi"), factor, ""),
+        .join(pl.concat([bundle.series_plans(*key) for key in keys]), on=[*KEYS, "target_date"], how="left")
+        .join(plan_columns(future.join(wanted, on=KEYS, how="semi"), factor, ""),
               on=[*KEYS, "target_date"], how="left")
     )  # fmt: skip
     order = wanted.with_row_index("_order")  # the request's order
@@ -203,6 +191,22 @@ def run_scenario(bundle: LoadedBundle, plans: list[SeriesPlan]) -> Outcome:
         )
     keys = resolve_series(bundle, plans)
     changed = changed_plan_rows(bundle, keys, plans)
-    plans_with = with_changes(bundle.inputs.plans, changed)
-    future, scored = forecast_with_plans(bundle.model, bundle.inputs, bundle.history, plans_with, keys)
+    if changed.is_empty():
+        future, scored = _unchanged(bundle, keys)
+    else:
+        future, scored = forecast_with_plans(
+            bundle.model, bundle.inputs, bundle.history, changed, keys, bundle.local
+        )
     return _warnings(bundle, compare(bundle, keys, future, scored), changed, future)
+
+
+def _unchanged(bundle: LoadedBundle, keys: list[tuple[str, str]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`forecast_with_plans` of a request that changes nothing: the bundle's future rows are what the
+    rebuild gives (a what-if is available only when `check_rebuild` found them equal), forecast by the
+    same `make_forecasts`, as the registered model answers a request without plans."""
+    wanted = pl.DataFrame(keys, schema=KEYS, orient="row")
+    future = bundle.inference.join(wanted, on=KEYS, how="semi")
+    series = bundle.inputs.series.join(wanted, on=KEYS, how="semi")
+    history = bundle.history.join(wanted, on=KEYS, how="semi")
+    window = bundle.inputs.cfg.windows[1]
+    return future, make_forecasts(bundle.model, future, series, history, bundle.local, recent_window=window)
