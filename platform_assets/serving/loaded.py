@@ -18,7 +18,6 @@ from platform_assets.serving.outliers import Profiles
 from platform_assets.serving.reference import InputDistance, load_bins
 from platform_assets.serving.snapshot import FORMAT_VERSION
 
-
 # What the JSON answers of one-series lookups kept per bundle may weigh: ~2 KiB each for horizon 14,
 # so ~30,000 series; lookups of series past it are answered by the route, as before.
 ANSWERS_BUDGET = 64 * 2**20
