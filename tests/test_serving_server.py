@@ -168,15 +168,16 @@ def test_nothing_secret_in_what_the_run_wrote(server, served_graph):
             assert not any(raw in data or hexed in data for raw, hexed in secrets), path
 
 
-def children(pid: int) -> set[int]:
-    """The live processes whose parent is `pid` (uvicorn's workers)."""
+def workers_of(pid: int) -> set[int]:
+    """uvicorn's worker processes under `pid` (spawned children; not multiprocessing's resource tracker)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(fields[1]) == pid:
+        if int(fields[1]) == pid and b"spawn_main" in command:
             found.add(int(stat.parent.name))
     return found
 
@@ -196,12 +197,12 @@ def test_serve_workers_setting_runs_processes_of_their_own(served_graph):
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz").status_code == 200 and len(children(process.pid)) == 2:
+            if httpx.get(f"{url}/readyz").status_code == 200 and len(workers_of(process.pid)) == 2:
                 break
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    workers = children(process.pid)
+    workers = workers_of(process.pid)
     key = create_key(served_graph.home, "read")
 
     def call(_: int) -> str:  # a connection each: the kernel hands them to either worker

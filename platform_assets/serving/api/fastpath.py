@@ -1,7 +1,7 @@
 """The API's hot path in plain ASGI: `GET /v1/forecasts?product_id=P&store_id=S`, one whole series,
 sent from the bodies the route made on this bundle (loaded.SeriesAnswers) without FastAPI's routing,
-dependency solving and parameter validation, which cost more server CPU than the lookup itself
-(BENCHMARKS.md, "Serving").
+dependency solving and parameter validation and without polars: profiled in process (cProfile), those
+were ~0.8 of a lookup's 1.7 ms and the route's polars slicing and JSON another 0.4 ms.
 
 It answers only what the route would answer 200, with the same bytes: exactly those two parameters
 (once each), a JSON answer, a key this process has verified before with a scope of `read` or wider and
