@@ -322,7 +322,7 @@ def main() -> int:
     parser.add_argument("--what-if-seconds", type=float, default=90.0, help="... of a what-if level")
     parser.add_argument("--quick", action="store_true", help="levels 1, 10; 3,500 requests; 30 s a level")
     partial = parser.add_argument_group(
-        "a partial run: prints its runs, writes no results, no SIGKILL/MLflow"
+        "a partial run: prints its runs, writes no results, no SIGKILL/MLflow; --requests is per level"
     )
     partial.add_argument("--kinds", help=f"comma-separated, of {','.join(KINDS)}")
     partial.add_argument(
