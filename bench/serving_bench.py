@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 START, END = "<!-- serving:start -->", "<!-- serving:end -->"
 SCENARIOS = 50  # distinct what-if scenarios, the same for both servers
+KINDS = ("lookup", "what_if")
+LEVELS = (1, 10, 50, 100)
 OPEN_RATE = 500.0  # lookups a second offered in the open-loop run (the issue's aim: p99 < 25 ms there)
 
 
@@ -123,14 +125,15 @@ def measured(server: Server, url: str, key: str, kind: str, targets: list, concu
     return run
 
 
-def run_levels(home: Path, key: str, levels: list[int], per_level: dict[str, int], seconds: dict) -> dict:
+def run_levels(home: Path, key: str, levels: list[int], per_level: dict[str, int], seconds: dict,
+               kinds: tuple[str, ...] = KINDS, workers: int = 1) -> dict:  # fmt: skip
     """Every level for lookups then what-ifs on one server; SIGTERM; the log checked against the ids."""
     series, dates = served_series(home)
     targets = {"lookup": series, "what_if": what_if_scenarios(series, dates, SCENARIOS)}
-    server = Server(home)
+    server = Server(home, workers=workers)
     runs = [
         measured(server, server.url, key, kind, targets[kind], concurrency, per_level[kind], seconds[kind])
-        for kind in ("lookup", "what_if")
+        for kind in kinds
         for concurrency in levels
     ]
     # The aim's own terms: lookups offered at OPEN_RATE a second (up to 100 connections), not a closed loop.
@@ -299,6 +302,26 @@ answered): {kill["lost"]} answered requests missing from the log.
 """
 
 
+def partial_run(args: argparse.Namespace) -> int:
+    """Some kinds / levels / workers only (while tuning one path): each run printed, nothing written."""
+    kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
+    levels = [int(n) for n in args.levels.split(",")] if args.levels else list(LEVELS)
+    if args.home is None or set(kinds) - set(KINDS):
+        print(f"a partial run needs --home (make demo) and --kinds of {','.join(KINDS)}", file=sys.stderr)
+        return 2
+    per_level = {"lookup": args.requests, "what_if": args.what_ifs, "open_loop": int(OPEN_RATE * 20)}
+    seconds = {"lookup": args.seconds, "what_if": args.what_if_seconds}
+    from platform_assets.serving.keys import SqliteKeyStore
+
+    home = args.home.resolve()
+    _, key = SqliteKeyStore(home / "serving" / "keys.sqlite").create("serving-bench", "what-if")
+    print(f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    results = run_levels(home, key, levels, per_level, seconds, kinds, args.workers)
+    print({k: v for k, v in results.items() if k != "runs"})
+    print(f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="a SHELFCAST_HOME with a serving bundle (make demo)")
@@ -310,6 +333,14 @@ def main() -> int:
     parser.add_argument("--peer-only", action="store_true",
                         help="only the MLflow peer (needs --home), `--what-ifs` requests at concurrency 1; "
                         "printed, not published")  # fmt: skip
+    partial = parser.add_argument_group(
+        "a partial run: prints its runs, writes no results, no SIGKILL/MLflow; --requests is per level"
+    )
+    partial.add_argument("--kinds", help=f"comma-separated, of {','.join(KINDS)}")
+    partial.add_argument(
+        "--levels", help=f"concurrencies, comma-separated (default {','.join(map(str, LEVELS))})"
+    )
+    partial.add_argument("--workers", type=int, default=1, help="server processes (SHELFCAST_SERVE_WORKERS)")
     args = parser.parse_args()
     if args.peer_only:
         if args.home is None:
@@ -317,7 +348,9 @@ def main() -> int:
         peer = mlflow_peer(args.home.resolve(), [1], args.what_ifs, args.what_if_seconds)
         print({k: v for k, v in peer.items() if k != "runs"})
         return 0 if peer["runs"] else 1
-    levels = [1, 10] if args.quick else [1, 10, 50, 100]
+    if args.kinds or args.levels or args.workers != 1:
+        return partial_run(args)
+    levels = [1, 10] if args.quick else list(LEVELS)
     total, what_ifs = (3500, 50) if args.quick else (args.requests, args.what_ifs)
     seconds = {"lookup": 30.0, "what_if": 30.0} if args.quick else {
         "lookup": args.seconds, "what_if": args.what_if_seconds,

@@ -23,7 +23,7 @@ from platform_assets.features.store import sales_factors
 from platform_assets.modeling.names import CHAMPION, MODEL_NAME
 from platform_assets.modeling.registry import load_combination
 from platform_assets.serving.champion import champion_evidence
-from platform_assets.serving.layout import keys_path, requests_path, serving_root
+from platform_assets.serving.layout import keys_path, requests_path, serving_root, windows_path
 from platform_assets.serving.publish import publish_bundle
 from tests.support.graph import ServedGraph, shelfcast_graph
 
@@ -166,3 +166,59 @@ def test_nothing_secret_in_what_the_run_wrote(server, served_graph):
         assert not KEY_TEXT.search(data), path  # no key anywhere, the key store included
         if not path.name.startswith(key_store):
             assert not any(raw in data or hexed in data for raw, hexed in secrets), path
+
+
+def workers_of(pid: int) -> set[int]:
+    """uvicorn's worker processes under `pid` (spawned children; not multiprocessing's resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_serve_workers_setting_runs_processes_of_their_own(served_graph):
+    """SHELFCAST_SERVE_WORKERS=2: two API processes share the port, each keeping window partials under
+    its pid; after SIGTERM the request log holds every request either answered."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **environment(served_graph.home),
+        "SHELFCAST_SERVE_WORKERS": "2",
+        "SHELFCAST_SERVE_REPLICA": "workers-test",
+    }
+    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200 and len(workers_of(process.pid)) == 2:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    workers = workers_of(process.pid)
+    key = create_key(served_graph.home, "read")
+
+    def call(_: int) -> str:  # a connection each: the kernel hands them to either worker
+        params = {"product_id": "P0002", "store_id": "S01"}
+        response = httpx.get(f"{url}/v1/forecasts", params=params, headers={"X-API-Key": key}, timeout=30)
+        assert response.status_code == 200
+        return response.headers["x-request-id"]
+
+    with ThreadPoolExecutor(4) as pool:
+        answered = list(pool.map(call, range(200)))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    with sqlite3.connect(requests_path(served_graph.home)) as con:
+        logged = {row[0] for row in con.execute("select request_id from requests")}
+    with sqlite3.connect(windows_path(served_graph.home)) as con:
+        sql = "select distinct replica from window_partials where replica like 'workers-test:%'"
+        replicas = {row[0] for row in con.execute(sql)}
+    assert len(workers) == 2 and set(answered) <= logged
+    assert {int(name.rsplit(":", 1)[1]) for name in replicas} == workers

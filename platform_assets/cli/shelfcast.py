@@ -24,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or serving.serve_host,
         port=args.port or serving.serve_port,
-        workers=args.workers,
+        workers=args.workers or serving.serve_workers,
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=30,
     )
@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API (SHELFCAST_HOME, SHELFCAST_SERVE_*)")
     serve.add_argument("--host", help="default SHELFCAST_SERVE_HOST (127.0.0.1)")
     serve.add_argument("--port", type=int, help="default SHELFCAST_SERVE_PORT (8000)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--workers", type=int, help="server processes (default SHELFCAST_SERVE_WORKERS: 1)")
     serve.add_argument("--no-access-log", action="store_true", help="the request log still records all")
     serve.set_defaults(run=_serve)
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)

@@ -196,6 +196,12 @@ class ServingSettings(dg.Config):
 
     serve_host: str = Field("127.0.0.1", description="`shelfcast serve`: the address the API listens on")
     serve_port: int = Field(8000, description="`shelfcast serve`: the API's port")
+    serve_workers: int = Field(
+        1,
+        description="`shelfcast serve`: API processes on this host (uvicorn workers, one core each); "
+        "each keeps its own rate-limit buckets, so a key may get up to this many times "
+        "`SHELFCAST_SERVE_RATE_LIMIT`",
+    )
     serve_bundles_kept: int = Field(
         3,
         description="serving bundles kept under `$SHELFCAST_HOME/serving` (the current one is never pruned)",

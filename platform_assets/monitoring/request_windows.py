@@ -15,6 +15,7 @@ checks' own PSI; Wasserstein between the two binned distributions placed at the 
 means, exact given the bins, not the raw-sample distance)."""
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -126,8 +127,9 @@ class Partial:
 
 
 def latency_bucket(latency_us: int) -> int:
-    seconds = latency_us / US
-    return int(np.searchsorted(LATENCY_EDGES, seconds, side="left"))
+    """The first edge at or above the latency (bisect on the tuple: numpy's searchsorted would copy the
+    edges into an array on every request, a quarter of the request path's own time)."""
+    return bisect_left(LATENCY_EDGES, latency_us / US)
 
 
 def merge_all(partials: list[Partial]) -> Partial:

@@ -3,7 +3,7 @@ rebuilt from JSON and the feature settings. Read-only once built, so any number 
 and a request keeps the one it started with while the API swaps in the next (api/store.py)."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +19,29 @@ from platform_assets.serving.codec import combination_from_json
 from platform_assets.serving.outliers import Profiles
 from platform_assets.serving.reference import InputDistance, load_bins
 from platform_assets.serving.snapshot import FORMAT_VERSION
+
+# What the JSON answers of one-series lookups kept per bundle may weigh: ~2 KiB each for horizon 14,
+# so ~30,000 series; lookups of series past it are answered by the route, as before.
+ANSWERS_BUDGET = 64 * 2**20
+
+
+class SeriesAnswers:
+    """The JSON bodies of whole-series lookups the route answered on this bundle, kept for the API's
+    fast path (api/fastpath.py), which sends them again without FastAPI or polars. A body depends only
+    on the bundle and the series, so it is never stale; the cache goes with its bundle on a swap.
+    Filled and read on the event loop only."""
+
+    def __init__(self, budget: int = ANSWERS_BUDGET):
+        self.budget, self.size = budget, 0
+        self._bodies: dict[tuple[str, str], bytes] = {}
+
+    def get(self, product_id: str, store_id: str) -> bytes | None:
+        return self._bodies.get((product_id, store_id))
+
+    def keep(self, product_id: str, store_id: str, body: bytes) -> None:
+        if (product_id, store_id) not in self._bodies and self.size + len(body) <= self.budget:
+            self._bodies[(product_id, store_id)] = body
+            self.size += len(body)
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,7 @@ class LoadedBundle:
     local: Local | None  # the statistical forecasts of the series the model answers (they read no plan)
     baseline_plans: pl.DataFrame  # plan_columns of `inference`, sorted by series and target date
     plan_rows: dict[tuple[str, str], tuple[int, int]]  # (product_id, store_id) -> (offset, rows) in it
+    answers: SeriesAnswers = field(default_factory=SeriesAnswers, compare=False, repr=False)
 
     @property
     def model_version(self) -> str:

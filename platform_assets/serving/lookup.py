@@ -79,6 +79,25 @@ def _check(bundle: LoadedBundle, query: Query) -> None:
         )
 
 
+def whole_series(query: Query) -> bool:
+    """A lookup of one series, every row (the API's hot path; its JSON answer is kept per bundle)."""
+    return query == Query(query.product_id, query.store_id, limit=query.limit) and bool(
+        query.product_id and query.store_id
+    )
+
+
+def forecasts_body(bundle: LoadedBundle, page: pl.DataFrame, next_cursor: str | None) -> bytes:
+    """A page as the JSON answer. Rows serialised by polars, the envelope by json: no per-row Python
+    objects on the path."""
+    head = {
+        "generation": bundle.generation,
+        "model_version": bundle.model_version,
+        "count": page.height,
+        "next_cursor": next_cursor,
+    }
+    return (json.dumps(head)[:-1] + ', "forecasts": ' + page.write_json() + "}").encode()
+
+
 def select_forecasts(bundle: LoadedBundle, query: Query) -> tuple[pl.DataFrame, str | None]:
     """One page of forecasts and the cursor of the next (None: this was the last page)."""
     _check(bundle, query)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from platform_assets.config.api import ApiConfig, api_config
 from platform_assets.serving.api import forecasts, monitoring, ops, problems, whatif
+from platform_assets.serving.api.fastpath import SeriesFastPath
 from platform_assets.serving.api.middleware import RequestRecorder
 from platform_assets.serving.api.services import Services
 
@@ -33,6 +34,8 @@ def create_app(config: ApiConfig) -> FastAPI:
     problems.install(app)
     for module in (forecasts, whatif, monitoring, ops):
         app.include_router(module.router)
+    lookup = next(route for route in forecasts.router.routes if route.path == forecasts.PATH)
+    app.add_middleware(SeriesFastPath, services=shared, route=lookup)  # inside the recorder
     app.add_middleware(RequestRecorder, services=shared)
     return app
 

@@ -12,13 +12,13 @@ from platform_assets.serving.api.services import Services, services
 from platform_assets.serving.keys import ApiKey
 
 
-def _presented(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
+def presented_key(authorization: str | None, api_key: str | None) -> str | None:
+    """The key a request presents: `Authorization: Bearer KEY`, else `X-API-Key: KEY`."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    return request.headers.get("x-api-key") or None
+    return api_key or None
 
 
 def _checked(shared: Services, request: Request, presented: str) -> ApiKey:
@@ -45,7 +45,7 @@ def require(scope: str):
 
     async def guard(request: Request) -> ApiKey:
         shared = services(request)
-        presented = _presented(request)
+        presented = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
         if presented is None:
             raise Unauthorized(
                 "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY` "

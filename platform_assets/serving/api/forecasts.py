@@ -1,6 +1,5 @@
 """GET /v1/forecasts: the stored forecasts, JSON (default) or CSV (`Accept: text/csv`)."""
 
-import json
 from datetime import date
 from typing import Annotated
 
@@ -12,9 +11,10 @@ from platform_assets.serving.api.models import ForecastsResponse
 from platform_assets.serving.api.services import bundle_for
 from platform_assets.serving.errors import InvalidRequest
 from platform_assets.serving.lookup import Query as Lookup
-from platform_assets.serving.lookup import select_forecasts
+from platform_assets.serving.lookup import forecasts_body, select_forecasts, whole_series
 
 router = APIRouter(tags=["forecasts"])
+PATH, JSON = "/v1/forecasts", "application/json"
 PARAMETERS = {"product_id", "store_id", "category", "from", "to", "limit", "cursor"}
 MAX_LIMIT = 10_000
 
@@ -26,7 +26,7 @@ def _unknown_parameters(request: Request) -> None:
 
 
 @router.get(
-    "/v1/forecasts",
+    PATH,
     response_model=ForecastsResponse,
     responses={200: {"content": {"text/csv": {}}}},
     summary="p10/p50/p90 (and each configured level's quantiles) per target date, by product (and store), "
@@ -55,12 +55,7 @@ async def get_forecasts(  # async: a lookup is a slice of the bundle, cheaper th
             pl.lit(bundle.model_version).alias("model_version"), pl.lit(bundle.generation).alias("generation")
         )
         return Response(served.write_csv(), media_type="text/csv", headers=headers)
-    head = {
-        "generation": bundle.generation,
-        "model_version": bundle.model_version,
-        "count": page.height,
-        "next_cursor": next_cursor,
-    }
-    # Rows serialised by polars, the envelope by json: no per-row Python objects on the hot path.
-    body = json.dumps(head)[:-1] + ', "forecasts": ' + page.write_json() + "}"
-    return Response(body, media_type="application/json", headers=headers)
+    body = forecasts_body(bundle, page, next_cursor)
+    if next_cursor is None and whole_series(lookup):  # sent again by api/fastpath.py
+        bundle.answers.keep(lookup.product_id, lookup.store_id, body)
+    return Response(body, media_type=JSON, headers=headers)

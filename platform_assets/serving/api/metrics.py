@@ -18,6 +18,7 @@ class Metrics:
 
     def __post_init__(self) -> None:
         labels = ["route", "method", "status"]
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
         self.requests = Counter("shelfcast_http_requests", "Requests answered", labels, registry=r)
         self.latency = Histogram(
@@ -64,9 +65,17 @@ class Metrics:
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        values = (route, method, str(status))
-        self.requests.labels(*values).inc()
-        self.latency.labels(*values).observe(seconds)
+        """Count and time a request; each label set's children are looked up once (routes are templates
+        and statuses few, so the cache stays small), not through `labels` on every request."""
+        children = self._children.get((route, method, status))
+        if children is None:
+            values = (route, method, str(status))
+            children = self._children[(route, method, status)] = (
+                self.requests.labels(*values),
+                self.latency.labels(*values),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def scored(self, scores: Scores) -> None:
         for kind, rows in scores.kinds.items():

@@ -3,6 +3,7 @@ routing): a request id (also sent back as X-Request-ID), the route template, the
 payload, the status, the latency, the key id the guard found and the bundle the route used."""
 
 import json
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,13 @@ TOO_LARGE = (
     b'{"type":"about:blank","title":"Payload too large","status":413,'
     b'"detail":"the request body is over 1 MiB: split the request"}'
 )
+
+
+def new_request_id() -> str:
+    """A random version-4 UUID, as hex. From `random` (seeded from the OS, reseeded in a forked child)
+    rather than uuid4's os.urandom, which releases the GIL on every request: the log writer thread
+    then takes it mid-request. An id needs to be unique, not secret."""
+    return uuid.UUID(int=random.getrandbits(128), version=4).hex
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -46,7 +54,7 @@ class RequestRecorder:
             await self.app(scope, receive, send)
             return
         started, received_at = time.perf_counter(), datetime.now(UTC)
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
