@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +125,23 @@ def test_key_ring_checks_once_then_recognises_and_sees_revocations(keys_at):
     assert revoked.revoked_at is not None and ring.authenticate(text) is None
     with pytest.raises(KeyError, match="no key"):
         store.revoke("ffffffffffff")
+
+
+def test_a_started_ring_sees_a_revocation_without_a_request_reading_the_store(keys_at):
+    _, _, make = keys_at
+    store = make()
+    key, text = store.create("app", "read")
+    ring = KeyRing(store, refresh_seconds=0.05)
+    ring.start()
+    try:
+        assert ring.authenticate(text) == key and ring.recognise(text) == key
+        store.revoke(key.key_id)
+        deadline = time.monotonic() + 10
+        while ring.recognise(text) is not None and time.monotonic() < deadline:
+            time.sleep(0.02)  # recognise only reads what the background thread re-read
+        assert ring.recognise(text) is None and ring.authenticate(text) is None
+    finally:
+        ring.stop()
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate():

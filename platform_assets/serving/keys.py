@@ -15,6 +15,7 @@ are re-read every few seconds, so a revocation reaches a running API that fast.
 
 import hashlib
 import hmac
+import logging
 import secrets
 import sqlite3
 import threading
@@ -23,6 +24,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("read", "what-if", "admin")
 PREFIX = "shk"
@@ -154,7 +157,10 @@ class SqliteKeyStore(KeyStore):
 
 class KeyRing:
     """What the API checks keys with: active key records, re-read every `refresh_seconds`, and the
-    keys already verified (by an in-memory keyed digest)."""
+    keys already verified (by an in-memory keyed digest). Once started (the API does), a background
+    thread re-reads the records, so no request waits for the store (a Postgres round trip on the event
+    loop) and a store that cannot be read keeps the last records; unstarted (the CLI, tests), a stale
+    ring re-reads on the next check."""
 
     def __init__(self, store: KeyStore, refresh_seconds: float = 2.0):
         self.store, self.refresh_seconds = store, refresh_seconds
@@ -163,15 +169,36 @@ class KeyRing:
         self._records: dict[str, ApiKey] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
+        self._stopping: threading.Event | None = None
+
+    def start(self) -> None:
+        """Read the records now, then keep them fresh from a background thread."""
+        self._active(now=True)
+        self._stopping = threading.Event()
+        threading.Thread(target=self._refresh, args=(self._stopping,), name="key-ring", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _refresh(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.refresh_seconds):
+            try:
+                self._active(now=True)
+            except Exception as exc:  # the store is down: keep checking with the records read last
+                log.warning("API key records not re-read (%s): using those read last", type(exc).__name__)
 
     def _active(self, now: bool = False) -> dict[str, ApiKey]:
-        """The active key records, re-read when older than `refresh_seconds` (or `now`)."""
-        with self._lock:
-            if now or time.monotonic() - self._read_at >= self.refresh_seconds:
-                self._records = {k.key_id: k for k in self.store.all_keys() if k.revoked_at is None}
-                self._verified = {i: d for i, d in self._verified.items() if i in self._records}
-                self._read_at = time.monotonic()
+        """The active key records, re-read when asked (`now`) or, unstarted, when older than
+        `refresh_seconds`."""
+        stale = self._stopping is None and time.monotonic() - self._read_at >= self.refresh_seconds
+        if not (now or stale):
             return self._records
+        with self._lock:
+            records = {k.key_id: k for k in self.store.all_keys() if k.revoked_at is None}
+            self._verified = {i: d for i, d in self._verified.items() if i in records}
+            self._records, self._read_at = records, time.monotonic()
+            return records
 
     def _digest(self, presented: str) -> bytes:
         return hmac.new(self._digest_key, presented.encode(), hashlib.sha256).digest()

@@ -63,10 +63,12 @@ class Services:
     def start(self) -> None:
         self.log.start()
         self.store.start()
+        self.ring.start()
         self.windows.start()
 
     def stop(self) -> None:
         self.store.stop()
+        self.ring.stop()
         self.log.close()
         self.windows.stop()
 
