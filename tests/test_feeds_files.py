@@ -120,6 +120,7 @@ def test_csv_parquet_jsonl_land_alike_with_plans_kept(tmp_path):
         {
             "date": [date(2025, 2, 1) + timedelta(days=i) for i in range(28)],
             "product_id": ["A1"] * 28,
+            "store_id": ["S1"] * 28,
             "price": [2.5] * 28,
             "units_sold": [4] * 28,
             "on_promo": [False] * 28,
@@ -136,14 +137,34 @@ def test_csv_parquet_jsonl_land_alike_with_plans_kept(tmp_path):
         "observations/2025-02.parquet": 28,
         "observations/2025-03-plan.jsonl": 2,
     }
-    parquet_rows = result.accepted.filter(pl.col("source_file").str.ends_with("parquet"))
-    assert parquet_rows["store_id"].unique().to_list() == ["all"]  # no store column: the default store
+    assert by_file["store_id"].explode().unique().to_list() == ["S1"]
     plans = result.accepted.filter(pl.col("units_sold").is_null())
     assert plans.select("date", "price", "on_promo", "source_line").rows() == [
         (date(2025, 3, 1), 1.99, True, 1),
         (date(2025, 3, 2), 2.5, False, 3),  # physical line 3: the blank line is not a record
     ]
     assert result.accepted.equals(result.accepted.sort("date", "product_id", "store_id"))
+
+
+def test_a_zone_without_stores_lands_in_the_default_store_and_a_storeless_file_beside_stores_is_refused(
+    tmp_path,
+):
+    rows = [f"2025-01-{d:02d},A1,2.5,3,false" for d in range(1, 11)]
+    alone = landing(
+        tmp_path / "a", {"jan.csv": "\n".join(["date,product_id,price,units_sold,on_promo", *rows])}
+    )
+    result = feed_for(alone, tmp_path / "a", "D").observations(*EVERYTHING)
+    assert result.rejected.height == 0 and result.accepted["store_id"].unique().to_list() == ["all"]
+    beside = landing(
+        tmp_path / "b",
+        {
+            "jan.csv": "\n".join(["date,product_id,price,units_sold,on_promo", *rows]),
+            "feb.csv": "\n".join([HEADER, *daily_rows("A1", date(2025, 2, 1), 10)]),
+        },
+    )
+    result = feed_for(beside, tmp_path / "b", "D").observations(*EVERYTHING)
+    assert result.rows_in == 20 and result.accepted["store_id"].unique().to_list() == ["S1"]
+    assert set(result.rejected["reason"]) == {"missing store_id (other rows name stores)"}
 
 
 def test_windows_never_lose_or_double_count_rows(tmp_path):
