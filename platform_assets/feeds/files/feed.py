@@ -187,8 +187,14 @@ class FilesFeed:
         accepted = conform(
             accepted.with_columns(pl.lit(None, pl.Float64).alias("sales_amount")), RAW_OBSERVATIONS
         ).sort([*OBSERVATION_KEY, "source_file", "source_line"], maintain_order=True)
-        rejected = window.filter(pl.col("_reason").is_not_null()).rename(
-            {"_file": "file", "_line": "line", "_reason": "reason", "_record": "record"}
+        rejected = window.filter(pl.col("_reason").is_not_null()).select(
+            pl.col("_file").alias("file"),
+            pl.col("_line").alias("line"),
+            pl.col("_reason").alias("reason"),
+            pl.col("_record").alias("record"),
+            pl.col("_key_product").alias("product_id"),
+            pl.col("_key_store").alias("store_id"),
+            pl.col("_window").alias("date"),
         )
         return FeedResult(
             accepted, c.rejected_rows(rejected, "observations"), window.height, unreadable, ignored
