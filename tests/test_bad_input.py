@@ -121,6 +121,21 @@ def _fields(name: str, field: int, change: Callable[[str], str], offset: int) ->
 _blank_units = _fields("2025-08.csv", 4, lambda _: "", 3)  # accepted without a target, amid actuals
 
 
+def _short_lines(root: Path) -> None:
+    """Every 20th line of July (from the 6th) cut to its first 4 fields, each still ending its line."""
+    path = root / OBS / "2025-07.csv"
+    header, *rows = path.read_text().splitlines()
+    cut = [",".join(r.split(",")[:4]) if i % 20 == 5 else r for i, r in enumerate(rows)]
+    path.write_text("\n".join([header, *cut]) + "\n")
+
+
+def _unbalanced_quote(root: Path) -> None:
+    path = root / OBS / "2025-01.csv"
+    header, *rows = path.read_text().splitlines()
+    rows[9] = rows[9].replace(",P", ',"P', 1)  # line 11 of the file: data line 10
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
 def _cr_line_ends(root: Path) -> None:
     path = root / OBS / "2025-05.csv"
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
@@ -169,6 +184,13 @@ KINDS = {
         _header("2025-05.csv", "store_id", "shop"), "2025-05.csv", "rejected", "missing store_id"
     ),
     "negated prices on half a month": (_negated_prices, "2025-03.csv", "rejected", "negative price"),
+    "lines with an extra field": (
+        _fields("2025-07.csv", 5, lambda v: v + ",x", 0), "2025-07.csv", "rejected", "7 of 6 fields"
+    ),
+    "short lines mid-file": (
+        _short_lines, "2025-07.csv", "rejected", "4 of 6 fields"
+    ),
+    "unbalanced quote": (_unbalanced_quote, "2025-01.csv", "rejected", "unbalanced quote"),
     "units_sold N/A": (
         _fields("2025-08.csv", 4, lambda _: "N/A", 0), "2025-08.csv", "rejected", "non-numeric units_sold"
     ),
@@ -220,6 +242,9 @@ VERDICTS = {
     "blank store_id": "WARN",  # 8 of 383 rows in July: over 1% of the month
     "no store_id column in one file": "ERROR",  # May's 487 rows of 3,515
     "negated prices on half a month": "WARN",  # 2.6% of the run, named by March's share
+    "lines with an extra field": "WARN",  # 20 of 382 rows in July (every 20th)
+    "short lines mid-file": "WARN",
+    "unbalanced quote": "passed",
     "units_sold N/A": "WARN",  # 19 of 364 rows in August
     "lower-case product_id": "WARN",
 }
@@ -250,6 +275,27 @@ def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):
     assert result.accepted.filter(pl.col("price") == 159.0).height == 0
     assert result.rejected.filter(pl.col("reason").str.contains("missing store_id")).height == 8
     assert "all" not in result.accepted["store_id"].to_list()  # no phantom series
+
+
+def test_a_bad_csv_line_costs_that_line_not_the_file(tmp_path):
+    """An extra field, a short line or a quote left open: that line rejected with its line number and
+    text, the file's other rows land (before: the whole file was quarantined, or the short line was
+    accepted with empty fields)."""
+    fixture = read_all(landing_with(tmp_path / "a"), tmp_path / "a").accepted
+    for kind, reason in [
+        ("unbalanced quote", "unbalanced quote; 2 of 6 fields"),
+        ("short lines mid-file", ""),
+    ]:
+        result = read_all(landing_with(tmp_path / kind, kind), tmp_path / kind)
+        bad = result.rejected.filter(pl.col("reason").str.contains("of 6 fields"))
+        assert not result.unreadable and result.rows_in == result.accepted.height + result.rejected.height
+        assert result.accepted.height == fixture.height - bad.height
+        if reason:
+            assert bad.select("file", "line", "reason").rows() == [(f"{OBS}/2025-01.csv", 10, reason)]
+            assert bad["record"].item().startswith("2025-") and ',"P' in bad["record"].item()
+    short = bad  # the short lines: 4 of 6 fields, their keys still placed
+    assert short.height == len(range(5, 382, 20)) and (short["reason"] == "4 of 6 fields").all()
+    assert short["product_id"].is_not_null().all() and short["date"].is_not_null().all()
 
 
 def test_a_rejected_row_keeps_the_keys_that_parse(tmp_path):
