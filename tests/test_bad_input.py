@@ -191,6 +191,9 @@ KINDS = {
         _short_lines, "2025-07.csv", "rejected", "4 of 6 fields"
     ),
     "unbalanced quote": (_unbalanced_quote, "2025-01.csv", "rejected", "unbalanced quote"),
+    "header-only file": (
+        _edit("2025-07.csv", lambda t: t.splitlines()[0] + "\n"), "2025-07.csv", "ignored", "holds no rows"
+    ),
     "units_sold N/A": (
         _fields("2025-08.csv", 4, lambda _: "N/A", 0), "2025-08.csv", "rejected", "non-numeric units_sold"
     ),
