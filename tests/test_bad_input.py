@@ -8,6 +8,7 @@ checks the marts, the features, the run's verdict, and that an ERROR batch leave
 
 import gzip
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -262,6 +263,23 @@ def test_the_runs_verdict_on_each_kind(tmp_path, kind):
         batch_of([(k, feed.observations(lo, hi)) for k, lo, hi in windows], "units_sold", None)
     )
     assert ("passed" if verdict.passed else verdict.severity) == VERDICTS[kind], verdict.description
+
+
+def test_a_partition_share_names_the_file_and_reason_behind_it(tmp_path):
+    """May's dates written DD/MM/YYYY: the rows have no usable date, so they are counted in the first
+    partition (January); the verdict names the file and reason too, not only the wrong month."""
+
+    def day_first(text: str) -> str:
+        return re.sub(r"^(\d{4})-(\d{2})-(\d{2})", r"\3/\2/\1", text, flags=re.MULTILINE)
+
+    root = landing_with(tmp_path)
+    _edit("2025-05.csv", day_first)(root)
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "quarantine")
+    first, last = feed.span()
+    results = [(k, feed.observations(lo, hi)) for k, lo, hi in month_windows(first, last + timedelta(days=1))]
+    verdict = quality.ingest_batch(batch_of(results, "units_sold", None))
+    assert "partition 2025-01-01's rows" in verdict.description
+    assert "(most: observations/2025-05.csv: unparseable date x487)" in verdict.description
 
 
 def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):
