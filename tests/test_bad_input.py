@@ -8,6 +8,7 @@ checks the marts, the features, the run's verdict, and that an ERROR batch leave
 
 import gzip
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -103,6 +104,39 @@ def _blank_stores(root: Path) -> None:
     path.write_text("\n".join([header, *blanked]) + "\n")
 
 
+def _fields(name: str, field: int, change: Callable[[str], str], offset: int) -> Callable[[Path], None]:
+    """Change one field of every 20th data row of `name`, from row `offset` on."""
+
+    def apply(root: Path) -> None:
+        path = root / OBS / name
+        header, *rows = path.read_text().splitlines()
+        for i in range(offset, len(rows), 20):
+            parts = rows[i].split(",")
+            parts[field] = change(parts[field])
+            rows[i] = ",".join(parts)
+        path.write_text("\n".join([header, *rows]) + "\n")
+
+    return apply
+
+
+_blank_units = _fields("2025-08.csv", 4, lambda _: "", 3)  # accepted without a target, amid actuals
+
+
+def _short_lines(root: Path) -> None:
+    """Every 20th line of July (from the 6th) cut to its first 4 fields, each still ending its line."""
+    path = root / OBS / "2025-07.csv"
+    header, *rows = path.read_text().splitlines()
+    cut = [",".join(r.split(",")[:4]) if i % 20 == 5 else r for i, r in enumerate(rows)]
+    path.write_text("\n".join([header, *cut]) + "\n")
+
+
+def _unbalanced_quote(root: Path) -> None:
+    path = root / OBS / "2025-01.csv"
+    header, *rows = path.read_text().splitlines()
+    rows[9] = rows[9].replace(",P", ',"P', 1)  # line 11 of the file: data line 10
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
 def _cr_line_ends(root: Path) -> None:
     path = root / OBS / "2025-05.csv"
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
@@ -151,6 +185,22 @@ KINDS = {
         _header("2025-05.csv", "store_id", "shop"), "2025-05.csv", "rejected", "missing store_id"
     ),
     "negated prices on half a month": (_negated_prices, "2025-03.csv", "rejected", "negative price"),
+    "lines with an extra field": (
+        _fields("2025-07.csv", 5, lambda v: v + ",x", 0), "2025-07.csv", "rejected", "7 of 6 fields"
+    ),
+    "short lines mid-file": (
+        _short_lines, "2025-07.csv", "rejected", "4 of 6 fields"
+    ),
+    "unbalanced quote": (_unbalanced_quote, "2025-01.csv", "rejected", "unbalanced quote"),
+    "header-only file": (
+        _edit("2025-07.csv", lambda t: t.splitlines()[0] + "\n"), "2025-07.csv", "ignored", "holds no rows"
+    ),
+    "units_sold N/A": (
+        _fields("2025-08.csv", 4, lambda _: "N/A", 0), "2025-08.csv", "rejected", "non-numeric units_sold"
+    ),
+    "lower-case product_id": (
+        _fields("2025-08.csv", 1, str.lower, 7), "2025-08.csv", "rejected", "unknown product"
+    ),
 }  # fmt: skip
 
 
@@ -196,6 +246,11 @@ VERDICTS = {
     "blank store_id": "WARN",  # 8 of 383 rows in July: over 1% of the month
     "no store_id column in one file": "ERROR",  # May's 487 rows of 3,515
     "negated prices on half a month": "WARN",  # 2.6% of the run, named by March's share
+    "lines with an extra field": "WARN",  # 20 of 382 rows in July (every 20th)
+    "short lines mid-file": "WARN",
+    "unbalanced quote": "passed",
+    "units_sold N/A": "WARN",  # 19 of 364 rows in August
+    "lower-case product_id": "WARN",
 }
 
 
@@ -208,6 +263,23 @@ def test_the_runs_verdict_on_each_kind(tmp_path, kind):
         batch_of([(k, feed.observations(lo, hi)) for k, lo, hi in windows], "units_sold", None)
     )
     assert ("passed" if verdict.passed else verdict.severity) == VERDICTS[kind], verdict.description
+
+
+def test_a_partition_share_names_the_file_and_reason_behind_it(tmp_path):
+    """May's dates written DD/MM/YYYY: the rows have no usable date, so they are counted in the first
+    partition (January); the verdict names the file and reason too, not only the wrong month."""
+
+    def day_first(text: str) -> str:
+        return re.sub(r"^(\d{4})-(\d{2})-(\d{2})", r"\3/\2/\1", text, flags=re.MULTILINE)
+
+    root = landing_with(tmp_path)
+    _edit("2025-05.csv", day_first)(root)
+    feed = FilesFeed(root, quarantine_dir=tmp_path / "quarantine")
+    first, last = feed.span()
+    results = [(k, feed.observations(lo, hi)) for k, lo, hi in month_windows(first, last + timedelta(days=1))]
+    verdict = quality.ingest_batch(batch_of(results, "units_sold", None))
+    assert "partition 2025-01-01's rows" in verdict.description
+    assert "(most: observations/2025-05.csv: unparseable date x487)" in verdict.description
 
 
 def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):
@@ -224,6 +296,40 @@ def test_row_level_outcomes_name_the_line_and_keep_the_rest(tmp_path):
     assert result.accepted.filter(pl.col("price") == 159.0).height == 0
     assert result.rejected.filter(pl.col("reason").str.contains("missing store_id")).height == 8
     assert "all" not in result.accepted["store_id"].to_list()  # no phantom series
+
+
+def test_a_bad_csv_line_costs_that_line_not_the_file(tmp_path):
+    """An extra field, a short line or a quote left open: that line rejected with its line number and
+    text, the file's other rows land (before: the whole file was quarantined, or the short line was
+    accepted with empty fields)."""
+    fixture = read_all(landing_with(tmp_path / "a"), tmp_path / "a").accepted
+    for kind, reason in [
+        ("unbalanced quote", "unbalanced quote; 2 of 6 fields"),
+        ("short lines mid-file", ""),
+    ]:
+        result = read_all(landing_with(tmp_path / kind, kind), tmp_path / kind)
+        bad = result.rejected.filter(pl.col("reason").str.contains("of 6 fields"))
+        assert not result.unreadable and result.rows_in == result.accepted.height + result.rejected.height
+        assert result.accepted.height == fixture.height - bad.height
+        if reason:
+            assert bad.select("file", "line", "reason").rows() == [(f"{OBS}/2025-01.csv", 10, reason)]
+            assert bad["record"].item().startswith("2025-") and ',"P' in bad["record"].item()
+    short = bad  # the short lines: 4 of 6 fields, their keys still placed
+    assert short.height == len(range(5, 382, 20)) and (short["reason"] == "4 of 6 fields").all()
+    assert short["product_id"].is_not_null().all() and short["date"].is_not_null().all()
+
+
+def test_a_rejected_row_keeps_the_keys_that_parse(tmp_path):
+    """The series and date of a refused row, so the warehouse marks that series-period missing."""
+    root = landing_with(tmp_path, "lower-case product_id", "blank store_id", "units_sold N/A")
+    rejected = read_all(root, tmp_path).rejected
+    lower = rejected.filter(pl.col("record").str.contains('"product_id":"p0'))
+    assert lower.height > 0 and lower["product_id"].str.starts_with("P0").all()  # the catalog's id
+    assert lower["store_id"].is_in(["S01", "S02"]).all() and lower["date"].is_not_null().all()
+    storeless = rejected.filter(pl.col("reason").str.contains("missing store_id"))
+    assert storeless["store_id"].is_null().all() and storeless["product_id"].is_not_null().all()
+    undated = rejected.filter(pl.col("reason") == "unparseable date")  # the fixture's 2025-02-30
+    assert undated.height == 1 and undated["date"].is_null().all()
 
 
 def test_lines_ended_by_a_lone_cr_are_read_as_lines(tmp_path):
@@ -320,9 +426,13 @@ def test_a_plan_file_without_units_is_still_a_plan(tmp_path):
 @pytest.fixture(scope="module")
 def bad_graph(tmp_path_factory):
     """One graph run over a landing zone with a month quarantined (units renamed), an ignored file,
-    a bad JSONL line and blank stores."""
+    a bad JSONL line, blank stores, and rows of August refused one by one (units 'N/A', lower-case
+    product ids) or without their units."""
     tmp = tmp_path_factory.mktemp("bad")
     root = landing_with(tmp, "units_sold renamed units", ".csv.gz", "bad JSONL line", "blank store_id")
+    for kind in ("units_sold N/A", "lower-case product_id"):
+        KINDS[kind][0](root)
+    _blank_units(root)
     with shelfcast_graph(tmp / "home", FEED="files", LANDING_DIR=str(root), HORIZON="7") as g:
         yield g, g.run_history(raise_on_error=False), root
 
@@ -338,10 +448,14 @@ def test_a_lost_month_is_missing_not_zero(bad_graph):
     ).row(0, named=True)
     assert lost["n"] > 0 and lost["missing"] == lost["n"] and lost["with_units"] == 0
     others = g.warehouse.query(
-        "select count(*) filter (where is_missing), count(*) filter (where units_sold = 0)"
-        " from marts.fct_product_sales where period_date >= '2025-07-01' or period_date < '2025-05-01'"
+        """select count(*) filter (where f.is_missing and r.product_id is null),
+               count(*) filter (where f.units_sold = 0)
+           from marts.fct_product_sales as f
+           left join intermediate.int_refused_periods as r
+             on f.product_id = r.product_id and f.store_id = r.store_id and f.period_date = r.period_date
+           where f.period_date >= '2025-07-01' or f.period_date < '2025-05-01'"""
     ).row(0)
-    assert others[0] == 0 and others[1] > 0  # true zero sales stay 0
+    assert others[0] == 0 and others[1] > 0  # missing only where a row was refused; true zeros stay 0
     trained = g.warehouse.query(
         """select count(*) from features.training_features
            where period_date between '2025-05-01' and '2025-05-31' and y is not null"""
@@ -349,6 +463,32 @@ def test_a_lost_month_is_missing_not_zero(bad_graph):
     assert trained == 0  # excluded from the training targets (and so from the backtest)
     stores = g.warehouse.query("select distinct store_id from marts.fct_product_sales order by 1")
     assert stores["store_id"].to_list() == ["S01", "S02"]
+
+
+def test_a_row_refused_alone_is_missing_not_zero(bad_graph):
+    """A row rejected on its own (units 'N/A', a lower-case product id) or landed without its units
+    amid actuals: its series-day is missing (units null, no training target), although its store
+    reported other products that day; before, it read as a day of 0 sales and was trained on."""
+    g, _, root = bad_graph
+    august = pl.read_csv(root / OBS / "2025-08.csv", infer_schema=False)
+    hit = august.filter(
+        (pl.col("units_sold") == "N/A")
+        | pl.col("units_sold").is_null()
+        | pl.col("product_id").str.starts_with("p")
+    ).select(
+        pl.col("product_id").str.to_uppercase(), "store_id", pl.col("date").str.to_date().alias("period_date")
+    )
+    assert hit.height == 19 * 3 - 1  # 364 rows: every 20th from rows 0, 3 and 7
+    sales = g.warehouse.query(
+        "select product_id, store_id, period_date, is_missing, units_sold from marts.fct_product_sales"
+    )
+    rows = hit.join(sales, on=["product_id", "store_id", "period_date"], how="left")
+    assert rows["is_missing"].all() and rows["units_sold"].is_null().all(), rows
+    features = g.warehouse.query(
+        "select product_id, store_id, period_date, y from features.training_features"
+    )
+    trained = hit.join(features, on=["product_id", "store_id", "period_date"])
+    assert trained["y"].is_null().all()  # no training target (and so no backtest score)
 
 
 def test_the_run_reports_every_file_and_its_verdict(bad_graph):

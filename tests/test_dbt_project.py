@@ -112,13 +112,15 @@ def make_warehouse(path: Path) -> None:
             (d(7), "P1", None, 9.0, None, True, None),
             (d(2), "P2", " s1 ", 5.0, 1.0, False, 5.0),  # two transaction lines of one day
             (d(2), "P2", "s1", 4.0, 3.0, True, 12.0),
-            (d(3), "P2", "s1", 4.5, None, False, None),  # price-only row inside the history: no sale
+            (d(3), "P2", "s1", 4.5, None, False, None),  # price-only row amid actuals: no sale, missing
             (d(5), "P2", "s1", 5.0, 1.0, False, 5.0),
             (d(5), "PX", None, 2.0, 1.0, False, None),  # a product the catalog lacks
         ],
         RAW_OBSERVATIONS,
     )
-    rejected = raw_frame([("observations", "negative price", '{"price": -1}')], REJECTED_ROWS)
+    rejected = raw_frame(
+        [("observations", "negative price", '{"price": -1}', None, None, None)], REJECTED_ROWS
+    )
     events = raw_frame(
         [
             (d(2), " fair ", "s1", None),

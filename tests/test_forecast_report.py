@@ -124,6 +124,20 @@ def test_svg_places_the_p50_after_the_history_and_higher_values_higher():
     )
 
 
+def test_svg_leaves_out_missing_periods():
+    """A missing period near the end of the history (units null: its row was refused) is left out of
+    the line; it crashed the forecasts asset with a TypeError."""
+    history, forecasts, *_ = _frames()
+    band = forecasts.filter(pl.col("product_id") == "p1").select(
+        pl.col("target_date").alias("period_date"), "p10", "p50", "p90"
+    )
+    past = history.filter(pl.col("product_id") == "p1").select("period_date", "y").sort("period_date")
+    gap = past.with_columns(
+        pl.when(pl.int_range(pl.len()) == pl.len() - 2).then(None).otherwise("y").alias("y")
+    )
+    assert len(_points(series_svg(gap, band, "p1 @ s1"), "actual")) == past.height - 1
+
+
 def test_preview_and_method_mix_are_rounded_summaries():
     history, forecasts, series, _ = _frames()
     preview = preview_table(forecasts, series, n=2)

@@ -56,6 +56,11 @@ REJECTED_ROWS: dict[str, pl.DataType] = {
     "line": pl.Int64(),  # 1-based data line in the file (header excluded); null for whole-file issues
     "reason": pl.String(),
     "record": pl.String(),  # the offending record as JSON text, so nothing is lost
+    # The row's keys where they parse (else null): for observations, its series and usable date, so
+    # the warehouse marks that series-period missing, not a period without sales (int_refused_periods).
+    "product_id": pl.String(),
+    "store_id": pl.String(),
+    "date": pl.Date(),
 }
 
 DEFAULT_STORE = "all"

@@ -42,6 +42,7 @@ INGEST_BATCHES = {
     "files_read": pl.Int64(),
     "worst_partition": pl.String(),
     "worst_rejected": pl.Float64(),
+    "worst_cause": pl.String(),
     "quarantined": pl.String(),  # JSON list of "file: why"
     "ignored": pl.String(),  # JSON list of "file: why"
     "landed": pl.Boolean(),
@@ -112,7 +113,21 @@ def batch_of(
         ignored=tuple(dict.fromkeys(f"{i.path}: {i.reason}" for _, r in results for i in r.ignored)),
         worst_partition=worst[0],
         worst_rejected=unused(worst[1]),
+        worst_cause=_main_cause(worst[1].rejected),
     )
+
+
+def _main_cause(rejected: pl.DataFrame) -> str | None:
+    """The file and reason most of these rejected rows share, as 'file: reason xN'."""
+    if rejected.height == 0:
+        return None
+    top = (
+        rejected.group_by("file", "reason")
+        .len()
+        .sort(["len", "file", "reason"], descending=[True, False, False])
+    )
+    file, reason, n = top.row(0)
+    return f"{file}: {reason} x{n}"
 
 
 def last_actual(warehouse: Warehouse, target: str) -> date | None:
@@ -157,7 +172,7 @@ def read_batch(warehouse: Warehouse, run_id: str) -> quality.IngestBatch | None:
         return None
     row = rows.row(0, named=True)
     lists = ("quarantined", "ignored")
-    scalars = {k: row[k] for k in quality.IngestBatch.__dataclass_fields__ if k not in lists}
+    scalars = {k: row.get(k) for k in quality.IngestBatch.__dataclass_fields__ if k not in lists}
     return quality.IngestBatch(**scalars, **{k: tuple(json.loads(row[k])) for k in lists})
 
 

@@ -89,8 +89,10 @@ def in_window(window_date: pl.Expr, start: date, end: date, anchor: date) -> pl.
 
 
 def rejected_rows(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """The REJECTED_ROWS view of rows carrying `file`, `line`, `reason` and `record` columns."""
+    """The REJECTED_ROWS view of rows carrying `file`, `line`, `reason` and `record` columns, and the
+    row's parsed keys (`product_id`, `store_id`, `date`) where the feed has them (null otherwise)."""
+    keys = [pl.lit(None).alias(k) for k in ("product_id", "store_id", "date") if k not in frame.columns]
     return conform(
-        frame.with_columns(pl.lit(source).alias("source")).sort("file", "line", maintain_order=True),
+        frame.with_columns(pl.lit(source).alias("source"), *keys).sort("file", "line", maintain_order=True),
         REJECTED_ROWS,
     )

@@ -69,7 +69,10 @@ def _fmt(value: float) -> str:
 def series_svg(past: pl.DataFrame, band: pl.DataFrame, label: str, actual: pl.DataFrame | None = None) -> str:
     """History (period_date, y) as a line, the bands (period_date, quantile columns) as shaded areas,
     the widest lightest, with the p50 line, `actual` values inside the band's window as dots; a dashed
-    line marks the first forecast period."""
+    line marks the first forecast period. Periods whose value is missing (units unknown, not 0) are
+    left out of the line and the dots."""
+    past = past.filter(pl.col("y").is_not_null())
+    actual = actual.filter(pl.col("y").is_not_null()) if actual is not None else None
     parts = [past["period_date"], band["period_date"]] + (
         [actual["period_date"]] if actual is not None else []
     )

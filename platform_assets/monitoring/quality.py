@@ -90,6 +90,9 @@ class IngestBatch:
     ignored: tuple[str, ...]
     worst_partition: str | None = None  # the partition with the highest share rejected or untargeted
     worst_rejected: float = 0.0  # that share: one broken month stands out in a long backfill
+    # where that partition's rejected rows mostly come from ("file: reason xN"): rows without a usable
+    # date are counted in the span's first partition, so the partition alone can name the wrong month
+    worst_cause: str | None = None
 
 
 def untargeted_rows(accepted: pl.DataFrame, target: str, last_actual_before: date | None) -> int:
@@ -120,7 +123,8 @@ def ingest_batch(
         ),
         "partition_rejected": (
             batch.worst_rejected,
-            f"of partition {batch.worst_partition}'s rows rejected or without a target",
+            f"of partition {batch.worst_partition}'s rows rejected or without a target"
+            + (f" (most: {batch.worst_cause})" if batch.worst_cause else ""),
         ),
     }
     # A partition's share only warns: rows without a usable date are counted in the first partition

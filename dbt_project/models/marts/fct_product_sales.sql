@@ -2,7 +2,8 @@
 -- units are 0 where nothing was sold, and null (is_missing) in periods its store has no accepted
 -- actual at all (int_observed_periods: the source was quarantined or ignored, so nothing is known)
 -- and in periods whose only actuals were excluded as implausible (int_observations: a 1e300 is not
--- a day without sales); price carries the last known price forward.
+-- a day without sales) or refused at ingest (int_refused_periods: a row with units 'N/A', or with no
+-- units in a file of actuals, is not a day without sales); price carries the last known price forward.
 -- Incremental: a run rebuilds the grid from its first period to the end (a price carried forward
 -- reaches past the run's months; the grid's end moves), seeded with the price each series carried
 -- into that period; the pre-hook also drops rows past a global last actual that moved back, and the
@@ -65,6 +66,15 @@ excluded as (
     {%- endif %}
 ),
 
+-- series-periods with a row refused at ingest or without its target (placed by its parsed keys)
+refused as (
+    select r.product_id, r.store_id, r.period_date
+    from {{ ref('int_refused_periods') }} as r
+    {%- if is_incremental() %}
+    where r.period_date >= (select lo from bounds)
+    {%- endif %}
+),
+
 {% if is_incremental() -%}
 -- The price each series carries into the rebuilt periods: its grid row just before them.
 carried as (
@@ -83,7 +93,8 @@ joined as (
         o.price,
         o.on_promo,
         o.product_id is not null as is_observed,
-        v.store_id is null or (o.product_id is null and x.product_id is not null) as is_missing,
+        v.store_id is null
+        or (o.product_id is null and (x.product_id is not null or r.product_id is not null)) as is_missing,
         -- a new group starts at every known price: the group's only non-null price fills it
         count(o.price) over (
             partition by g.product_id, g.store_id order by g.period_date rows unbounded preceding
@@ -95,6 +106,8 @@ joined as (
         on g.store_id = v.store_id and g.period_date = v.period_date
     left join excluded as x
         on g.product_id = x.product_id and g.store_id = x.store_id and g.period_date = x.period_date
+    left join refused as r
+        on g.product_id = r.product_id and g.store_id = r.store_id and g.period_date = r.period_date
 )
 
 select

@@ -36,8 +36,29 @@ def validate_observations(rows: pl.DataFrame, known_products: pl.Series) -> pl.D
         c.number("units_sold").alias("units_sold"),
         c.boolean("on_promo").alias("on_promo"),
         pl.when(c.in_date_range(pl.col("_day"))).then(pl.col("_day")).alias("_window"),
+        *_series_keys(known_products),
     )
     return _mark_duplicates(typed).drop("_day")
+
+
+def _series_keys(known_products: pl.Series) -> list[pl.Expr]:
+    """`_key_product` and `_key_store`: the series a row concerns as far as it can be told, kept on a
+    refused row so its period reads as missing rather than as no sales. An id that is a catalog id
+    but for case ('p0001') concerns that product; a row without a store in a zone whose rows name
+    stores concerns no series that can be named."""
+    text = c.clean("product_id")
+    folded: dict[str, list[str]] = {}
+    for known in known_products.to_list():
+        folded.setdefault(known.lower(), []).append(known)
+    unique = {low: ids[0] for low, ids in folded.items() if len(ids) == 1}
+    product = (
+        pl.when(text.is_in(known_products.implode()))
+        .then(text)
+        .otherwise(text.str.to_lowercase().replace_strict(unique, default=text, return_dtype=pl.String))
+    )
+    store = c.clean("store_id")
+    named = pl.when(store.is_not_null() | store.is_null().all()).then(store.fill_null(DEFAULT_STORE))
+    return [product.alias("_key_product"), named.alias("_key_store")]
 
 
 def _observation_reasons(day: pl.Expr, known_products: pl.Series) -> pl.Expr:

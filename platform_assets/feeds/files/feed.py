@@ -23,7 +23,7 @@ from platform_assets.core.schemas import (
     empty,
 )
 from platform_assets.feeds import contract as c
-from platform_assets.feeds.base import FeedResult, UnreadableFile
+from platform_assets.feeds.base import FeedResult, IgnoredFile, UnreadableFile
 from platform_assets.feeds.files.checks import (
     OBSERVATION_COLUMNS,
     OBSERVATION_KEY,
@@ -60,6 +60,7 @@ class LandedObservations:
 
     rows: pl.DataFrame
     unreadable: tuple[UnreadableFile, ...]
+    empty: tuple[str, ...] = ()  # files read that hold no row (only a header)
 
     @functools.cached_property
     def freq(self) -> str:
@@ -90,8 +91,11 @@ def landed_observations(
         rows = bound_plans(rows, bounds, grid) if grid else rows
     untargeted = untargeted_files(rows, batch.columns, target)
     lacking = tuple(UnreadableFile(str(root / name), None, why) for name, why in untargeted.items())
+    holding = set(batch.rows["_file"].unique())
     return LandedObservations(
-        rows.filter(~pl.col("_file").is_in(list(untargeted))), (*batch.unreadable, *lacking)
+        rows.filter(~pl.col("_file").is_in(list(untargeted))),
+        (*batch.unreadable, *lacking),
+        tuple(name for name in batch.columns if name not in holding),
     )
 
 
@@ -101,6 +105,11 @@ def _inferred_freq(rows: pl.DataFrame) -> str | None:
         return infer_freq(rows.filter(pl.col("_reason").is_null()))
     except ValueError:
         return None
+
+
+# An observation file with a header and no row says nothing: listed (the run's verdict warns), not
+# read silently as a month without data.
+NO_ROWS = "read, but it holds no rows (only a header)"
 
 
 class FilesFeed:
@@ -176,7 +185,7 @@ class FilesFeed:
         """
         landed = self._landed()
         unreadable = self._set_aside(landed.unreadable)
-        ignored = ignored_files(self.root)
+        ignored = (*ignored_files(self.root), *(IgnoredFile(name, NO_ROWS) for name in landed.empty))
         rows = landed.rows
         if rows.height == 0:
             return FeedResult(empty(RAW_OBSERVATIONS), empty(REJECTED_ROWS), 0, unreadable, ignored)
@@ -187,8 +196,14 @@ class FilesFeed:
         accepted = conform(
             accepted.with_columns(pl.lit(None, pl.Float64).alias("sales_amount")), RAW_OBSERVATIONS
         ).sort([*OBSERVATION_KEY, "source_file", "source_line"], maintain_order=True)
-        rejected = window.filter(pl.col("_reason").is_not_null()).rename(
-            {"_file": "file", "_line": "line", "_reason": "reason", "_record": "record"}
+        rejected = window.filter(pl.col("_reason").is_not_null()).select(
+            pl.col("_file").alias("file"),
+            pl.col("_line").alias("line"),
+            pl.col("_reason").alias("reason"),
+            pl.col("_record").alias("record"),
+            pl.col("_key_product").alias("product_id"),
+            pl.col("_key_store").alias("store_id"),
+            pl.col("_window").alias("date"),
         )
         return FeedResult(
             accepted, c.rejected_rows(rejected, "observations"), window.height, unreadable, ignored

@@ -17,6 +17,7 @@ import polars as pl
 from platform_assets.feeds import contract as c
 from platform_assets.feeds.base import UnreadableFile
 from platform_assets.feeds.files.checks import OBSERVATION_REQUIRED
+from platform_assets.feeds.files.csv_rows import needs_record_check, read_records
 from platform_assets.feeds.files.layout import Fingerprint
 
 
@@ -38,7 +39,7 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            df = _flag_truncated_end(path, _read_csv(path).with_row_index("_line", offset=1))
+            df = _flag_truncated_end(path, _read_csv(path))
         elif suffix == ".parquet":
             df = pl.read_parquet(path).with_row_index("_line", offset=1)
         elif suffix == ".jsonl":
@@ -88,9 +89,22 @@ def _read_csv(path: Path) -> pl.DataFrame:
         head = f.read(4)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
         raise UnreadableFileError("the file is UTF-16 text, not UTF-8: save it as CSV UTF-8")
+    data = path.read_bytes()
     if _cr_only(path):
-        return pl.read_csv(io.BytesIO(path.read_bytes().replace(b"\r", b"\n")), infer_schema=False)
-    return pl.read_csv(path, infer_schema=False)
+        data = data.replace(b"\r", b"\n")
+    try:
+        fast: pl.DataFrame | None = pl.read_csv(io.BytesIO(data), infer_schema=False)
+    except pl.exceptions.ComputeError as err:  # a line with an extra field, a quote left open
+        fast, failure = None, err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if fast is None:
+            raise failure from None  # not text: the reader's own words
+        raise
+    if fast is not None and not needs_record_check(text, fast.width):
+        return fast.with_row_index("_line", offset=1)
+    return read_records(text)
 
 
 def _flag_truncated_end(path: Path, df: pl.DataFrame) -> pl.DataFrame:
@@ -104,14 +118,17 @@ def _flag_truncated_end(path: Path, df: pl.DataFrame) -> pl.DataFrame:
         return df
     last = tail.splitlines()[-1].decode("utf-8", errors="replace")
     fields = len(next(csv.reader([last]), []))
-    width = len([col for col in df.columns if col != "_line"])
+    width = len([col for col in df.columns if col not in INTERNAL])
     if fields >= width:
         return df
     error = f"truncated last line (no end of line, {fields} of {width} fields)"
-    is_last = pl.col("_line") == df.height
+    is_last = pl.col("_line") == df["_line"].max()
+    before = {
+        col: pl.col(col) if col in df.columns else pl.lit(None, pl.String) for col in ("_error", "_raw")
+    }
     return df.with_columns(
-        pl.when(is_last).then(pl.lit(error)).alias("_error"),
-        pl.when(is_last).then(pl.lit(last)).alias("_raw"),
+        pl.when(is_last).then(pl.lit(error)).otherwise(before["_error"]).alias("_error"),
+        pl.when(is_last).then(pl.lit(last)).otherwise(before["_raw"]).alias("_raw"),
     )
 
 
