@@ -112,3 +112,21 @@ def test_a_request_changing_nothing_skips_the_rebuild_and_answers_the_same(serve
         assert shortcut.rows.equals(rebuilt.rows) and shortcut.rows.schema == rebuilt.rows.schema, key
         assert shortcut.warnings == rebuilt.warnings
         assert shortcut.scores.as_json() == rebuilt.scores.as_json()
+
+
+def test_a_bundle_whose_inputs_never_varied_still_answers_what_ifs(served_graph: ServedGraph):
+    """A training set where nothing varies (every series sold nothing) fits a distance over no input:
+    what-ifs are answered, with the other outlier kinds still judged."""
+    from platform_assets.serving.reference import fit_distance
+    from platform_assets.serving.scenario import Change
+
+    root = serving_root(served_graph.home)
+    bundle = load_bundle(root, current_generation(root))
+    flat = fit_distance(pl.DataFrame({"lag_1": [0.0] * 20}), ["lag_1"])
+    bundle = dataclasses.replace(
+        bundle, outlier_profiles=dataclasses.replace(bundle.outlier_profiles, distance=flat)
+    )
+    key = bundle.forecasts.filter(pl.col("method") == "model").select(KEYS).row(0)
+    outcome = run_scenario(bundle, [SeriesPlan(*key, (Change(price_change_pct=400),))])
+    assert outcome.rows.height == len(bundle.dates) and outcome.scores.distance_max == 0.0
+    assert any("highest" in w or "x this series" in w for w in outcome.warnings[key])

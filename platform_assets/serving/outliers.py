@@ -148,9 +148,9 @@ def score_request(
 ) -> tuple[dict[tuple[str, str], list[str]], Scores]:
     """Warnings per series (one per kind, with the periods it concerns) and the request's scores."""
     rows = _checked_rows(profiles, changed, future)
-    distances = profiles.distance.distances(
-        rows.select(pl.col(INPUT + f).alias(f) for f in profiles.distance.features)
-    )
+    inputs = rows.select(pl.col(INPUT + f).alias(f) for f in profiles.distance.features)
+    # a distance over no input (nothing varied in training) scores every row 0
+    distances = profiles.distance.distances(inputs) if inputs.width else np.zeros(rows.height)
     scores = Scores(rows=rows.height, distance_threshold=profiles.distance.threshold)
     found: dict[tuple[str, str, str], tuple[str, list[date]]] = {}
     for r, d in zip(rows.iter_rows(named=True), distances, strict=True):

@@ -55,9 +55,9 @@ class InputDistance:
         return cls(tuple(data["features"]), *arrays, float(data["threshold"]))
 
     def distances(self, rows: pl.DataFrame) -> np.ndarray:
-        """The distance of each row (a missing input counts as its median)."""
-        if rows.is_empty():
-            return np.zeros(0)
+        """The distance of each row (a missing input counts as its median; 0 with no varying input)."""
+        if rows.is_empty() or not self.features:
+            return np.zeros(rows.height)
         z = _scores(_matrix(rows, self.features), self.location, self.scale)
         return np.sqrt(np.einsum("ij,jk,ik->i", z, self.precision, z))
 
@@ -95,12 +95,14 @@ def _scale(values: np.ndarray) -> float:
 
 
 def fit_distance(reference: pl.DataFrame, features: list[str]) -> InputDistance:
-    """The robust distance over `features` (constant ones dropped) fitted on `reference`."""
+    """The robust distance over `features` (constant ones dropped) fitted on `reference`. With no input
+    that varies (every series sold nothing, say) there is nothing to be far from: a distance over no
+    input, 0 for every request, so the bundle is still served."""
     x = _matrix(_sample(reference), features)
     scales = np.array([_scale(x[:, j]) for j in range(x.shape[1])])
     keep = scales > 0
     if not keep.any() or x.shape[0] < 2:
-        raise ValueError(f"no varying model input in {x.shape[0]} reference rows to fit a distance on")
+        return InputDistance((), np.zeros(0), np.zeros(0), np.zeros((0, 0)), 0.0)
     x, scales = x[:, keep], scales[keep]
     location = np.nanmedian(x, axis=0)
     z = _scores(x, location, scales)
