@@ -173,8 +173,7 @@ def unsupported_gap(median: float) -> str:
     return (
         f"cannot infer the frequency: the dates of a series are a median {median:g} days apart, not "
         "daily, weekly or monthly; if rows exist only for periods with sales, set SHELFCAST_FREQ to "
-        "your period (D, W, W-<DAY> for weeks ending that day, M or ME): periods without a row are "
-        "then missing, not zero"
+        "your period (D, W, W-<DAY> for weeks ending that day, M or ME)"
     )
 
 
