@@ -229,3 +229,14 @@ def test_a_standalone_blocking_check_that_fails_says_why(tmp_path):
     assert f"  FAIL  {step:<46} rejected_row_rate: 100.0% of this run's rows rejected" in (
         console.out.getvalue().splitlines()
     )
+
+
+def test_the_summary_says_how_many_series_get_no_forecast_and_why():
+    """M4 weekly: 4 series, 3 of which end years before the data's last week: the summary says 1 of 4."""
+    from platform_assets.runner.report import active_text
+
+    assert active_text(7, 7) == "active series: 7"
+    assert active_text(1, 4) == (
+        "active series: 1 of 4; the other 3 have no actual in the last SHELFCAST_ACTIVE_WINDOW periods of "
+        "the data: no forecast"
+    )

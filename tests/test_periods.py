@@ -114,3 +114,27 @@ def test_monthly_dates_on_month_ends_keep_them():
     assert infer_freq(_series(starts.to_list())) == "M"
     assert infer_freq(_series(starts.dt.month_end().to_list())) == "ME"
     assert infer_freq(_series((starts + timedelta(days=14)).to_list())) == "M"  # mid-month: named by the 1st
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        ("3mo", "quarterly data: shelfcast has no quarterly periods"),
+        ("1y", "yearly data"),
+        ("6mo", "half-yearly"),
+    ],
+)
+def test_quarterly_or_yearly_dates_are_named_with_what_to_do(step, said):
+    """A grid shelfcast lacks is named in the one line the run stops with, not left as a bare gap."""
+    days = pl.date_range(date(1990, 1, 1), date(2019, 1, 1), step, eager=True).to_list()
+    with pytest.raises(ValueError, match=said) as err:
+        infer_freq(_series(days))
+    assert "daily, weekly or monthly only" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sparse_dates_point_at_the_frequency_setting():
+    """Daily rows written only on days with sales (a median gap of a few days) fit no grid by
+    inference: the line says to set SHELFCAST_FREQ."""
+    days = [date(2024, 1, 1) + timedelta(days=4 * i) for i in range(30)]
+    with pytest.raises(ValueError, match="median 4 days apart.*set SHELFCAST_FREQ to your period"):
+        infer_freq(_series(days))

@@ -356,6 +356,35 @@ def test_history_from_the_1980s_needs_no_setting(tmp_path):
     assert "Traceback" not in demo.stderr
 
 
+def test_quarterly_dates_stop_the_demo_before_the_ingest(tmp_path):
+    """No grid fits quarterly data: `make demo` says so in one line before it ingests anything (the
+    warehouse step used to say it after the whole history had landed)."""
+    landing = tmp_path / "landing"
+    _dated_landing(
+        landing, pl.date_range(date(2001, 1, 1), date(2019, 10, 1), "3mo", eager=True).to_list(), 3
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHELFCAST_")}
+    environ |= {"SHELFCAST_FEED": "files", "SHELFCAST_LANDING_DIR": str(landing)}
+    home = tmp_path / "home"
+    demo = subprocess.run(
+        [sys.executable, "-m", "platform_assets.cli.demo"],
+        env={**environ, "SHELFCAST_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 1 and "Traceback" not in demo.stderr
+    assert (
+        demo.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "shelfcast demo: cannot infer the frequency: the dates of a series are a median 91 days apart, "
+            "quarterly data: shelfcast has no quarterly periods"
+        )
+    )
+    assert demo.stdout == "" and not (home / "logs").exists()  # stopped before the run
+
+
 MONTH_ENDS = pl.date_range(date(2019, 1, 1), date(2023, 12, 1), "1mo", eager=True).dt.month_end().to_list()
 
 

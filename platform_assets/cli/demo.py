@@ -48,7 +48,8 @@ def demo(settings: Settings, config: ShelfcastConfig, warehouse: Warehouse, mlfl
     partitions = defs.resolve_assets_def("raw_observations").partitions_def
     try:
         start, end = history_range(config, partitions.get_first_partition_key())
-    except ValueError as err:  # no usable data, or data the partitions do not reach: say so in one line
+        config.resolved_freq()  # quarterly dates fit no grid: say so now, not after the ingest
+    except ValueError as err:  # no usable data, data the partitions do not reach, no grid: one line
         print(f"shelfcast demo: {first_line(err)}", file=sys.stderr)
         return 1
     log_path = config.home_path / "logs" / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"

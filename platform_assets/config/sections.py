@@ -164,7 +164,8 @@ class MonitoringSettings(dg.Config):
         28,
         description="periods in the newest window, compared with as many periods ending where the champion's "
         "training data ends (at least 2 x horizon; a window shorter than a season, e.g. 28 weeks, is "
-        "compared with the same weeks a season back when the history reaches); also the rolling window of "
+        "compared with the same weeks a season back when the history reaches; a history shorter than two "
+        "windows is not judged: `dataset_drift` passes saying so); also the rolling window of "
         "`accuracy_decay`",
     )
     drift_share: float = Field(

@@ -146,15 +146,35 @@ def infer_freq(observations: pl.DataFrame) -> str:
     median = gaps.median()
     base = next((freq for freq, (lo, hi) in GAP_DAYS.items() if lo <= median <= hi), None)
     if base is None:
-        raise ValueError(
-            f"cannot infer the frequency: median gap {median} days is not daily, weekly or monthly"
-        )
+        raise ValueError(unsupported_gap(median))
     days = dated["date"]
     if base == "W":
         return week_freq(days.dt.weekday().mode().min() - 1)  # polars counts Monday as 1; ties: earliest
     if base == "M" and (days == days.dt.month_end()).mean() > 0.5:
         return "ME"
     return base
+
+
+# Median gaps (days) of grids shelfcast has no periods for: named so the user knows what was seen.
+UNSUPPORTED_GAP_DAYS = {"quarterly": (88, 93), "half-yearly": (180, 185), "yearly": (364, 367)}
+
+
+def unsupported_gap(median: float) -> str:
+    """Why no grid fits a median gap between a series' dates, and what to do: one line. Quarterly or
+    yearly data has no grid; daily, weekly or monthly data recorded only when something sold (sparse
+    dates) does, once SHELFCAST_FREQ names it."""
+    seen = next((name for name, (lo, hi) in UNSUPPORTED_GAP_DAYS.items() if lo <= median <= hi), None)
+    if seen:
+        return (
+            f"cannot infer the frequency: the dates of a series are a median {median:g} days apart, "
+            f"{seen} data: shelfcast has no {seen} periods (daily, weekly or monthly only); land the "
+            "monthly (or finer) numbers if you have them"
+        )
+    return (
+        f"cannot infer the frequency: the dates of a series are a median {median:g} days apart, not "
+        "daily, weekly or monthly; if rows exist only for periods with sales, set SHELFCAST_FREQ to "
+        "your period (D, W, W-<DAY> for weeks ending that day, M or ME)"
+    )
 
 
 def week_anchor_note(dates: pl.Series, freq: str) -> str | None:

@@ -11,6 +11,7 @@ from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.retries import SERVER_RETRY
 from platform_assets.monitoring.rendering import markdown_image, markdown_table
+from platform_assets.monitoring.windows import ShortHistory
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
 
 if TYPE_CHECKING:  # publish.py imports MLflow
@@ -62,13 +63,19 @@ def drift_scores(
     from platform_assets.monitoring.publish import champion_of, persist_scores, publish_report
 
     champion = champion_of(warehouse, mlflow.tracking_uri)
-    drift = evaluate_feature_drift(
-        warehouse,
-        feature_config(config),
-        config.monitoring.drift_window,
-        config.monitoring.drift_share,
-        champion,
-    )
+    try:
+        drift = evaluate_feature_drift(
+            warehouse,
+            feature_config(config),
+            config.monitoring.drift_window,
+            config.monitoring.drift_share,
+            champion,
+        )
+    except ShortHistory as short:  # a history shorter than two windows: nothing to judge yet
+        context.log.warning(str(short))
+        yield dg.MaterializeResult(metadata={"not_judged": str(short)})
+        yield dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, description=str(short))
+        return
     bounds, summary, drifted = drift.bounds, drift.summary, drift.drifted
     persist_scores(
         warehouse,

@@ -18,6 +18,11 @@ def monitored_columns(features: pl.DataFrame, cfg: FeatureConfig) -> list[str]:
     return [c for c in names if c not in NOT_MONITORED] + ["y"]
 
 
+class ShortHistory(ValueError):
+    """Too few periods with actuals for two windows: drift is not judged yet (a year of weekly data
+    with the default 28-period window), which is no failure of the data or of the run."""
+
+
 def window_bounds(
     periods: pl.Series, window: int, reference_end: date | None = None, season: int = 0
 ) -> dict:
@@ -37,7 +42,10 @@ def window_bounds(
     periods = periods.unique().sort()
     n = periods.len()
     if n < 2 * window:
-        raise ValueError(f"drift needs {2 * window} periods of history, found {n}")
+        raise ShortHistory(
+            f"drift needs {2 * window} periods of history (two windows of SHELFCAST_DRIFT_WINDOW, at least "
+            f"SHELFCAST_HORIZON each), found {n}: not judged until the data reaches it"
+        )
     last_before_current = periods[-window - 1]
     end = last_before_current if reference_end is None else min(reference_end, last_before_current)
     starts = [n - window - k * season for k in range(1, n // season + 1)] if 0 < window < season else []

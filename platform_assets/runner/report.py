@@ -22,7 +22,9 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
                   count(*) filter (where not (p10 <= p50 and p50 <= p90)) as disordered
            from marts.forecasts_latest"""
     ).row(0, named=True)
-    active = warehouse.query("select count(*) as n from marts.dim_series where is_active").item()
+    active, total = warehouse.query(
+        "select count(*) filter (where is_active), count(*) from marts.dim_series"
+    ).row(0)
     uri = mlflow.tracking_uri  # the registry too: MLflow's process-wide one may name another store
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
@@ -41,7 +43,7 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
     return "\n".join(
         [
             f"forecasts_latest: {latest['rows']} rows for {latest['series']} series "
-            f"(active series: {active}), {latest['first_day']} .. {latest['last_day']}, "
+            f"({active_text(active, total)}), {latest['first_day']} .. {latest['last_day']}, "
             f"p10<=p50<=p90 violations: {latest['disordered']}",
             f"champion: {MODEL_NAME} v{champion.version} (run {champion.run_id}), "
             f"interval coverage {coverage_text(metrics)}",
@@ -51,6 +53,17 @@ def summarize(warehouse: Warehouse, mlflow: MLflowResource) -> str:
             "  (lower is better; sMAPE scores any forecast above 0 in a period without sales as 200 %, so on",
             "  intermittent series it favours forecasting zeros: judge by WAPE and MASE)",
         ]
+    )
+
+
+def active_text(active: int, total: int) -> str:
+    """How many series get forecasts, of how many: series of another era (a product that stopped
+    selling years before the data's end) get none, and the user should see that and why."""
+    if active == total:
+        return f"active series: {active}"
+    return (
+        f"active series: {active} of {total}; the other {total - active} have no actual in the last "
+        "SHELFCAST_ACTIVE_WINDOW periods of the data: no forecast"
     )
 
 
