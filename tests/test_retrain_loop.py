@@ -31,6 +31,8 @@ def test_drifted_periods_fail_the_drift_check(loop):
     # The same checks passed on the clean history: the failure is the drift, not the check.
     assert report.history_checks["dataset_drift"]["passed"] is True, report.history_checks
     assert report.history_checks["prediction_drift"]["passed"] is True, report.history_checks
+    # the verdict's text says which side of the threshold means drift (a p-value drifts below it)
+    assert "(drift " in report.history_checks["prediction_drift"]["description"], report.history_checks
     assert report.checks["dataset_drift"]["passed"] is False, report.checks["dataset_drift"]
     assert any(d.startswith("y ") for d in report.drifted), report.drifted
 

@@ -230,7 +230,7 @@ def test_short_history_keeps_the_newest_origins_or_is_refused(history):
     assert 2 <= res.params["n_origins_used"] == used.len() < 40
     assert used.to_list() == [last - timedelta(days=H * i) for i in range(used.len(), 0, -1)]
     first_days = history.filter(pl.col("period_date") < history["period_date"].min() + timedelta(days=12))
-    with pytest.raises(ValueError, match="history too short"):
+    with pytest.raises(ValueError, match="history too short.*set a shorter SHELFCAST_HORIZON"):
         train(first_days, TrainConfig(horizon=H, params={"num_iterations": 5}))
 
 

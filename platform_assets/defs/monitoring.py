@@ -10,6 +10,7 @@ import dagster as dg
 from platform_assets.config.resources import MLflowResource, ShelfcastConfig
 from platform_assets.defs.features import feature_config
 from platform_assets.defs.retries import SERVER_RETRY
+from platform_assets.monitoring.drift import P_VALUE_METHODS
 from platform_assets.monitoring.rendering import markdown_image, markdown_table
 from platform_assets.monitoring.windows import ShortHistory
 from platform_assets.storage.warehouse import WAREHOUSE_KIND, WAREHOUSE_POOL, Warehouse
@@ -138,10 +139,17 @@ def prediction_drift(
     return dg.AssetCheckResult(
         passed=not row["drifted"],
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"p50 of champion v{version}: {row['method']} {row['score']:.4f} "
-        f"(threshold {row['threshold']:g}) over {row['n_current']} new vs {row['n_reference']} backtest",
+        description=f"p50 of champion v{version}: {_score_text(row)} over {row['n_current']} new vs "
+        f"{row['n_reference']} backtest",
         metadata={k: row[k] for k in ("method", "score", "threshold", "n_reference", "n_current")},
     )
+
+
+def _score_text(row: dict) -> str:
+    """A drift score with the side of its threshold that means drift (a p-value drifts below it)."""
+    if row["method"] in P_VALUE_METHODS:
+        return f"{row['method']} p-value {row['score']:.4f} (drift below {row['threshold']:g})"
+    return f"{row['method']} {row['score']:.4f} (drift at {row['threshold']:g} or above)"
 
 
 @dg.asset_check(

@@ -39,7 +39,8 @@ def origins(usable: pl.DataFrame, last: date, cfg: TrainConfig) -> list[date]:
     if not kept:
         raise ValueError(
             f"history too short: no backtest origin {cfg.horizon} periods or more before the last period "
-            "has eligible rows both before and after it"
+            f"has eligible rows both before and after it; land more history, or set a shorter "
+            f"SHELFCAST_HORIZON (now {cfg.horizon}) or fewer SHELFCAST_BACKTEST_ORIGINS (now {cfg.n_origins})"
         )
     return kept
 
