@@ -34,7 +34,7 @@ def tourism_features() -> pl.DataFrame:
     sales = rows.select(
         pl.col("series").alias("product_id"), pl.lit("all").alias("store_id"), "period_date",
         pl.col("y").alias("units_sold"), pl.lit(None, pl.Float64).alias("price"),
-        pl.lit(False).alias("on_promo"), pl.lit(True).alias("is_observed"),
+        pl.lit(False).alias("on_promo"), pl.lit(True).alias("is_observed"), pl.lit(False).alias("is_missing"),
     ).sort("product_id", "store_id", "period_date")  # fmt: skip
     products = pl.DataFrame({"product_id": sales["product_id"].unique().sort()}).with_columns(
         name=pl.col("product_id"), category=pl.lit("tourism"), brand=pl.lit(None, pl.String),

@@ -341,8 +341,31 @@ def test_a_candidate_needs_a_margin_and_enters_shrunk():
         "smooth": "blend_ets"
     }
     assert choose(_points(days[:1], dict.fromkeys(days, 12.0), dict.fromkeys(days, 10.0))) == {}  # 1 origin
+    # A segment of MIN_SERIES - 1 series in a catalog with more: too few.
     few = _points(days, dict.fromkeys(days, 12.0), dict.fromkeys(days, 10.0), n=MIN_SERIES - 1)
-    assert choose(few) == {}
+    other = few.filter(pl.col("product_id") == "p0").with_columns(
+        product_id=pl.lit("q"), segment=pl.lit("erratic")
+    )
+    assert choose(pl.concat([few, other])) == {}
+
+
+def test_a_small_catalog_counts_all_its_series_as_enough():
+    """A catalog of fewer than MIN_SERIES series, all in one segment, where ETS beats LightGBM by far on
+    every origin gets ETS; the margin, the origins and 'never worse on any origin' still hold: the
+    4-series noise case, a candidate winning two origins and losing the third, keeps LightGBM."""
+    days = (date(2024, 1, 7), date(2024, 1, 14), date(2024, 1, 21))
+    clear = _points(days, dict.fromkeys(days, 14.0), dict.fromkeys(days, 10.0), n=4)
+    assert choose(clear) == {"smooth": "ets"}
+    assert choose(_points(days[:1], dict.fromkeys(days, 14.0), dict.fromkeys(days, 10.0), n=1)) == {}
+    lost_third = _points(days, dict.fromkeys(days, 14.0), {days[0]: 10.0, days[1]: 10.0, days[2]: 14.5}, n=4)
+    assert choose(lost_third) == {}
+    near = _points(days, dict.fromkeys(days, 10.3), dict.fromkeys(days, 10.295), n=4)
+    assert choose(near) == {}
+    # Split over segments, no segment holds the whole small catalog: no choice.
+    split = clear.with_columns(
+        pl.when(pl.col("product_id") == "p0").then(pl.lit("erratic")).otherwise("segment").alias("segment")
+    )
+    assert choose(split) == {}
 
 
 def _points(origins, lgbm: dict, ets: dict, n: int = MIN_SERIES) -> pl.DataFrame:

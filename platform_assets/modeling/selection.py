@@ -3,8 +3,9 @@ chosen on backtest windows, and applied so that the backtest of the choice stays
 
 At each origin the choice is learned on the origins before it only; the final choice, for forecasting,
 is learned on every origin. LightGBM is the default and a candidate must earn its place on the
-segment's rows (`choose`): evidence from at least `MIN_ORIGINS` origins and `MIN_SERIES` series, a
-WAPE at least `MARGIN` below LightGBM's over them, and no origin where it did worse than LightGBM.
+segment's rows (`choose`): evidence from at least `MIN_ORIGINS` origins and `MIN_SERIES` series (a
+catalog smaller than that: all of its series), a WAPE at least `MARGIN` below LightGBM's over them, and
+no origin where it did worse than LightGBM.
 The candidate enters shrunk toward LightGBM: alone, half and half (`BLEND`) or a quarter of it
 (`LIGHT`), whichever of those passes with the lowest error. So a segment where the statistical
 models do not help, or help on one window only, keeps LightGBM, and on the windows the choice was
@@ -28,6 +29,9 @@ WEIGHTS = {BLEND: 0.5, LIGHT: 0.25}
 MIN_ORIGINS = 2
 # A choice learned on a handful of series is noise: on 4 series x 60 months a blend that beat LightGBM
 # on two origins lost on the third (WAPE 0.143 vs 0.139), below the seasonal-naive gate.
+# A catalog of fewer series has no more to give: a segment holding all of it is enough (margin, origins
+# and never-worse unchanged). Seeded Tourism monthly catalogs of 1-12 series, H = 12: honest backtest
+# WAPE lower in 13 of 24 at 3 origins (4 slightly higher, mean -0.004), 16 of 24 at 5 (none higher).
 MIN_SERIES = 20
 MARGIN = 0.03  # its absolute error summed over the origins: at least 3% below LightGBM's
 
@@ -57,12 +61,13 @@ def choose(rows: pl.DataFrame) -> dict[str, str]:
     """segment -> the method that earned it on `rows` (origin, segment, y, lgbm, candidate columns;
     module doc); segments that keep LightGBM are absent."""
     choices = {}
+    enough = min(MIN_SERIES, rows.select(KEYS).n_unique())  # a small catalog: every one of its series
     for (segment,), part in rows.group_by("segment", maintain_order=True):
         methods = methods_for(segment)
         errors = part.group_by("origin").agg(
             (pl.col("y") - method_expr(m)).abs().sum().alias(m) for m in methods
         )
-        if errors.height < MIN_ORIGINS or part.select(KEYS).n_unique() < MIN_SERIES:
+        if errors.height < MIN_ORIGINS or part.select(KEYS).n_unique() < enough:
             continue
         base = errors[LGBM]
         passing = {
