@@ -74,23 +74,27 @@ def read_text_table(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     )
 
 
-def _cr_only(path: Path) -> bool:
-    """Whether a text file ends its lines with a lone CR (old Mac exports)."""
-    with path.open("rb") as f:
-        head = f.read(65536)
+CR_PROBE = 65536  # bytes of a file's start that tell its line ends
+
+
+def _cr_only(head: bytes) -> bool:
+    """Whether text starting with `head` ends its lines with a lone CR (old Mac exports)."""
     return b"\r" in head and b"\n" not in head
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(CR_PROBE)
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
     """A CSV as text columns. Lines ended by a lone CR are read as lines: the CSV reader would take the
     whole file for one header of thousands of columns and no row at all. UTF-16 (Excel's "Unicode
     text") is named as such: read as UTF-8 its header is a string of NULs the error would print."""
-    with path.open("rb") as f:
-        head = f.read(4)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
-        raise UnreadableFileError("the file is UTF-16 text, not UTF-8: save it as CSV UTF-8")
     data = path.read_bytes()
-    if _cr_only(path):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4]:
+        raise UnreadableFileError("the file is UTF-16 text, not UTF-8: save it as CSV UTF-8")
+    if _cr_only(data[:CR_PROBE]):
         data = data.replace(b"\r", b"\n")
     try:
         fast: pl.DataFrame | None = pl.read_csv(io.BytesIO(data), infer_schema=False)
@@ -274,7 +278,7 @@ def usable_dates(path: Path) -> pl.Series:
 
     Raises UnreadableFileError or ValueError when the feed could not read the file's dates.
     """
-    if path.suffix.lower() == ".jsonl" or (path.suffix.lower() == ".csv" and _cr_only(path)):
+    if path.suffix.lower() == ".jsonl" or (path.suffix.lower() == ".csv" and _cr_only(_head(path))):
         # no columnar layout to skip into (or lines a scan cannot split): read it as the feed does
         dates = read_text_table(path, OBSERVATION_REQUIRED).select("date")
     else:
